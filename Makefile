@@ -1,0 +1,60 @@
+# Two commands on a fresh machine: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+# The virtualenv (about 3.5 GB with vLLM) and the prepared model live outside the checkout
+# so a fresh clone reuses them; the venv path changes whenever a requirements file does.
+CACHE_DIR ?= $(HOME)/.cache/llmchat
+REQ_HASH := $(shell cat requirements/*.txt | sha256sum | cut -c1-12)
+VENV ?= $(CACHE_DIR)/venv-$(REQ_HASH)
+PY := $(VENV)/bin/python
+
+export PYTHONPATH := $(CURDIR):$(CURDIR)/services/api:$(CURDIR)/services/inference-worker:$(CURDIR)/deploy
+export DATA_DIR ?= $(CURDIR)/.data
+export MODEL_CACHE_DIR ?= $(CACHE_DIR)/models
+
+.PHONY: help env model run token test test-fast lint bench clean
+
+help:
+	@echo "make run    start nats-server, an inference worker (vLLM CPU) and the api"
+	@echo "make token  print a development admin token (last line)"
+	@echo "make test   install what is needed and run every test (unit, integration, e2e)"
+	@echo "make bench  platform vs direct engine: TTFT, tokens/s, requests/min"
+	@echo "make lint   ruff + mypy"
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: requirements/base.txt requirements/engine-cpu.txt requirements/dev.txt
+	@echo ">> creating $(VENV) (first time only: a few minutes, about 3.5 GB)"
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -r requirements/engine-cpu.txt -r requirements/base.txt -r requirements/dev.txt
+	$(VENV)/bin/pip uninstall -y torchvision torchaudio torchcodec
+	touch $@
+
+model: env
+	$(PY) -m inference_worker.model_prep
+
+run: env model
+	$(PY) -m stack
+
+token: env
+	@$(PY) -m chat_api.auth.dev_token
+
+test: env model
+	$(PY) -m pytest
+
+test-fast: env
+	$(PY) -m pytest -m "not slow"
+
+lint: env
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy contracts services deploy bench tests
+
+bench: env model
+	$(PY) -m bench
+
+clean:
+	rm -rf .data .pytest_cache .mypy_cache .ruff_cache

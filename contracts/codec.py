@@ -1,0 +1,24 @@
+"""Cached msgspec JSON encoder and typed decoders for every wire schema.
+
+Decoders raise ``msgspec.ValidationError`` / ``msgspec.DecodeError`` on a bad
+payload; subscribers treat that as poison (``term()``), never as a crash.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from contracts.events import ChatEvent
+from contracts.inference import CancelRequest, ChatRequest, Chunk
+from contracts.workers import WorkerStatus
+
+_encoder = msgspec.json.Encoder()
+
+encode = _encoder.encode
+decode_chat_request = msgspec.json.Decoder(ChatRequest).decode
+decode_chunk = msgspec.json.Decoder(Chunk).decode
+decode_cancel = msgspec.json.Decoder(CancelRequest).decode
+decode_event = msgspec.json.Decoder(ChatEvent).decode
+decode_worker_status = msgspec.json.Decoder(WorkerStatus).decode
+
+DecodeErrors = (msgspec.DecodeError, msgspec.ValidationError)

@@ -1,0 +1,97 @@
+"""Schemas of the inference path: chat request, token chunks and cancel.
+
+Flow: api publishes ``ChatRequest`` on ``request_subject(model)`` (JetStream);
+the worker that takes it publishes ``Chunk`` values on ``chunk_subject(request_id)``
+(core NATS, captured by a short-retention stream for replay); the api may publish
+``CancelRequest`` on ``cancel_subject(request_id)``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from contracts.subjects import SCHEMA_VERSION
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "cancelled", "timeout", "error"]
+CancelReason = Literal["client_disconnected", "client_cancelled", "timeout", "shutdown"]
+
+
+class ChatMessage(msgspec.Struct, frozen=True, kw_only=True):
+    role: Role
+    content: str
+
+
+class SamplingParams(msgspec.Struct, frozen=True, kw_only=True):
+    """Sampling settings; ``None`` means "the model profile's default"."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """One chat completion to generate. ``deadline`` is a UNIX time in seconds:
+    past it the worker stops generating and reports ``timeout``."""
+
+    request_id: str
+    user_id: str
+    model: str
+    messages: tuple[ChatMessage, ...]
+    sampling: SamplingParams = SamplingParams()
+    deadline: float
+    created_at: float
+    v: int = SCHEMA_VERSION
+
+
+class Usage(msgspec.Struct, frozen=True, kw_only=True):
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class StreamStarted(msgspec.Struct, frozen=True, kw_only=True, tag="started"):
+    """First message of every stream: a worker owns the request now."""
+
+    seq: int
+    worker_id: str
+    model: str
+    prompt_tokens: int
+
+
+class TokenChunk(msgspec.Struct, frozen=True, kw_only=True, tag="token"):
+    """A text delta. The last chunk of a stream has ``finish_reason`` and ``usage``.
+
+    ``token_ids`` are the ids behind ``text`` so a generation can be continued
+    exactly elsewhere (prompt ids + ids so far)."""
+
+    seq: int
+    text: str
+    token_ids: tuple[int, ...] = ()
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+class StreamError(msgspec.Struct, frozen=True, kw_only=True, tag="error"):
+    """Terminal failure of a stream; ``code`` is an ``ErrorCode`` value."""
+
+    seq: int
+    code: str
+    message: str
+    usage: Usage | None = None
+
+
+Chunk = StreamStarted | TokenChunk | StreamError
+
+
+class CancelRequest(msgspec.Struct, frozen=True, kw_only=True):
+    request_id: str
+    reason: CancelReason
+    v: int = SCHEMA_VERSION

@@ -1,0 +1,91 @@
+"""Every NATS subject, stream, consumer and header name used on the bus.
+
+This module is the only place where these names are spelled out; services import
+them (a test fails on subject literals elsewhere). The version segment (``v1``) is
+part of each subject so a v2 schema can run beside v1 during a rollout.
+"""
+
+from __future__ import annotations
+
+import re
+
+SCHEMA_VERSION = 1
+
+# --- streams ---------------------------------------------------------------
+REQUESTS_STREAM = "INFERENCE_REQUESTS"
+"""Work-queue stream of chat requests; one durable consumer per model."""
+
+CHUNKS_STREAM = "INFERENCE_CHUNKS"
+"""Short-retention capture of every per-request chunk subject (replay / resume)."""
+
+EVENTS_STREAM = "CHAT_EVENTS"
+"""Durable lifecycle events (accepted / completed / failed / cancelled)."""
+
+# --- subject prefixes --------------------------------------------------------
+_REQUEST_PREFIX = "inference.request.v1"
+_CHUNK_PREFIX = "inference.chunks.v1"
+_CANCEL_PREFIX = "inference.cancel.v1"
+_EVENT_PREFIX = "chat.events.v1"
+_HEARTBEAT_PREFIX = "inference.workers.v1.heartbeat"
+
+REQUEST_SUBJECTS = f"{_REQUEST_PREFIX}.>"
+CHUNK_SUBJECTS = f"{_CHUNK_PREFIX}.>"
+CANCEL_SUBJECTS = f"{_CANCEL_PREFIX}.*"
+EVENT_SUBJECTS = f"{_EVENT_PREFIX}.>"
+HEARTBEAT_SUBJECTS = f"{_HEARTBEAT_PREFIX}.*"
+
+EVENT_ACCEPTED = f"{_EVENT_PREFIX}.accepted"
+EVENT_COMPLETED = f"{_EVENT_PREFIX}.completed"
+EVENT_FAILED = f"{_EVENT_PREFIX}.failed"
+EVENT_CANCELLED = f"{_EVENT_PREFIX}.cancelled"
+
+# --- headers -------------------------------------------------------------------
+MSG_ID_HEADER = "Nats-Msg-Id"
+"""JetStream de-duplication header; events use ``event_msg_id``."""
+
+# NATS subject tokens may not contain whitespace, '.', '*' or '>'.
+_TOKEN_UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
+
+
+def subject_token(value: str) -> str:
+    """Turn a model id (``org/model-1.5B``) or request id into one safe subject token."""
+    token = _TOKEN_UNSAFE.sub("_", value)
+    if not token:
+        raise ValueError("empty subject token")
+    return token
+
+
+def request_subject(model: str) -> str:
+    """Where chat requests for ``model`` are published (JetStream, work queue)."""
+    return f"{_REQUEST_PREFIX}.{subject_token(model)}"
+
+
+def request_consumer(model: str) -> str:
+    """Durable consumer name shared by every worker serving ``model``."""
+    return f"workers-{subject_token(model)}"
+
+
+def chunk_subject(request_id: str) -> str:
+    """Per-request subject the owning worker streams chunks on (core publish)."""
+    return f"{_CHUNK_PREFIX}.{subject_token(request_id)}"
+
+
+def cancel_subject(request_id: str) -> str:
+    """Core subject the api publishes a cancel on; every worker listens to all."""
+    return f"{_CANCEL_PREFIX}.{subject_token(request_id)}"
+
+
+def heartbeat_subject(worker_id: str) -> str:
+    """Core subject a worker publishes its status on every heartbeat interval."""
+    return f"{_HEARTBEAT_PREFIX}.{subject_token(worker_id)}"
+
+
+def event_msg_id(request_id: str, kind: str) -> str:
+    """De-duplication id for a lifecycle event.
+
+    All terminal events (completed / failed / cancelled) share one id per request, so
+    when two parties both report the end of a request (the worker says "cancelled", the
+    api says "worker lost") JetStream keeps only the first one.
+    """
+    terminal = kind in ("completed", "failed", "cancelled")
+    return f"{request_id}:{'terminal' if terminal else kind}"
