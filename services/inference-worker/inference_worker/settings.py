@@ -1,0 +1,148 @@
+"""``WorkerSettings``: the one typed configuration of the worker, built once from env.
+
+Every ``WORKER_*`` variable is read here and nowhere else. A bad value raises
+``SettingsError`` naming the variable, at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+EngineKind = Literal["vllm", "scripted"]
+_ENGINES: tuple[EngineKind, ...] = ("vllm", "scripted")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+DEFAULT_MODEL = "gemma3-270m"
+DEFAULT_MODEL_DIR = "gemma3-270m-hf"
+
+
+class SettingsError(ValueError):
+    """A ``WORKER_*`` variable has a value the worker cannot use."""
+
+
+class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
+    nats_url: str = "nats://127.0.0.1:4222"
+    worker_id: str
+    model: str = DEFAULT_MODEL
+    engine: EngineKind = "vllm"
+    model_path: Path
+    dtype: str = "bfloat16"
+    max_model_len: int = 4096
+    gpu_memory_utilization: float = 0.3
+    max_num_seqs: int = 16
+    enforce_eager: bool = True
+    tensor_parallel_size: int = 1
+    chat_template: str = "gemma"
+    heartbeat_s: float = 1.0
+    drain_timeout_s: float = 30.0
+    default_max_tokens: int = 256
+    nats_connect_timeout_s: float = 60.0
+    # Stand-in engine (WORKER_ENGINE=scripted): protocol tests, never production.
+    scripted_tokens_per_s: float = 200.0
+    scripted_start_s: float = 0.0
+    scripted_text: str = "The quick brown fox jumps over the lazy dog."
+
+    @property
+    def capacity(self) -> int:
+        """How many generations this worker runs at once (= the engine's max_num_seqs)."""
+        return self.max_num_seqs
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _default_model_path(env: Mapping[str, str]) -> Path:
+    cache = env.get("MODEL_CACHE_DIR") or str(Path.home() / ".cache" / "llmchat" / "models")
+    return Path(cache).expanduser() / DEFAULT_MODEL_DIR
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw!r}: must be >= {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float,
+           minimum: float = 0.0, maximum: float | None = None, strict_min: bool = True) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a number") from None
+    if value != value or (value <= minimum if strict_min else value < minimum):
+        raise SettingsError(f"{name}={raw!r}: must be {'>' if strict_min else '>='} {minimum}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name}={raw!r}: must be <= {maximum}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise SettingsError(f"{name}={raw!r}: expected true/false")
+
+
+def _str(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name)
+    return default if raw is None or raw.strip() == "" else raw.strip()
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
+    """Build the settings from ``env`` (default ``os.environ``); raise ``SettingsError``."""
+    env = os.environ if env is None else env
+    engine = _str(env, "WORKER_ENGINE", "vllm")
+    if engine not in _ENGINES:
+        raise SettingsError(f"WORKER_ENGINE={engine!r}: expected one of {', '.join(_ENGINES)}")
+    model_path_raw = env.get("WORKER_MODEL_PATH")
+    model_path = (Path(model_path_raw).expanduser() if model_path_raw
+                  else _default_model_path(env))
+    nats_url = _str(env, "NATS_URL", "nats://127.0.0.1:4222")
+    if not nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
+        raise SettingsError(f"NATS_URL={nats_url!r}: expected a nats:// (or tls://) URL")
+    dtype = _str(env, "WORKER_DTYPE", "bfloat16")
+    if dtype not in ("auto", "bfloat16", "float16", "float32", "half", "float"):
+        raise SettingsError(f"WORKER_DTYPE={dtype!r}: expected auto/bfloat16/float16/float32")
+    return WorkerSettings(
+        nats_url=nats_url,
+        worker_id=_str(env, "WORKER_ID", _default_worker_id()),
+        model=_str(env, "WORKER_MODEL", DEFAULT_MODEL),
+        engine=engine,  # type: ignore[arg-type]  # checked against _ENGINES above
+        model_path=model_path,
+        dtype=dtype,
+        max_model_len=_int(env, "WORKER_MAX_MODEL_LEN", 4096, minimum=16),
+        gpu_memory_utilization=_float(env, "WORKER_GPU_MEMORY_UTILIZATION", 0.3, maximum=1.0),
+        max_num_seqs=_int(env, "WORKER_MAX_NUM_SEQS", 16),
+        enforce_eager=_bool(env, "WORKER_ENFORCE_EAGER", True),
+        tensor_parallel_size=_int(env, "WORKER_TENSOR_PARALLEL_SIZE", 1),
+        chat_template=_str(env, "WORKER_CHAT_TEMPLATE", "gemma"),
+        heartbeat_s=_float(env, "WORKER_HEARTBEAT_S", 1.0),
+        drain_timeout_s=_float(env, "WORKER_DRAIN_TIMEOUT_S", 30.0, strict_min=False),
+        default_max_tokens=_int(env, "WORKER_DEFAULT_MAX_TOKENS", 256),
+        nats_connect_timeout_s=_float(env, "WORKER_NATS_CONNECT_TIMEOUT_S", 60.0),
+        scripted_tokens_per_s=_float(env, "WORKER_SCRIPTED_TOKENS_PER_S", 200.0),
+        scripted_start_s=_float(env, "WORKER_SCRIPTED_START_S", 0.0, strict_min=False),
+        scripted_text=_str(env, "WORKER_SCRIPTED_TEXT",
+                           "The quick brown fox jumps over the lazy dog."),
+    )
