@@ -1,0 +1,216 @@
+"""The api's only NATS user: publish requests, cancels and events; relay chunks back.
+
+``Gateway`` is the Protocol the rest of the api depends on; ``NatsGateway`` implements it
+over nats-py. Per request: ONE core subscription on ``chunk_subject(request_id)``, made
+before the request is published, whose callback decodes each chunk and puts it on the
+request's ``Feed`` queue (the relay reads from there). Fire-and-forget publishes (cancel,
+events) run as tracked tasks so they work from ``finally`` blocks of cancelled generators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import msgspec
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+
+from chat_api.workers import WorkerRegistry
+from contracts import codec, subjects
+from contracts.events import RequestAccepted, RequestFailed
+from contracts.inference import CancelReason, ChatRequest, Chunk
+from contracts.streams import ensure_streams
+
+log = logging.getLogger("chat_api.gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A non-chunk item on a feed: something the relay must react to."""
+
+    kind: str  # "deadline" | "worker_lost" | "cancelled" | "shutdown"
+    detail: str = ""
+
+
+FeedItem = Chunk | Signal
+
+
+class Feed:
+    """Chunks of one request (and signals about it) in arrival order."""
+
+    __slots__ = ("_close", "closed", "queue", "request_id")
+
+    def __init__(self, request_id: str, close: Callable[[], None] | None = None) -> None:
+        self.request_id = request_id
+        self.queue: asyncio.Queue[FeedItem] = asyncio.Queue()
+        self._close = close
+        self.closed = False
+
+    def push(self, item: FeedItem) -> None:
+        if not self.closed:
+            self.queue.put_nowait(item)
+
+    def close(self) -> None:
+        """Stop receiving (idempotent, synchronous: safe in a cancelled generator)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._close is not None:
+            self._close()
+
+
+class Gateway(Protocol):
+    @property
+    def workers(self) -> WorkerRegistry: ...
+
+    async def open(self, request: ChatRequest) -> Feed:
+        """Subscribe to the request's chunks, publish it, announce it accepted."""
+        ...
+
+    def cancel(self, request_id: str, reason: CancelReason) -> None:
+        """Publish a ``CancelRequest`` (fire and forget)."""
+        ...
+
+    def report_failed(self, event: RequestFailed) -> None:
+        """Publish a ``RequestFailed`` event the api detected itself (fire and forget)."""
+        ...
+
+
+class GatewayUnavailable(Exception):
+    """The request could not be put on the bus."""
+
+
+class NatsGateway:
+    def __init__(self, nc: NatsClient, js: JetStreamContext, registry: WorkerRegistry,
+                 sweep_interval_s: float = 0.25) -> None:
+        self.nc = nc
+        self.js = js
+        self._registry = registry
+        self._sweep_interval_s = sweep_interval_s
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._heartbeat_sub: Subscription | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @property
+    def workers(self) -> WorkerRegistry:
+        return self._registry
+
+    @classmethod
+    async def connect(cls, url: str, registry: WorkerRegistry, timeout_s: float = 30.0,
+                      sweep_interval_s: float = 0.25) -> NatsGateway:
+        """Connect (retrying until ``timeout_s``), ensure the streams, start the registry."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.1
+        while True:
+            try:
+                nc = await nats.connect(url, name="chat-api", connect_timeout=2,
+                                        max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+                break
+            except Exception as exc:
+                if time.monotonic() + delay > deadline:
+                    raise GatewayUnavailable(f"cannot connect to NATS at {url}: {exc}") from exc
+                log.warning("NATS at %s not reachable (%s); retrying in %.1f s", url, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        js = nc.jetstream()
+        await ensure_streams(js)
+        gateway = cls(nc, js, registry, sweep_interval_s)
+        await gateway.start()
+        return gateway
+
+    async def start(self) -> None:
+        self._heartbeat_sub = await self.nc.subscribe(subjects.HEARTBEAT_SUBJECTS,
+                                                      cb=self._on_heartbeat)
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="worker-sweeper")
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2.0)
+        if not self.nc.is_closed:
+            await self.nc.drain()
+
+    async def _on_heartbeat(self, msg: Msg) -> None:
+        try:
+            status = codec.decode_worker_status(msg.data)
+        except codec.DecodeErrors as exc:
+            log.warning("bad heartbeat on %s: %s", msg.subject, exc)
+            return
+        self._registry.observe(status)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_interval_s)
+            try:
+                self._registry.sweep()
+            except Exception:
+                log.exception("worker sweep failed")
+
+    async def open(self, request: ChatRequest) -> Feed:
+        decode = codec.decode_chunk
+        subscription: Subscription | None = None
+
+        def close() -> None:
+            if subscription is not None:
+                self._spawn(subscription.unsubscribe())
+
+        feed = Feed(request.request_id, close)
+        push = feed.push
+
+        async def on_chunk(msg: Msg) -> None:
+            try:
+                push(decode(msg.data))
+            except codec.DecodeErrors as exc:
+                log.warning("bad chunk for %s: %s", request.request_id, exc)
+
+        try:
+            subscription = await self.nc.subscribe(subjects.chunk_subject(request.request_id),
+                                                   cb=on_chunk)
+            await self.js.publish(subjects.request_subject(request.model),
+                                  codec.encode(request),
+                                  headers={subjects.MSG_ID_HEADER: request.request_id})
+        except Exception as exc:
+            feed.close()
+            raise GatewayUnavailable(f"could not queue the request: {exc}") from exc
+        accepted = RequestAccepted(request_id=request.request_id, user_id=request.user_id,
+                                   model=request.model, message_count=len(request.messages),
+                                   at=time.time())
+        self._spawn(self._publish_event(subjects.EVENT_ACCEPTED, accepted,
+                                        request.request_id, "accepted"))
+        return feed
+
+    def cancel(self, request_id: str, reason: CancelReason) -> None:
+        from contracts.inference import CancelRequest
+
+        payload = codec.encode(CancelRequest(request_id=request_id, reason=reason))
+        self._spawn(self.nc.publish(subjects.cancel_subject(request_id), payload))
+
+    def report_failed(self, event: RequestFailed) -> None:
+        self._spawn(self._publish_event(subjects.EVENT_FAILED, event, event.request_id,
+                                        "failed"))
+
+    async def _publish_event(self, subject: str, event: msgspec.Struct, request_id: str,
+                             kind: str) -> None:
+        await self.js.publish(subject, codec.encode(event),
+                              headers={subjects.MSG_ID_HEADER:
+                                       subjects.event_msg_id(request_id, kind)})
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("background publish failed: %r", task.exception())
