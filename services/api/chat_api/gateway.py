@@ -26,7 +26,7 @@ from nats.js import JetStreamContext
 from chat_api.workers import WorkerRegistry
 from contracts import codec, subjects
 from contracts.events import RequestAccepted, RequestFailed
-from contracts.inference import CancelReason, ChatRequest, Chunk
+from contracts.inference import CancelReason, CancelRequest, ChatRequest, Chunk
 from contracts.streams import ensure_streams
 
 log = logging.getLogger("chat_api.gateway")
@@ -190,8 +190,6 @@ class NatsGateway:
         return feed
 
     def cancel(self, request_id: str, reason: CancelReason) -> None:
-        from contracts.inference import CancelRequest
-
         payload = codec.encode(CancelRequest(request_id=request_id, reason=reason))
         self._spawn(self.nc.publish(subjects.cancel_subject(request_id), payload))
 

@@ -14,7 +14,7 @@ import msgspec
 
 from contracts.errors import ErrorCode
 from contracts.inference import ChatMessage, SamplingParams
-from inference_worker.engine_params import GenerationParams
+from inference_worker.engine import GenerationParams
 
 
 class PromptTokenizer(Protocol):

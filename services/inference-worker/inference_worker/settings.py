@@ -14,6 +14,8 @@ from typing import Literal
 
 import msgspec
 
+from inference_worker.prompt import FALLBACK_TEMPLATES
+
 EngineKind = Literal["vllm", "scripted"]
 _ENGINES: tuple[EngineKind, ...] = ("vllm", "scripted")
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -46,6 +48,7 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Stand-in engine (WORKER_ENGINE=scripted): protocol tests, never production.
     scripted_tokens_per_s: float = 200.0
     scripted_start_s: float = 0.0
+    scripted_fail_start: bool = False
     scripted_text: str = "The quick brown fox jumps over the lazy dog."
 
     @property
@@ -124,6 +127,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
     dtype = _str(env, "WORKER_DTYPE", "bfloat16")
     if dtype not in ("auto", "bfloat16", "float16", "float32", "half", "float"):
         raise SettingsError(f"WORKER_DTYPE={dtype!r}: expected auto/bfloat16/float16/float32")
+    chat_template = _str(env, "WORKER_CHAT_TEMPLATE", "gemma")
+    if chat_template not in FALLBACK_TEMPLATES:
+        raise SettingsError(f"WORKER_CHAT_TEMPLATE={chat_template!r}: built-in templates are "
+                            f"{', '.join(FALLBACK_TEMPLATES)}")
     return WorkerSettings(
         nats_url=nats_url,
         worker_id=_str(env, "WORKER_ID", _default_worker_id()),
@@ -136,13 +143,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
         max_num_seqs=_int(env, "WORKER_MAX_NUM_SEQS", 16),
         enforce_eager=_bool(env, "WORKER_ENFORCE_EAGER", True),
         tensor_parallel_size=_int(env, "WORKER_TENSOR_PARALLEL_SIZE", 1),
-        chat_template=_str(env, "WORKER_CHAT_TEMPLATE", "gemma"),
+        chat_template=chat_template,
         heartbeat_s=_float(env, "WORKER_HEARTBEAT_S", 1.0),
         drain_timeout_s=_float(env, "WORKER_DRAIN_TIMEOUT_S", 30.0, strict_min=False),
         default_max_tokens=_int(env, "WORKER_DEFAULT_MAX_TOKENS", 256),
         nats_connect_timeout_s=_float(env, "WORKER_NATS_CONNECT_TIMEOUT_S", 60.0),
         scripted_tokens_per_s=_float(env, "WORKER_SCRIPTED_TOKENS_PER_S", 200.0),
         scripted_start_s=_float(env, "WORKER_SCRIPTED_START_S", 0.0, strict_min=False),
+        scripted_fail_start=_bool(env, "WORKER_SCRIPTED_FAIL_START", False),
         scripted_text=_str(env, "WORKER_SCRIPTED_TEXT",
                            "The quick brown fox jumps over the lazy dog."),
     )

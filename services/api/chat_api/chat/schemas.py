@@ -1,0 +1,36 @@
+"""Request bodies of ``POST /api/chat`` (validated by msgspec while Litestar decodes)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+Temperature = Annotated[float, Meta(ge=0.0, le=2.0)]
+TopP = Annotated[float, Meta(gt=0.0, le=1.0)]
+MaxTokens = Annotated[int, Meta(ge=1)]
+TimeoutS = Annotated[float, Meta(gt=0.0)]
+StopList = Annotated[list[Annotated[str, Meta(min_length=1)]], Meta(max_length=4)]
+
+
+class MessageIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    messages: Annotated[list[MessageIn], Meta(min_length=1)]
+    model: str | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    max_tokens: MaxTokens | None = None
+    stop: StopList | None = None
+    seed: int | None = None
+    system_prompt: str | None = None
+    timeout_s: TimeoutS | None = None
+
+
+class CancelResult(msgspec.Struct, frozen=True, kw_only=True):
+    request_id: str
+    status: Literal["cancelling"] = "cancelling"

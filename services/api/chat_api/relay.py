@@ -1,0 +1,220 @@
+"""One request's chunks -> an async iterator of tokens ending in done or a failure.
+
+The relay never hangs: the deadline, the owning worker's heartbeats, the cancel route and
+a shutdown each push a ``Signal`` onto the feed, so the loop only ever awaits one queue.
+On any exit it closes the feed; if the stream did not end on its own it publishes a
+``CancelRequest`` (client_disconnected unless another reason applies) so the engine stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+import msgspec
+
+from chat_api.gateway import Feed, Gateway, Signal
+from contracts.errors import ErrorCode
+from contracts.events import RequestFailed
+from contracts.inference import CancelReason, ChatRequest, StreamError, StreamStarted, TokenChunk
+
+log = logging.getLogger("chat_api.relay")
+
+ABANDON_GRACE_S = 10.0
+"""A relay nobody iterates is closed this long after its deadline."""
+
+_FINISH_FAILURES: dict[str, tuple[ErrorCode, str]] = {
+    "timeout": (ErrorCode.TIMEOUT, "the request passed its deadline"),
+    "cancelled": (ErrorCode.CANCELLED, "the request was cancelled"),
+    "error": (ErrorCode.ENGINE_ERROR, "the engine failed"),
+}
+
+
+class StreamFailure(msgspec.Struct, frozen=True, kw_only=True):
+    """Terminal failure the client sees as an ``error`` event / error body."""
+
+    code: str
+    message: str
+
+
+RelayItem = TokenChunk | StreamFailure
+
+
+class Relay:
+    """Relays one request. Iterate ``events()`` exactly once."""
+
+    def __init__(self, gateway: Gateway, request: ChatRequest, feed: Feed,
+                 on_close: Callable[[Relay], None] | None = None) -> None:
+        self.gateway = gateway
+        self.request = request
+        self.feed = feed
+        self.worker_id: str | None = None
+        self.started_at = time.monotonic()
+        self.first_token_at: float | None = None
+        self._on_close = on_close
+        self._unwatch: Callable[[], None] | None = None
+        self._terminal = False
+        self._cancel_reason: CancelReason | None = None
+        self._closed = False
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, request.deadline - time.time())
+        self._deadline_timer = loop.call_later(delay, feed.push, Signal("deadline"))
+        self._abandon_timer = loop.call_later(delay + ABANDON_GRACE_S, self._abandon)
+
+    @property
+    def request_id(self) -> str:
+        return self.request.request_id
+
+    # --- signals from outside ---------------------------------------------------
+    def cancel(self, reason: CancelReason = "client_cancelled") -> None:
+        self.feed.push(Signal("cancelled", reason))
+
+    def shutdown(self) -> None:
+        self.feed.push(Signal("shutdown"))
+
+    def _on_worker_lost(self, worker_id: str, why: str) -> None:
+        self.feed.push(Signal("worker_lost", f"worker {worker_id} lost: {why}"))
+
+    # --- the stream ---------------------------------------------------------------
+    async def events(self) -> AsyncIterator[RelayItem]:
+        queue = self.feed.queue
+        last_seq = -1
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, TokenChunk):
+                    if item.seq <= last_seq:
+                        continue  # duplicate / late
+                    if item.seq != last_seq + 1:
+                        log.warning("request %s: chunk gap %d -> %d", self.request_id,
+                                    last_seq, item.seq)
+                    last_seq = item.seq
+                    if self.first_token_at is None:
+                        self.first_token_at = time.monotonic()
+                    reason = item.finish_reason
+                    if reason is None:
+                        yield item
+                        continue
+                    self._terminal = True
+                    if reason in ("stop", "length"):
+                        yield item
+                    else:
+                        if item.text:
+                            yield TokenChunk(seq=item.seq, text=item.text,
+                                             token_ids=item.token_ids)
+                        code, message = _FINISH_FAILURES[reason]
+                        yield StreamFailure(code=code, message=message)
+                    return
+                if isinstance(item, StreamStarted):
+                    last_seq = max(last_seq, item.seq)
+                    self._own(item.worker_id)
+                    continue
+                if isinstance(item, StreamError):
+                    self._terminal = True
+                    yield StreamFailure(code=item.code, message=item.message)
+                    return
+                failure = self._on_signal(item)
+                if failure is not None:
+                    yield failure
+                    return
+        finally:
+            self.close()
+
+    def _own(self, worker_id: str) -> None:
+        if self.worker_id is not None:
+            return
+        self.worker_id = worker_id
+        self._unwatch = self.gateway.workers.watch(worker_id, self._on_worker_lost)
+
+    def _on_signal(self, signal: Signal) -> StreamFailure | None:
+        if signal.kind == "deadline":
+            self._cancel_reason = "timeout"
+            if self.worker_id is None:
+                self._report_failed(ErrorCode.TIMEOUT, "no worker took the request in time")
+            return StreamFailure(code=ErrorCode.TIMEOUT,
+                                 message="the request passed its deadline")
+        if signal.kind == "worker_lost":
+            self._terminal = True  # nobody left to cancel
+            self._report_failed(ErrorCode.WORKER_LOST, signal.detail)
+            return StreamFailure(code=ErrorCode.WORKER_LOST, message=signal.detail)
+        if signal.kind == "cancelled":
+            reason: CancelReason = "client_cancelled"
+            if signal.detail in ("client_disconnected", "client_cancelled", "timeout",
+                                 "shutdown"):
+                reason = signal.detail  # type: ignore[assignment]
+            self._cancel_reason = reason
+            return StreamFailure(code=ErrorCode.CANCELLED, message="cancelled by the client")
+        if signal.kind == "shutdown":
+            self._cancel_reason = "shutdown"
+            return StreamFailure(code=ErrorCode.SHUTTING_DOWN,
+                                 message="the api is shutting down; retry")
+        log.warning("request %s: unknown signal %s", self.request_id, signal.kind)
+        return None
+
+    def _report_failed(self, code: ErrorCode, message: str) -> None:
+        self.gateway.report_failed(RequestFailed(
+            request_id=self.request_id, user_id=self.request.user_id, model=self.request.model,
+            worker_id=self.worker_id, code=code, message=message,
+            latency_ms=(time.monotonic() - self.started_at) * 1000.0, at=time.time()))
+
+    def close(self) -> None:
+        """Release everything; publish a cancel unless the stream ended on its own."""
+        if self._closed:
+            return
+        self._closed = True
+        self._deadline_timer.cancel()
+        self._abandon_timer.cancel()
+        if self._unwatch is not None:
+            self._unwatch()
+        self.feed.close()
+        if not self._terminal:
+            self.gateway.cancel(self.request_id, self._cancel_reason or "client_disconnected")
+        if self._on_close is not None:
+            self._on_close(self)
+
+    def _abandon(self) -> None:
+        if not self._closed:
+            log.warning("request %s: relay never consumed; closing", self.request_id)
+            self._cancel_reason = self._cancel_reason or "timeout"
+            self.close()
+
+
+class StreamTable:
+    """The relays open in this process: for the cancel route and for shutdown."""
+
+    def __init__(self) -> None:
+        self._relays: dict[str, Relay] = {}
+        self.accepting = True
+        self._empty = asyncio.Event()
+        self._empty.set()
+
+    def add(self, relay: Relay) -> None:
+        self._relays[relay.request_id] = relay
+        self._empty.clear()
+
+    def remove(self, relay: Relay) -> None:
+        if self._relays.get(relay.request_id) is relay:
+            del self._relays[relay.request_id]
+        if not self._relays:
+            self._empty.set()
+
+    def get(self, request_id: str) -> Relay | None:
+        return self._relays.get(request_id)
+
+    def __len__(self) -> int:
+        return len(self._relays)
+
+    def begin_shutdown(self) -> None:
+        """Refuse new requests; every open stream ends with a ``shutting_down`` error."""
+        self.accepting = False
+        for relay in list(self._relays.values()):
+            relay.shutdown()
+
+    async def wait_empty(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._empty.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
