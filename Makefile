@@ -13,6 +13,11 @@ PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR):$(CURDIR)/services/api:$(CURDIR)/services/inference-worker:$(CURDIR)/deploy
 export DATA_DIR ?= $(CURDIR)/.data
 export MODEL_CACHE_DIR ?= $(CACHE_DIR)/models
+# Nothing may be downloaded at run time: models come from PyPI packages.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export VLLM_NO_USAGE_STATS := 1
+export DO_NOT_TRACK := 1
 
 .PHONY: help env model run token test test-fast lint bench clean
 

@@ -76,6 +76,20 @@ class Generation:
             self.task.cancel()
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            # Cancelled before the engine loop started (or while reporting an end).
+            reason = self._cancel_reason
+            if reason is None:
+                raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            if not self.outcome:
+                await self._cancelled(reason, 0, None)
+
+    async def _run(self) -> None:
         request = self.request
         now = time.time()
         if request.deadline <= now:
@@ -184,11 +198,11 @@ class Generation:
                     usage: Usage | None) -> None:
         request = self.request
         self.outcome = code.value
-        await self._send_quietly(StreamError(seq=seq, code=code, message=message, usage=usage))
+        await self._send_quietly(StreamError(seq=seq, code=code.value, message=message, usage=usage))
         end = time.time()
         await self._publish_quietly(RequestFailed(
             request_id=request.request_id, user_id=request.user_id, model=self._model,
-            worker_id=self._worker_id, code=code, message=message, usage=usage,
+            worker_id=self._worker_id, code=code.value, message=message, usage=usage,
             latency_ms=_ms(request.created_at, end), at=end))
         log.info("failed request_id=%s code=%s message=%s", request.request_id, code.value,
                  message)

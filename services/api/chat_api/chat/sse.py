@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import logging
+
 import msgspec
 
 from chat_api.relay import Relay, StreamFailure
@@ -17,6 +19,7 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 SSE_MEDIA_TYPE = "text/event-stream"
 
 _encode = msgspec.json.encode
+log = logging.getLogger("chat_api.chat")
 
 
 class Start(msgspec.Struct, kw_only=True):
@@ -48,16 +51,24 @@ async def chat_frames(relay: Relay) -> AsyncIterator[bytes]:
     request = relay.request
     yield (b"event: start\ndata: "
            + _encode(Start(request_id=request.request_id, model=request.model)) + b"\n\n")
-    async for item in relay.events():
-        if isinstance(item, StreamFailure):
-            yield error_frame(item.code, item.message)
-            return
-        if item.text:
-            yield b"id: %d\nevent: token\ndata: {\"text\":%b}\n\n" % (item.seq, _encode(item.text))
-        if item.finish_reason is not None:
-            usage = item.usage
-            done = Done(finish_reason=item.finish_reason, usage=None if usage is None else UsageOut(
-                prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-                total_tokens=usage.total_tokens))
-            yield b"event: done\ndata: " + _encode(done) + b"\n\n"
-            return
+    try:
+        async for item in relay.events():
+            if isinstance(item, StreamFailure):
+                yield error_frame(item.code, item.message)
+                return
+            if item.text:
+                yield b"id: %d\nevent: token\ndata: {\"text\":%b}\n\n" % (
+                    item.seq, _encode(item.text))
+            if item.finish_reason is not None:
+                usage = item.usage
+                yield b"event: done\ndata: " + _encode(Done(
+                    finish_reason=item.finish_reason,
+                    usage=None if usage is None else UsageOut(
+                        prompt_tokens=usage.prompt_tokens,
+                        completion_tokens=usage.completion_tokens,
+                        total_tokens=usage.total_tokens))) + b"\n\n"
+                return
+    except Exception:
+        log.exception("request %s: relay failed", request.request_id)
+        relay.close()
+        yield error_frame("internal_error", "internal error")
