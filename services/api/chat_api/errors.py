@@ -49,7 +49,7 @@ async def add_request_id_header(message: Message, scope: Scope) -> None:
 class ApiError(Exception):
     """A domain failure with its HTTP status and wire code."""
 
-    def __init__(self, status_code: int, code: ErrorCode, message: str,
+    def __init__(self, status_code: int, code: str, message: str,
                  headers: dict[str, str] | None = None, param: str | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
@@ -121,7 +121,9 @@ def _validation_message(exc: ValidationException) -> tuple[str, str | None]:
         if isinstance(first, dict):
             message = str(first.get("message") or exc.detail)
             key = first.get("key")
-            return message, str(key) if key else None
+            if key:
+                return f"{key}: {message}", str(key)
+            return message, None
     if isinstance(extra, dict) and extra.get("message"):
         return str(extra["message"]), None
     return str(exc.detail), None

@@ -112,12 +112,12 @@ class WorkerRegistry:
             if now - entry.seen_at > self._stale_after(entry.status) + 60.0:
                 del self._workers[worker_id]  # long gone: forget it
         for worker_id, watch in list(self._watches.items()):
-            entry = self._workers.get(worker_id)
-            if entry is None:
+            current = self._workers.get(worker_id)
+            if current is None:
                 if now - watch.since > self.stale_after_s:
                     self._fire(worker_id, "no heartbeat from the worker")
-            elif not self._is_fresh(entry, now):
-                self._fire(worker_id, f"no heartbeat for {now - entry.seen_at:.1f} s")
+            elif not self._is_fresh(current, now):
+                self._fire(worker_id, f"no heartbeat for {now - current.seen_at:.1f} s")
 
     def _fire(self, worker_id: str, why: str) -> None:
         watch = self._watches.pop(worker_id, None)

@@ -1,0 +1,1 @@
+"""Inference worker: takes chat requests from JetStream, streams tokens from vLLM back."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import msgspec
@@ -63,8 +63,9 @@ class Engine(Protocol):
 
     async def shutdown(self) -> None: ...
 
-    def generate(self, request_id: str, prompt_token_ids: list[int],
-                 params: GenerationParams) -> AsyncIterator[EngineDelta]:
+    def generate(
+        self, request_id: str, prompt_token_ids: list[int], params: GenerationParams
+    ) -> AsyncGenerator[EngineDelta, None]:
         """Deltas until one carries a ``finish_reason``. Closing the iterator early
         (or cancelling the task iterating it) must stop the generation."""
         ...
@@ -76,7 +77,10 @@ class Engine(Protocol):
 
 # vLLM finish reasons -> wire finish reasons.
 _VLLM_FINISH: dict[str, FinishReason] = {
-    "stop": "stop", "length": "length", "abort": "cancelled", "error": "error",
+    "stop": "stop",
+    "length": "length",
+    "abort": "cancelled",
+    "error": "error",
 }
 
 
@@ -129,7 +133,8 @@ class VllmEngine:
         if not self._settings.model_path.is_dir():
             raise FileNotFoundError(
                 f"model folder {self._settings.model_path} not found "
-                "(run `python -m inference_worker.model_prep`)")
+                "(run `python -m inference_worker.model_prep`)"
+            )
         self._sampling_cls = SamplingParams
         self._prompt_cls = TokensPrompt
         self._delta_kind = RequestOutputKind.DELTA
@@ -142,10 +147,17 @@ class VllmEngine:
     async def shutdown(self) -> None:
         if self._llm is not None:
             llm, self._llm = self._llm, None
+            # Stop the output handler first, or it reports the engine core's exit as
+            # "EngineDeadError" while the core shuts down.
+            handler = getattr(llm, "output_handler", None)
+            if isinstance(handler, asyncio.Task):
+                handler.cancel()
+                await asyncio.gather(handler, return_exceptions=True)
             await asyncio.to_thread(llm.shutdown)
 
-    async def generate(self, request_id: str, prompt_token_ids: list[int],
-                       params: GenerationParams) -> AsyncIterator[EngineDelta]:
+    async def generate(
+        self, request_id: str, prompt_token_ids: list[int], params: GenerationParams
+    ) -> AsyncGenerator[EngineDelta, None]:
         kwargs: dict[str, Any] = {}
         if params.temperature is not None:
             kwargs["temperature"] = params.temperature
@@ -164,12 +176,20 @@ class VllmEngine:
         async for out in self._llm.generate(prompt, sampling, request_id):
             completion = out.outputs[0]
             reason = completion.finish_reason
-            yield EngineDelta(completion.text, tuple(completion.token_ids),
-                              None if reason is None else _VLLM_FINISH.get(reason, "stop"))
+            yield EngineDelta(
+                completion.text,
+                tuple(completion.token_ids),
+                None if reason is None else _VLLM_FINISH.get(reason, "stop"),
+            )
 
     async def abort(self, request_id: str) -> None:
         if self._llm is not None:
             await self._llm.abort(request_id)
+
+    @property
+    def running(self) -> int:
+        """Generations the engine has not finished (aborted ones leave at once)."""
+        return 0 if self._llm is None else int(self._llm.get_num_unfinished_requests())
 
 
 class ScriptedTokenizer:
@@ -207,8 +227,14 @@ class ScriptedEngine:
 
     name = "scripted"
 
-    def __init__(self, *, tokens_per_s: float = 200.0, text: str = "The quick brown fox.",
-                 start_s: float = 0.0, fail_start: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        tokens_per_s: float = 200.0,
+        text: str = "The quick brown fox.",
+        start_s: float = 0.0,
+        fail_start: bool = False,
+    ) -> None:
         self._interval = 1.0 / tokens_per_s
         self._words = [f"{w} " for w in text.split()] or ["x "]
         self._start_s = start_s
@@ -217,12 +243,17 @@ class ScriptedEngine:
         self._aborted: dict[str, asyncio.Event] = {}
         self.prompts: dict[str, list[int]] = {}
         """Prompt ids seen per request id (tests inspect it)."""
+        self.generating = asyncio.Event()
+        """Set once a generation has started (tests await it)."""
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings) -> ScriptedEngine:
-        return cls(tokens_per_s=settings.scripted_tokens_per_s, text=settings.scripted_text,
-                   start_s=settings.scripted_start_s,
-                   fail_start=settings.scripted_fail_start)
+        return cls(
+            tokens_per_s=settings.scripted_tokens_per_s,
+            text=settings.scripted_text,
+            start_s=settings.scripted_start_s,
+            fail_start=settings.scripted_fail_start,
+        )
 
     @property
     def tokenizer(self) -> PromptTokenizer:
@@ -241,10 +272,12 @@ class ScriptedEngine:
         for event in self._aborted.values():
             event.set()
 
-    async def generate(self, request_id: str, prompt_token_ids: list[int],
-                       params: GenerationParams) -> AsyncIterator[EngineDelta]:
+    async def generate(
+        self, request_id: str, prompt_token_ids: list[int], params: GenerationParams
+    ) -> AsyncGenerator[EngineDelta, None]:
         aborted = self._aborted[request_id] = asyncio.Event()
         self.prompts[request_id] = prompt_token_ids
+        self.generating.set()
         try:
             directive = self._directive(prompt_token_ids)
             if directive == "hang":
@@ -274,7 +307,7 @@ class ScriptedEngine:
         if not found:
             return None
         name, count = found[-1]
-        return count or name
+        return str(count or name)
 
     async def abort(self, request_id: str) -> None:
         event = self._aborted.get(request_id)

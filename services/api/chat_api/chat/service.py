@@ -8,7 +8,7 @@ settings and the live workers, publishes the ``ChatRequest`` and returns the ``R
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chat_api.auth import AuthUser
 from chat_api.errors import ApiError
@@ -25,7 +25,7 @@ RETRY_AFTER_S = "5"
 class ChatSpec:
     messages: tuple[ChatMessage, ...]
     model: str | None = None
-    sampling: SamplingParams = SamplingParams()
+    sampling: SamplingParams = field(default_factory=SamplingParams)
     timeout_s: float | None = None
 
 

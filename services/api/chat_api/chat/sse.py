@@ -7,9 +7,8 @@ StringIO per event; the wire format is the same.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import logging
+from collections.abc import AsyncIterator
 
 import msgspec
 

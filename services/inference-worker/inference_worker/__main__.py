@@ -1,0 +1,31 @@
+"""``python -m inference_worker``: run one inference worker until SIGTERM / SIGINT.
+
+The ``__main__`` guard matters: vLLM starts its engine core with multiprocessing
+spawn, which re-imports this module in the child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from inference_worker.app import run
+from inference_worker.settings import SettingsError, load_settings
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("nats").setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"inference-worker: bad setting: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(run(settings, install_signal_handlers=True))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""The worker process: NATS, streams, heartbeats, engine, subscribers, drain.
+
+``run(settings)`` is the whole lifespan; ``python -m inference_worker`` calls it with
+signal handlers installed (SIGTERM / SIGINT -> drain). Tests call it in-process with a
+``stop`` event and, optionally, an engine of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+
+from contracts.inference import ChatRequest
+from contracts.streams import ensure_streams
+from inference_worker.engine import Engine, build_engine
+from inference_worker.generation import Generation
+from inference_worker.heartbeat import Heartbeat
+from inference_worker.inflight import InFlight
+from inference_worker.prompt import PromptBuilder
+from inference_worker.settings import WorkerSettings
+from inference_worker.sinks import JetStreamEventSink, NatsChunkSink
+from inference_worker.subscribers.cancels import CancelSubscriber
+from inference_worker.subscribers.requests import RequestSubscriber
+
+log = logging.getLogger(__name__)
+
+CANCEL_GRACE_S = 5.0
+"""After the drain timeout: how long cancelled generations get to report."""
+
+
+async def connect_nats(settings: WorkerSettings) -> NatsClient:
+    """Connect, retrying until ``nats_connect_timeout_s`` (NATS may start after us)."""
+    deadline = time.monotonic() + settings.nats_connect_timeout_s
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await nats.connect(
+                settings.nats_url,
+                name=f"inference-worker:{settings.worker_id}",
+                connect_timeout=2,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+            )
+        except Exception as exc:
+            if time.monotonic() >= deadline:
+                raise
+            if attempt == 1 or attempt % 10 == 0:
+                log.warning("NATS at %s not reachable yet (%r); retrying", settings.nats_url, exc)
+            await asyncio.sleep(0.5)
+
+
+class Worker:
+    """Wires one request to a ``Generation``: the domain function behind the subscriber."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        nc: NatsClient,
+        js: JetStreamContext,
+        engine: Engine,
+        inflight: InFlight,
+    ) -> None:
+        self._settings = settings
+        self._nc = nc
+        self._engine = engine
+        self._inflight = inflight
+        self._events = JetStreamEventSink(js)
+        self._prompts: PromptBuilder | None = None
+
+    def engine_ready(self) -> None:
+        s = self._settings
+        self._prompts = PromptBuilder(
+            self._engine.tokenizer,
+            fallback_template=s.chat_template,
+            max_model_len=s.max_model_len,
+            default_max_tokens=s.default_max_tokens,
+        )
+        log.info(
+            "prompts use %s",
+            "the tokenizer's chat template"
+            if self._prompts.uses_tokenizer_template
+            else f"the built-in {s.chat_template!r} template",
+        )
+
+    async def take(self, request: ChatRequest) -> bool:
+        assert self._prompts is not None, "requests are pulled only once the engine is ready"
+        generation = Generation(
+            request,
+            engine=self._engine,
+            prompts=self._prompts,
+            chunks=NatsChunkSink(self._nc, request.request_id),
+            events=self._events,
+            worker_id=self._settings.worker_id,
+            model=self._settings.model,
+        )
+        reason = self._inflight.cancelled_before_start(request.request_id)
+        if reason is not None:
+            await generation.skip_cancelled(reason)
+            return False
+        self._inflight.start(generation)
+        return True
+
+
+async def _start_engine(engine: Engine, heartbeat: Heartbeat) -> None:
+    started = time.monotonic()
+    task = asyncio.create_task(engine.start(), name="engine-start")
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=10.0)
+        if done:
+            task.result()
+            log.info("engine %s ready in %.1fs", engine.name, time.monotonic() - started)
+            return
+        log.info("engine %s still loading (%.0fs)", engine.name, time.monotonic() - started)
+        await heartbeat.set_state("loading", f"loading for {time.monotonic() - started:.0f}s")
+
+
+async def run(
+    settings: WorkerSettings,
+    *,
+    stop: asyncio.Event | None = None,
+    engine: Engine | None = None,
+    install_signal_handlers: bool = False,
+) -> int:
+    """The worker's lifespan. Returns the process exit code."""
+    stop = stop or asyncio.Event()
+    if install_signal_handlers:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    engine = engine or build_engine(settings)
+    log.info(
+        "worker %s starting: model=%s engine=%s capacity=%d nats=%s",
+        settings.worker_id,
+        settings.model,
+        engine.name,
+        settings.capacity,
+        settings.nats_url,
+    )
+    nc = await connect_nats(settings)
+    js = nc.jetstream()
+    inflight = InFlight(settings.capacity)
+    heartbeat = Heartbeat(
+        nc,
+        worker_id=settings.worker_id,
+        model=settings.model,
+        engine=engine.name,
+        capacity=settings.capacity,
+        interval_s=settings.heartbeat_s,
+        in_flight=inflight.__len__,
+    )
+    worker = Worker(settings, nc, js, engine, inflight)
+    cancels = CancelSubscriber(nc, inflight)
+    requests = RequestSubscriber(js, model=settings.model, inflight=inflight, take=worker.take)
+    exit_code = 0
+    engine_started = False
+    try:
+        await ensure_streams(js)
+        heartbeat.start()
+        await heartbeat.set_state("loading")
+        # Cancels first: a cancel for a request still queued is remembered meanwhile.
+        await cancels.start()
+        engine_task = asyncio.create_task(_start_engine(engine, heartbeat))
+        stop_task = asyncio.create_task(stop.wait())
+        await asyncio.wait({engine_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        if not engine_task.done():  # stopped while loading
+            engine_task.cancel()
+            await asyncio.gather(engine_task, return_exceptions=True)
+            log.info("stopped while the engine was loading")
+        else:
+            try:
+                engine_task.result()
+            except Exception as exc:
+                log.exception("engine failed to start")
+                await heartbeat.set_state("failed", f"engine start failed: {exc!r}"[:500])
+                exit_code = 1
+            else:
+                engine_started = True
+                worker.engine_ready()
+                await requests.start()
+                await heartbeat.set_state("ready")
+                await stop_task
+        stop_task.cancel()
+        if engine_started:
+            await _drain(settings, heartbeat, requests, inflight)
+    finally:
+        await cancels.stop()
+        if exit_code == 0:
+            await heartbeat.set_state("stopped")
+        await heartbeat.stop()
+        try:
+            await engine.shutdown()
+        except Exception:
+            log.exception("engine shutdown failed")
+        try:
+            await nc.drain()
+        except Exception as exc:
+            log.debug("nats drain: %r", exc)
+    log.info("worker %s stopped", settings.worker_id)
+    return exit_code
+
+
+async def _drain(
+    settings: WorkerSettings, heartbeat: Heartbeat, requests: RequestSubscriber, inflight: InFlight
+) -> None:
+    await heartbeat.set_state("draining", f"{len(inflight)} in flight")
+    await requests.stop()
+    if not await inflight.wait_idle(settings.drain_timeout_s):
+        count = inflight.cancel_all("shutdown")
+        log.warning(
+            "drain timeout (%.0fs): cancelling %d generation(s)", settings.drain_timeout_s, count
+        )
+        if not await inflight.wait_idle(CANCEL_GRACE_S):
+            log.error("%d generation(s) did not stop", len(inflight))

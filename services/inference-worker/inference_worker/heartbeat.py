@@ -1,0 +1,85 @@
+"""``WorkerStatus`` on ``heartbeat_subject(worker_id)``: every interval and on each change."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from nats.aio.client import Client as NatsClient
+
+from contracts import subjects
+from contracts.codec import encode
+from contracts.workers import WorkerState, WorkerStatus
+
+log = logging.getLogger(__name__)
+
+
+class Heartbeat:
+    def __init__(
+        self,
+        nc: NatsClient,
+        *,
+        worker_id: str,
+        model: str,
+        engine: str,
+        capacity: int,
+        interval_s: float,
+        in_flight: Callable[[], int],
+    ) -> None:
+        self._nc = nc
+        self._subject = subjects.heartbeat_subject(worker_id)
+        self._worker_id = worker_id
+        self._model = model
+        self._engine = engine
+        self._capacity = capacity
+        self._interval_s = interval_s
+        self._in_flight = in_flight
+        self.state: WorkerState = "starting"
+        self.detail = ""
+        self._task: asyncio.Task[None] | None = None
+
+    def status(self) -> WorkerStatus:
+        return WorkerStatus(
+            worker_id=self._worker_id,
+            model=self._model,
+            state=self.state,
+            in_flight=self._in_flight(),
+            capacity=self._capacity,
+            engine=self._engine,
+            detail=self.detail,
+            interval_s=self._interval_s,
+            sent_at=time.time(),
+        )
+
+    async def set_state(self, state: WorkerState, detail: str = "") -> None:
+        """Change state and publish at once."""
+        if state != self.state:
+            log.info("worker state %s -> %s%s", self.state, state, f" ({detail})" if detail else "")
+        self.state = state
+        self.detail = detail
+        await self.beat()
+
+    async def beat(self) -> None:
+        try:
+            await self._nc.publish(self._subject, encode(self.status()))
+        except Exception as exc:  # a closed / reconnecting connection must not stop us
+            log.warning("heartbeat not sent: %r", exc)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="heartbeat")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self.beat()
+            await asyncio.sleep(self._interval_s)

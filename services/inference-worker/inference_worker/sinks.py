@@ -1,0 +1,75 @@
+"""NATS adapters of the generation sinks.
+
+Chunks go out as core publishes on the request's chunk subject (the relay never waits
+for storage; the INFERENCE_CHUNKS stream captures them). Lifecycle events go to
+JetStream with ``Nats-Msg-Id`` so a retried publish is stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+
+from contracts import subjects
+from contracts.codec import encode
+from contracts.events import (
+    ChatEvent,
+    RequestAccepted,
+    RequestCancelled,
+    RequestCompleted,
+    RequestFailed,
+)
+from contracts.inference import Chunk
+
+log = logging.getLogger(__name__)
+
+_EVENT_ROUTES: dict[type, tuple[str, str]] = {
+    RequestAccepted: (subjects.EVENT_ACCEPTED, "accepted"),
+    RequestCompleted: (subjects.EVENT_COMPLETED, "completed"),
+    RequestFailed: (subjects.EVENT_FAILED, "failed"),
+    RequestCancelled: (subjects.EVENT_CANCELLED, "cancelled"),
+}
+
+
+class NatsChunkSink:
+    """Core-NATS publisher of one request's chunks (one per request, two slots)."""
+
+    __slots__ = ("_publish", "_subject")
+
+    def __init__(self, nc: NatsClient, request_id: str) -> None:
+        self._publish = nc.publish
+        self._subject = subjects.chunk_subject(request_id)
+
+    async def send(self, chunk: Chunk) -> None:
+        await self._publish(self._subject, encode(chunk))
+
+
+class JetStreamEventSink:
+    """JetStream publisher of lifecycle events, de-duplicated by request id."""
+
+    def __init__(self, js: JetStreamContext, *, timeout_s: float = 5.0, attempts: int = 3) -> None:
+        self._js = js
+        self._timeout_s = timeout_s
+        self._attempts = attempts
+
+    async def publish(self, event: ChatEvent) -> None:
+        subject, kind = _EVENT_ROUTES[type(event)]
+        headers = {subjects.MSG_ID_HEADER: subjects.event_msg_id(event.request_id, kind)}
+        payload = encode(event)
+        for attempt in range(1, self._attempts + 1):
+            try:
+                await self._js.publish(subject, payload, timeout=self._timeout_s, headers=headers)
+                return
+            except Exception as exc:  # timeouts, no responders while JetStream restarts
+                if attempt == self._attempts:
+                    raise
+                log.warning(
+                    "event publish failed (attempt %d) request_id=%s: %r",
+                    attempt,
+                    event.request_id,
+                    exc,
+                )
+                await asyncio.sleep(0.2 * attempt)

@@ -1,0 +1,1 @@
+"""NATS subscribers of the worker: chat requests (JetStream pull) and cancels (core)."""

@@ -1,0 +1,128 @@
+"""``on_chat_request``: the worker's share of the model's durable pull consumer.
+
+nats-py directly, not FastStream: FastStream 0.7's concurrent pull subscriber keeps
+fetching while every worker slot is busy (the fetched messages wait in memory for a
+slot, un-acked), so a busy worker would hold requests that an idle worker could serve
+and that JetStream redelivers after ``ack_wait``. Here a slot is taken BEFORE each
+``fetch(1)``: the worker never holds more requests than it can run, and a message is
+acked (synchronously) before its generation starts, so it is never started twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from contracts import subjects
+from contracts.codec import DecodeErrors, decode_chat_request
+from contracts.inference import ChatRequest
+from contracts.streams import request_consumer_config
+from inference_worker.inflight import InFlight
+
+log = logging.getLogger(__name__)
+
+TakeRequest = Callable[[ChatRequest], Awaitable[bool]]
+"""Starts (True) or settles without generating (False) one acked request."""
+
+
+class RequestSubscriber:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        model: str,
+        inflight: InFlight,
+        take: TakeRequest,
+        poll_s: float = 1.0,
+    ) -> None:
+        self._js = js
+        self._model = model
+        self._inflight = inflight
+        self._take = take
+        self._poll_s = poll_s
+        self._stopping = False
+        self._sub: JetStreamContext.PullSubscription | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._sub = await self._js.pull_subscribe(
+            subjects.request_subject(self._model),
+            durable=subjects.request_consumer(self._model),
+            stream=subjects.REQUESTS_STREAM,
+            config=request_consumer_config(self._model),
+        )
+        self._task = asyncio.create_task(self._pull_loop(), name="pull-requests")
+
+    async def stop(self) -> None:
+        """Stop taking requests. The pending pull is left to expire (at most ``poll_s``)
+        rather than cancelled, so no request is delivered to a subscription nobody reads;
+        one that arrives meanwhile is nak'ed back to the other workers."""
+        self._stopping = True
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), self._poll_s + 2.0)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
+        if self._sub is not None:
+            sub, self._sub = self._sub, None
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:
+                log.debug("request unsubscribe: %r", exc)
+
+    async def _pull_loop(self) -> None:
+        assert self._sub is not None
+        fetch = self._sub.fetch
+        while not self._stopping:
+            await self._inflight.acquire_slot()
+            started = False
+            try:
+                if self._stopping:
+                    break
+                try:
+                    msgs = await fetch(1, timeout=self._poll_s)
+                except TimeoutError:
+                    continue
+                except Exception as exc:  # reconnecting, JetStream restarting...
+                    if self._stopping:
+                        break
+                    log.warning("fetching requests failed: %r", exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                for msg in msgs:
+                    started = await self.on_chat_request(msg)
+            finally:
+                if not started:
+                    self._inflight.release_slot()
+
+    async def on_chat_request(self, msg: Msg) -> bool:
+        """Decode, ack (or term / nak), hand over. True if a generation took the slot."""
+        if self._stopping:
+            await msg.nak()
+            return False
+        try:
+            request = decode_chat_request(msg.data)
+        except DecodeErrors as exc:
+            log.warning("malformed chat request terminated (%s): %s", msg.subject, exc)
+            await msg.term()
+            return False
+        try:
+            await msg.ack_sync(timeout=2.0)
+        except Exception as exc:
+            log.warning(
+                "ack failed, request left for redelivery request_id=%s: %r", request.request_id, exc
+            )
+            return False
+        try:
+            return await self._take(request)
+        except Exception:
+            log.exception("could not start request_id=%s", request.request_id)
+            return False

@@ -1,0 +1,71 @@
+"""``FakeGateway``: the ``Gateway`` Protocol in memory, for unit tests without NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+
+from chat_api.gateway import Feed, GatewayUnavailable
+from chat_api.workers import WorkerRegistry
+from contracts.events import RequestFailed
+from contracts.inference import CancelReason, ChatRequest, Chunk, StreamStarted, TokenChunk, Usage
+from contracts.workers import WorkerStatus
+
+Script = Callable[[ChatRequest], Sequence[Chunk]]
+
+
+def answer(*texts: str, worker_id: str = "w1") -> Script:
+    """A script that answers every request with ``texts`` and finishes with ``stop``."""
+
+    def script(request: ChatRequest) -> Sequence[Chunk]:
+        chunks: list[Chunk] = [StreamStarted(seq=0, worker_id=worker_id, model=request.model,
+                                             prompt_tokens=3)]
+        for seq, text in enumerate(texts, start=1):
+            final = seq == len(texts)
+            chunks.append(TokenChunk(
+                seq=seq, text=text, finish_reason="stop" if final else None,
+                usage=Usage(prompt_tokens=3, completion_tokens=len(texts)) if final else None))
+        return chunks
+
+    return script
+
+
+def ready_status(worker_id: str = "w1", model: str = "gemma3-270m") -> WorkerStatus:
+    return WorkerStatus(worker_id=worker_id, model=model, state="ready", in_flight=0,
+                        capacity=4, engine="fake", interval_s=1.0, sent_at=time.time())
+
+
+class FakeGateway:
+    def __init__(self, script: Script | None = None, live_models: Sequence[str] = ("gemma3-270m",),
+                 fail_with: Exception | None = None) -> None:
+        self._registry = WorkerRegistry(stale_after_s=3.0)
+        for model in live_models:
+            self._registry.observe(ready_status(f"w-{model}", model))
+        self.script = script or answer("Hel", "lo")
+        self.fail_with = fail_with
+        self.requests: list[ChatRequest] = []
+        self.cancels: list[tuple[str, CancelReason]] = []
+        self.failed: list[RequestFailed] = []
+        self.feeds: dict[str, Feed] = {}
+
+    @property
+    def workers(self) -> WorkerRegistry:
+        return self._registry
+
+    async def open(self, request: ChatRequest) -> Feed:
+        if isinstance(self.fail_with, GatewayUnavailable | RuntimeError):
+            raise self.fail_with
+        self.requests.append(request)
+        feed = Feed(request.request_id)
+        self.feeds[request.request_id] = feed
+        loop = asyncio.get_running_loop()
+        for chunk in self.script(request):
+            loop.call_soon(feed.push, chunk)
+        return feed
+
+    def cancel(self, request_id: str, reason: CancelReason) -> None:
+        self.cancels.append((request_id, reason))
+
+    def report_failed(self, event: RequestFailed) -> None:
+        self.failed.append(event)

@@ -1,0 +1,117 @@
+"""Relay endings: deadline, lost worker, cancel, shutdown, consumer gone."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from chat_api.relay import Relay, StreamFailure, StreamTable
+from contracts.inference import ChatMessage, ChatRequest, StreamStarted, TokenChunk
+from tests.api.fake_gateway import FakeGateway
+
+
+def _request(timeout_s: float = 5.0) -> ChatRequest:
+    now = time.time()
+    return ChatRequest(request_id="r1", user_id="u1", model="gemma3-270m",
+                       messages=(ChatMessage(role="user", content="hi"),),
+                       deadline=now + timeout_s, created_at=now)
+
+
+async def _collect(relay: Relay) -> list[object]:
+    return [item async for item in relay.events()]
+
+
+async def _open(gateway: FakeGateway, timeout_s: float = 5.0) -> Relay:
+    gateway.script = lambda request: []
+    request = _request(timeout_s)
+    return Relay(gateway, request, await gateway.open(request))
+
+
+async def test_deadline_before_any_worker() -> None:
+    gateway = FakeGateway()
+    relay = await _open(gateway, timeout_s=0.2)
+    items = await asyncio.wait_for(_collect(relay), 2)
+    assert items == [StreamFailure(code="timeout", message="the request passed its deadline")]
+    assert gateway.cancels == [("r1", "timeout")]
+    assert [f.code for f in gateway.failed] == ["timeout"]
+
+
+async def test_deadline_after_start_cancels_without_failed_event() -> None:
+    gateway = FakeGateway()
+    relay = await _open(gateway, timeout_s=0.2)
+    relay.feed.push(StreamStarted(seq=0, worker_id="w-gemma3-270m", model="m", prompt_tokens=1))
+    items = await asyncio.wait_for(_collect(relay), 2)
+    assert isinstance(items[-1], StreamFailure)
+    assert items[-1].code == "timeout"
+    assert gateway.cancels == [("r1", "timeout")]
+    assert gateway.failed == []
+
+
+async def test_worker_lost_mid_stream() -> None:
+    gateway = FakeGateway()
+    relay = await _open(gateway)
+    relay.feed.push(StreamStarted(seq=0, worker_id="w-gemma3-270m", model="m", prompt_tokens=1))
+    relay.feed.push(TokenChunk(seq=1, text="a"))
+    events = aiter(relay.events())
+    assert await anext(events) == TokenChunk(seq=1, text="a")
+    gateway.workers.stale_after_s = 0.0
+    gateway.workers._workers["w-gemma3-270m"].seen_at -= 10  # silent for 10 s
+    gateway.workers.sweep()
+    last = await asyncio.wait_for(anext(events), 1)
+    assert isinstance(last, StreamFailure)
+    assert last.code == "worker_lost"
+    assert [f.code for f in gateway.failed] == ["worker_lost"]
+    assert gateway.failed[0].worker_id == "w-gemma3-270m"
+    await events.aclose()  # type: ignore[attr-defined]
+    assert gateway.cancels == []
+
+
+async def test_cancel_route_signal() -> None:
+    gateway = FakeGateway()
+    table = StreamTable()
+    relay = await _open(gateway)
+    table.add(relay)
+    relay._on_close = table.remove
+    relay.cancel()
+    items = await asyncio.wait_for(_collect(relay), 1)
+    assert isinstance(items[0], StreamFailure)
+    assert items[0].code == "cancelled"
+    assert gateway.cancels == [("r1", "client_cancelled")]
+    assert len(table) == 0
+
+
+async def test_shutdown_ends_every_stream() -> None:
+    gateway = FakeGateway()
+    table = StreamTable()
+    relay = await _open(gateway)
+    table.add(relay)
+    relay._on_close = table.remove
+    task = asyncio.create_task(_collect(relay))
+    await asyncio.sleep(0)
+    table.begin_shutdown()
+    assert await table.wait_empty(1)
+    items = await task
+    assert isinstance(items[0], StreamFailure)
+    assert items[0].code == "shutting_down"
+    assert gateway.cancels == [("r1", "shutdown")]
+    assert not table.accepting
+
+
+async def test_consumer_cancelled_publishes_client_disconnected() -> None:
+    gateway = FakeGateway()
+    relay = await _open(gateway)
+    task = asyncio.create_task(_collect(relay))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert gateway.cancels == [("r1", "client_disconnected")]
+    assert relay.feed.closed
+
+
+async def test_finished_stream_publishes_no_cancel() -> None:
+    gateway = FakeGateway()
+    relay = await _open(gateway)
+    relay.feed.push(TokenChunk(seq=1, text="a", finish_reason="stop"))
+    items = await asyncio.wait_for(_collect(relay), 1)
+    assert len(items) == 1
+    assert gateway.cancels == []

@@ -1,0 +1,219 @@
+"""The worker app against a real nats-server, with the scripted stand-in engine."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from contracts import subjects
+from contracts.errors import ErrorCode
+from contracts.events import RequestCancelled, RequestCompleted, RequestFailed
+from contracts.inference import StreamError, StreamStarted, TokenChunk
+from inference_worker.app import run
+from inference_worker.settings import load_settings
+from tests.inference_worker.harness import (
+    WAIT,
+    Client,
+    Heartbeats,
+    running_worker,
+    unique,
+    worker_env,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def client(nats_client: NatsClient) -> Client:
+    c = Client(nats_client)
+    await c.start()
+    return c
+
+
+async def test_request_streams_chunks_and_a_completed_event(
+    nats_client: NatsClient, nats_url: str, client: Client
+) -> None:
+    model = unique("m")
+    async with running_worker(nats_client, worker_env(nats_url, model)) as worker:
+        stream = await (await client.send(model, "hi [[tokens=12]]")).wait()
+
+    started, *tokens = stream.chunks
+    assert isinstance(started, StreamStarted)
+    assert started.worker_id == worker.settings.worker_id
+    assert [c.seq for c in stream.chunks] == list(range(13))
+    last = tokens[-1]
+    assert isinstance(last, TokenChunk)
+    assert last.finish_reason == "stop"
+    assert last.usage is not None
+    assert last.usage.completion_tokens == 12
+    [event] = stream.events
+    assert isinstance(event, RequestCompleted)
+    assert event.usage == last.usage
+    assert worker.task.done()
+    assert worker.task.result() == 0
+    assert worker.heartbeats.states() == ["loading", "ready", "draining", "stopped"]
+
+
+async def test_publish_to_stream_started_latency(
+    nats_client: NatsClient, nats_url: str, client: Client
+) -> None:
+    model = unique("m")
+    latencies: list[float] = []
+    async with running_worker(nats_client, worker_env(nats_url, model)):
+        for _ in range(30):
+            stream = await (await client.send(model, "[[tokens=1]]")).wait()
+            latencies.append((stream.chunk_times[0] - stream.published_at) * 1000)
+    p50 = statistics.median(latencies)
+    print(f"publish -> StreamStarted: p50 {p50:.2f} ms, max {max(latencies):.2f} ms")
+    assert p50 < 50.0  # a few ms here; generous for a loaded CI box
+
+
+async def test_two_workers_share_the_consumer_within_capacity(
+    nats_client: NatsClient, nats_url: str, client: Client
+) -> None:
+    model = unique("m")
+    env = {"WORKER_MAX_NUM_SEQS": "1", "WORKER_SCRIPTED_TOKENS_PER_S": "50"}
+    async with (
+        running_worker(nats_client, worker_env(nats_url, model, **env)) as w1,
+        running_worker(nats_client, worker_env(nats_url, model, **env)) as w2,
+    ):
+        streams = [await client.send(model, "[[tokens=15]]") for _ in range(3)]
+        for stream in streams:
+            await stream.wait()
+        in_flight = [s.in_flight for s in w1.heartbeats.seen + w2.heartbeats.seen]
+
+    owners = [s.chunks[0].worker_id for s in streams if isinstance(s.chunks[0], StreamStarted)]
+    assert len(owners) == 3
+    assert set(owners) == {w1.settings.worker_id, w2.settings.worker_id}
+    assert max(in_flight) <= 1
+    # With one slot each, the third request starts only after one of the first two ended.
+    first_end = min(s.chunk_times[-1] for s in streams[:2])
+    assert streams[2].chunk_times[0] >= first_end
+    assert all(isinstance(s.events[0], RequestCompleted) for s in streams)
+
+
+async def test_cancel_stops_a_running_generation(
+    nats_client: NatsClient, nats_url: str, client: Client
+) -> None:
+    model = unique("m")
+    async with running_worker(nats_client, worker_env(nats_url, model)):
+        stream = await client.send(model, "[[hang]]")
+        await asyncio.wait_for(stream.started.wait(), WAIT)
+        await client.cancel(stream.request.request_id, "client_disconnected")
+        await stream.wait()
+
+    error = stream.chunks[-1]
+    assert isinstance(error, StreamError)
+    assert error.code == ErrorCode.CANCELLED
+    [event] = stream.events
+    assert isinstance(event, RequestCancelled)
+    assert event.reason == "client_disconnected"
+
+
+async def test_cancel_before_the_request_is_taken_skips_it(
+    nats_client: NatsClient, nats_url: str, client: Client
+) -> None:
+    model = unique("m")
+    request_id = unique("req")
+    async with running_worker(nats_client, worker_env(nats_url, model)):
+        await client.cancel(request_id, "client_disconnected")
+        stream = await (await client.send(model, "hello", request_id=request_id)).wait()
+
+    [error] = stream.chunks
+    assert isinstance(error, StreamError)
+    assert (error.seq, error.code) == (0, ErrorCode.CANCELLED)
+    [event] = stream.events
+    assert isinstance(event, RequestCancelled)
+    assert event.usage is None
+
+
+async def test_malformed_request_is_terminated_and_the_worker_goes_on(
+    nats_client: NatsClient, nats_url: str, client: Client
+) -> None:
+    model = unique("m")
+    js = nats_client.jetstream()
+    async with running_worker(nats_client, worker_env(nats_url, model)):
+        await js.publish(subjects.request_subject(model), b'{"not": "a request"}')
+        await js.publish(subjects.request_subject(model), b"\xff garbage")
+        stream = await (await client.send(model, "[[tokens=2]]")).wait()
+        info = await js.consumer_info(subjects.REQUESTS_STREAM, subjects.request_consumer(model))
+
+    assert isinstance(stream.events[0], RequestCompleted)
+    assert info.num_pending == 0
+    assert info.num_ack_pending == 0
+    assert info.num_redelivered == 0
+
+
+async def test_expired_request_fails_with_timeout(
+    nats_client: NatsClient, nats_url: str, client: Client
+) -> None:
+    model = unique("m")
+    async with running_worker(nats_client, worker_env(nats_url, model)):
+        stream = await (await client.send(model, "hello", deadline_in=-1)).wait()
+    [error] = stream.chunks
+    assert isinstance(error, StreamError)
+    assert error.code == ErrorCode.TIMEOUT
+    assert isinstance(stream.events[0], RequestFailed)
+
+
+async def test_drain_finishes_in_flight_and_cancels_what_outlives_the_timeout(
+    nats_client: NatsClient, nats_url: str, client: Client
+) -> None:
+    model = unique("m")
+    env = worker_env(
+        nats_url, model, WORKER_DRAIN_TIMEOUT_S="1.0", WORKER_SCRIPTED_TOKENS_PER_S="50"
+    )
+    async with running_worker(nats_client, env) as worker:
+        short = await client.send(model, "[[tokens=10]]")
+        hanging = await client.send(model, "[[hang]]")
+        await asyncio.wait_for(asyncio.gather(short.started.wait(), hanging.started.wait()), WAIT)
+        assert await worker.stopped() == 0
+        # A request published while stopped stays queued for another worker.
+        late = await client.send(model, "[[tokens=1]]")
+        await short.wait()
+        await hanging.wait()
+
+    assert isinstance(short.events[0], RequestCompleted)
+    error = hanging.chunks[-1]
+    assert isinstance(error, StreamError)
+    assert error.code == ErrorCode.SHUTTING_DOWN
+    event = hanging.events[0]
+    assert isinstance(event, RequestCancelled)
+    assert event.reason == "shutdown"
+    assert worker.heartbeats.states()[-2:] == ["draining", "stopped"]
+    info = await nats_client.jetstream().consumer_info(
+        subjects.REQUESTS_STREAM, subjects.request_consumer(model)
+    )
+    assert info.num_pending == 1
+    assert not late.chunks
+
+
+async def test_engine_that_cannot_start_reports_failed(
+    nats_client: NatsClient, nats_url: str
+) -> None:
+    settings = load_settings(worker_env(nats_url, unique("m"), WORKER_SCRIPTED_FAIL_START="1"))
+    heartbeats = Heartbeats()
+    await nats_client.subscribe(
+        subjects.heartbeat_subject(settings.worker_id), cb=heartbeats.on_msg
+    )
+    await nats_client.flush()
+    assert await asyncio.wait_for(run(settings), WAIT) == 1
+    failed = await heartbeats.wait_for("failed")
+    assert "told to fail" in failed.detail
+
+
+async def test_heartbeat_reports_in_flight(
+    nats_client: NatsClient, nats_url: str, client: Client
+) -> None:
+    model = unique("m")
+    async with running_worker(nats_client, worker_env(nats_url, model)) as worker:
+        streams = [await client.send(model, "[[hang]]") for _ in range(2)]
+        await asyncio.wait_for(asyncio.gather(*(s.started.wait() for s in streams)), WAIT)
+        status = await worker.heartbeats.wait_until(lambda s: s.in_flight == 2)
+        for s in streams:
+            await client.cancel(s.request.request_id)
+            await s.wait()
+    assert (status.state, status.in_flight, status.engine) == ("ready", 2, "scripted")

@@ -1,0 +1,250 @@
+"""Generation of one request with fake sinks and the scripted stand-in engine."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator
+
+import pytest
+
+from contracts.errors import ErrorCode
+from contracts.events import RequestCancelled, RequestCompleted, RequestFailed
+from contracts.inference import (
+    ChatMessage,
+    ChatRequest,
+    SamplingParams,
+    StreamError,
+    StreamStarted,
+    TokenChunk,
+)
+from inference_worker.engine import EngineDelta, GenerationParams, ScriptedEngine
+from inference_worker.generation import Generation
+from inference_worker.prompt import PromptBuilder
+from tests.inference_worker.fakes import BrokenChunkSink, ListChunkSink, ListEventSink
+
+TEXT = "one two three four five"
+WAIT = 5.0
+
+
+def make_request(
+    content: str = "hello",
+    *,
+    request_id: str = "r1",
+    max_tokens: int | None = None,
+    deadline_in: float = 30.0,
+) -> ChatRequest:
+    now = time.time()
+    return ChatRequest(
+        request_id=request_id,
+        user_id="u1",
+        model="m",
+        messages=(ChatMessage(role="user", content=content),),
+        sampling=SamplingParams(max_tokens=max_tokens),
+        deadline=now + deadline_in,
+        created_at=now,
+    )
+
+
+def make_generation(
+    request: ChatRequest,
+    engine: ScriptedEngine,
+    chunks: ListChunkSink | BrokenChunkSink | None = None,
+    events: ListEventSink | None = None,
+    max_model_len: int = 4096,
+) -> tuple[Generation, ListChunkSink, ListEventSink]:
+    sink = chunks if chunks is not None else ListChunkSink()
+    event_sink = events or ListEventSink()
+    prompts = PromptBuilder(
+        engine.tokenizer,
+        fallback_template="gemma",
+        max_model_len=max_model_len,
+        default_max_tokens=64,
+    )
+    generation = Generation(
+        request,
+        engine=engine,
+        prompts=prompts,
+        chunks=sink,
+        events=event_sink,
+        worker_id="w1",
+        model="m",
+    )
+    assert isinstance(sink, ListChunkSink) or chunks is not None
+    return generation, sink if isinstance(sink, ListChunkSink) else ListChunkSink(), event_sink
+
+
+@pytest.fixture
+def engine() -> ScriptedEngine:
+    return ScriptedEngine(tokens_per_s=1000.0, text=TEXT)
+
+
+async def test_normal_stream(engine: ScriptedEngine) -> None:
+    generation, chunks, events = make_generation(make_request(), engine)
+    await asyncio.wait_for(generation.start(), WAIT)
+
+    started, *tokens = chunks.chunks
+    assert isinstance(started, StreamStarted)
+    assert (started.seq, started.worker_id, started.model) == (0, "w1", "m")
+    assert started.prompt_tokens == len(engine.prompts["r1"])
+    assert all(isinstance(c, TokenChunk) for c in tokens)
+    assert [c.seq for c in tokens] == [1, 2, 3, 4, 5]
+    assert (
+        "".join(c.text for c in tokens if isinstance(c, TokenChunk)) == "one two three four five "
+    )
+    last = tokens[-1]
+    assert isinstance(last, TokenChunk)
+    assert last.finish_reason == "stop"
+    assert last.usage is not None
+    assert (last.usage.prompt_tokens, last.usage.completion_tokens) == (started.prompt_tokens, 5)
+    assert all(
+        isinstance(c, TokenChunk) and c.finish_reason is None and len(c.token_ids) == 1
+        for c in tokens[:-1]
+    )
+    [event] = events.events
+    assert isinstance(event, RequestCompleted)
+    assert (event.request_id, event.worker_id, event.finish_reason) == ("r1", "w1", "stop")
+    assert event.usage == last.usage
+    assert 0 < event.ttft_ms <= event.latency_ms
+    assert generation.outcome == "stop"
+
+
+async def test_max_tokens_finishes_with_length(engine: ScriptedEngine) -> None:
+    generation, chunks, events = make_generation(make_request(max_tokens=2), engine)
+    await asyncio.wait_for(generation.start(), WAIT)
+    last = chunks.chunks[-1]
+    assert isinstance(last, TokenChunk)
+    assert (last.seq, last.finish_reason) == (2, "length")
+    assert isinstance(events.events[0], RequestCompleted)
+
+
+async def test_cancel_aborts_the_engine_and_reports_usage_so_far() -> None:
+    engine = ScriptedEngine(tokens_per_s=50.0, text=TEXT)
+    generation, chunks, events = make_generation(make_request("go [[tokens=1000]]"), engine)
+    task = generation.start()
+    await asyncio.wait_for(chunks.first_token.wait(), WAIT)
+    generation.cancel("client_disconnected")
+    await asyncio.wait_for(task, WAIT)
+
+    assert not task.cancelled()
+    assert engine.running == 0  # the engine's generation is gone
+    error = chunks.chunks[-1]
+    assert isinstance(error, StreamError)
+    assert error.code == ErrorCode.CANCELLED
+    assert error.seq == len(chunks.chunks) - 1
+    assert error.usage is not None
+    assert error.usage.completion_tokens >= 1
+    [event] = events.events
+    assert isinstance(event, RequestCancelled)
+    assert event.reason == "client_disconnected"
+    assert event.usage == error.usage
+
+
+async def test_cancel_before_the_task_runs(engine: ScriptedEngine) -> None:
+    generation, chunks, events = make_generation(make_request(), engine)
+    task = generation.start()
+    generation.cancel("client_cancelled")
+    await asyncio.wait_for(task, WAIT)
+    [error] = chunks.chunks
+    assert isinstance(error, StreamError)
+    assert (error.seq, error.code) == (0, ErrorCode.CANCELLED)
+    [event] = events.events
+    assert isinstance(event, RequestCancelled)
+    assert event.usage is None
+
+
+async def test_shutdown_cancel_reports_shutting_down() -> None:
+    engine = ScriptedEngine(tokens_per_s=1000.0)
+    generation, chunks, events = make_generation(make_request("[[hang]]"), engine)
+    task = generation.start()
+    await asyncio.wait_for(engine.generating.wait(), WAIT)
+    generation.cancel("shutdown")
+    await asyncio.wait_for(task, WAIT)
+    error = chunks.chunks[-1]
+    assert isinstance(error, StreamError)
+    assert error.code == ErrorCode.SHUTTING_DOWN
+    [event] = events.events
+    assert isinstance(event, RequestCancelled)
+    assert event.reason == "shutdown"
+
+
+async def test_deadline_aborts_a_hanging_engine() -> None:
+    engine = ScriptedEngine(tokens_per_s=1000.0)
+    generation, chunks, events = make_generation(make_request("[[hang]]", deadline_in=0.2), engine)
+    started = time.monotonic()
+    await asyncio.wait_for(generation.start(), WAIT)
+    assert time.monotonic() - started < 2.0
+    assert engine.running == 0
+    assert isinstance(chunks.chunks[0], StreamStarted)
+    error = chunks.chunks[-1]
+    assert isinstance(error, StreamError)
+    assert (error.seq, error.code) == (1, ErrorCode.TIMEOUT)
+    [event] = events.events
+    assert isinstance(event, RequestFailed)
+    assert event.code == ErrorCode.TIMEOUT
+
+
+async def test_already_expired_request_never_reaches_the_engine(engine: ScriptedEngine) -> None:
+    generation, chunks, events = make_generation(make_request(deadline_in=-1.0), engine)
+    await asyncio.wait_for(generation.start(), WAIT)
+    assert engine.prompts == {}
+    [error] = chunks.chunks
+    assert isinstance(error, StreamError)
+    assert (error.seq, error.code) == (0, ErrorCode.TIMEOUT)
+    [event] = events.events
+    assert isinstance(event, RequestFailed)
+    assert event.code == ErrorCode.TIMEOUT
+
+
+async def test_engine_error_is_reported_not_raised(engine: ScriptedEngine) -> None:
+    generation, chunks, events = make_generation(make_request("[[fail]]"), engine)
+    await asyncio.wait_for(generation.start(), WAIT)
+    error = chunks.chunks[-1]
+    assert isinstance(error, StreamError)
+    assert error.code == ErrorCode.ENGINE_ERROR
+    assert "scripted engine failure" in error.message
+    assert error.usage is not None
+    assert error.usage.completion_tokens == 1
+    [event] = events.events
+    assert isinstance(event, RequestFailed)
+    assert event.code == ErrorCode.ENGINE_ERROR
+
+
+async def test_context_overflow_is_reported(engine: ScriptedEngine) -> None:
+    generation, chunks, events = make_generation(make_request("a " * 50), engine, max_model_len=20)
+    await asyncio.wait_for(generation.start(), WAIT)
+    [error] = chunks.chunks
+    assert isinstance(error, StreamError)
+    assert error.code == ErrorCode.CONTEXT_TOO_LONG
+    assert engine.prompts == {}
+    [event] = events.events
+    assert isinstance(event, RequestFailed)
+
+
+async def test_broken_chunk_sink_ends_in_a_failed_event(engine: ScriptedEngine) -> None:
+    events = ListEventSink()
+    generation, _, _ = make_generation(
+        make_request(), engine, chunks=BrokenChunkSink(), events=events
+    )
+    await asyncio.wait_for(generation.start(), WAIT)
+    [event] = events.events
+    assert isinstance(event, RequestFailed)
+    assert engine.running == 0
+
+
+class _EndsWithoutFinish(ScriptedEngine):
+    async def generate(
+        self, request_id: str, prompt_token_ids: list[int], params: GenerationParams
+    ) -> AsyncGenerator[EngineDelta, None]:
+        yield EngineDelta("hi", (7,), None)
+
+
+async def test_stream_without_finish_reason_still_ends() -> None:
+    generation, chunks, events = make_generation(make_request(), _EndsWithoutFinish())
+    await asyncio.wait_for(generation.start(), WAIT)
+    last = chunks.chunks[-1]
+    assert isinstance(last, TokenChunk)
+    assert (last.seq, last.finish_reason) == (2, "stop")
+    assert last.usage is not None
+    assert last.usage.completion_tokens == 1
+    assert isinstance(events.events[0], RequestCompleted)

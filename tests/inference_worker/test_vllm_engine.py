@@ -1,0 +1,123 @@
+"""The real vLLM CPU engine on the prepared Gemma 3 270M, through ``Generation``.
+
+Slow: prepares the model if needed (about a minute, once) and starts the engine
+(about 40-50 s on 2 cores).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from contracts.errors import ErrorCode
+from contracts.events import RequestCancelled, RequestCompleted
+from contracts.inference import (
+    ChatMessage,
+    ChatRequest,
+    SamplingParams,
+    StreamError,
+    StreamStarted,
+    TokenChunk,
+)
+from inference_worker.engine import VllmEngine
+from inference_worker.generation import Generation
+from inference_worker.model_prep import prepare
+from inference_worker.prompt import PromptBuilder
+from tests.inference_worker.fakes import ListChunkSink, ListEventSink
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+async def engine() -> AsyncIterator[VllmEngine]:
+    from inference_worker.settings import load_settings
+
+    settings = load_settings(
+        {**os.environ, "WORKER_MAX_MODEL_LEN": "1024", "WORKER_MAX_NUM_SEQS": "4"}
+    )
+    await asyncio.to_thread(prepare, settings.model_path)
+    vllm = VllmEngine(settings)
+    started = time.monotonic()
+    await asyncio.wait_for(vllm.start(), 300)
+    print(f"vLLM engine start: {time.monotonic() - started:.1f} s")
+    yield vllm
+    await asyncio.wait_for(vllm.shutdown(), 60)
+
+
+def _generation(
+    engine: VllmEngine, content: str, max_tokens: int, request_id: str
+) -> tuple[Generation, ListChunkSink, ListEventSink]:
+    now = time.time()
+    request = ChatRequest(
+        request_id=request_id,
+        user_id="u",
+        model="gemma3-270m",
+        messages=(ChatMessage(role="user", content=content),),
+        sampling=SamplingParams(max_tokens=max_tokens, temperature=0.0),
+        deadline=now + 120,
+        created_at=now,
+    )
+    prompts = PromptBuilder(
+        engine.tokenizer, fallback_template="gemma", max_model_len=1024, default_max_tokens=16
+    )
+    chunks, events = ListChunkSink(), ListEventSink()
+    generation = Generation(
+        request,
+        engine=engine,
+        prompts=prompts,
+        chunks=chunks,
+        events=events,
+        worker_id="w-slow",
+        model="gemma3-270m",
+    )
+    return generation, chunks, events
+
+
+async def test_generates_tokens(engine: VllmEngine) -> None:
+    assert engine.tokenizer.chat_template is None  # the fallback template is in use
+    generation, chunks, events = _generation(engine, "What is the capital of France?", 32, "slow-1")
+    started = time.monotonic()
+    await asyncio.wait_for(generation.start(), 120)
+    elapsed = time.monotonic() - started
+
+    first, *tokens = chunks.chunks
+    assert isinstance(first, StreamStarted)
+    assert first.prompt_tokens > 5
+    assert tokens
+    assert all(isinstance(c, TokenChunk) for c in tokens)
+    last = tokens[-1]
+    assert isinstance(last, TokenChunk)
+    assert last.finish_reason in ("stop", "length")
+    assert last.usage is not None
+    ids = [i for c in tokens if isinstance(c, TokenChunk) for i in c.token_ids]
+    assert last.usage.completion_tokens == len(ids) > 0
+    assert last.usage.prompt_tokens == first.prompt_tokens
+    [event] = events.events
+    assert isinstance(event, RequestCompleted)
+    print(
+        f"one stream: {len(ids)} tokens in {elapsed:.2f} s = {len(ids) / elapsed:.1f} tok/s, "
+        f"ttft {event.ttft_ms:.0f} ms"
+    )
+
+
+async def test_cancel_aborts_the_engine(engine: VllmEngine) -> None:
+    generation, chunks, events = _generation(
+        engine, "Count from one to five hundred.", 900, "slow-2"
+    )
+    task = generation.start()
+    await asyncio.wait_for(chunks.first_token.wait(), 60)
+    generation.cancel("client_cancelled")
+    await asyncio.wait_for(task, 30)
+
+    assert engine.running == 0
+    error = chunks.chunks[-1]
+    assert isinstance(error, StreamError)
+    assert error.code == ErrorCode.CANCELLED
+    assert error.usage is not None
+    assert 0 < error.usage.completion_tokens < 900
+    [event] = events.events
+    assert isinstance(event, RequestCancelled)
