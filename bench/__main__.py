@@ -16,7 +16,7 @@ import msgspec
 
 from bench import platform_path
 from bench.direct_path import DirectEngine
-from bench.stats import LevelResult, Sample, summarize
+from bench.stats import LevelResult, summarize
 from bench.workload import Message, long_context_chat, short_chat
 from inference_worker.settings import load_settings as load_worker_settings
 from stack.launcher import Stack
@@ -79,30 +79,36 @@ async def run_platform(config: BenchConfig, api_url: str, token: str) -> list[Le
     results: list[LevelResult] = []
     await platform_path.run_level(api_url, token, [short_chat(99)], 1, config.max_tokens)
     for level in config.levels:
-        samples, wall = await platform_path.run_level(api_url, token, workload(level), level,
-                                                      config.max_tokens)
+        samples, wall = await platform_path.run_level(
+            api_url, token, workload(level), level, config.max_tokens
+        )
         results.append(report(summarize("platform", "chat", level, samples, wall)))
     # Other report numbers than the direct run: the prefix cache of this engine is cold too.
-    samples, wall = await platform_path.run_level(api_url, token, long_workload(100), 1,
-                                                  config.max_tokens)
+    samples, wall = await platform_path.run_level(
+        api_url, token, long_workload(100), 1, config.max_tokens
+    )
     results.append(report(summarize("platform", "ctx2k", 1, samples, wall)))
     return results
 
 
 def report(result: LevelResult) -> LevelResult:
-    say(f"{result.path:8} {result.case:5} c={result.concurrency:<2} "
+    say(
+        f"{result.path:8} {result.case:5} c={result.concurrency:<2} "
         f"ttft p50 {result.ttft_p50_ms} ms p95 {result.ttft_p95_ms} ms, "
         f"{result.tokens_per_s} tok/s, {result.requests_per_min} req/min, "
-        f"errors {result.error_rate:.1%}")
+        f"errors {result.error_rate:.1%}"
+    )
     return result
 
 
 def table(results: list[LevelResult]) -> str:
     by_key = {(r.path, r.case, r.concurrency): r for r in results}
-    lines = [f"{'case':6} {'conc':>4} | {'TTFT p50 ms':>23} | {'TTFT p95 ms':>23} | "
-             f"{'tokens/s':>23} | {'req/min':>17} | errors",
-             f"{'':6} {'':>4} | {'platform  direct  +ms':>23} | {'platform  direct  +ms':>23} | "
-             f"{'platform  direct  ratio':>23} | {'platform  direct':>17} |"]
+    lines = [
+        f"{'case':6} {'conc':>4} | {'TTFT p50 ms':>23} | {'TTFT p95 ms':>23} | "
+        f"{'tokens/s':>23} | {'req/min':>17} | errors",
+        f"{'':6} {'':>4} | {'platform  direct  +ms':>23} | {'platform  direct  +ms':>23} | "
+        f"{'platform  direct  ratio':>23} | {'platform  direct':>17} |",
+    ]
     for case, conc in sorted({(r.case, r.concurrency) for r in results}):
         p, d = by_key.get(("platform", case, conc)), by_key.get(("direct", case, conc))
         if p is None or d is None:
@@ -118,7 +124,8 @@ def table(results: list[LevelResult]) -> str:
             f"{d.ttft_p95_ms!s:>7} {diff(p.ttft_p95_ms, d.ttft_p95_ms):>6} | "
             f"{p.tokens_per_s:>8} {d.tokens_per_s:>7} {ratio:>6.3f} | "
             f"{p.requests_per_min:>8} {d.requests_per_min:>7} | "
-            f"{p.error_rate:.1%} / {d.error_rate:.1%}")
+            f"{p.error_rate:.1%} / {d.error_rate:.1%}"
+        )
     return "\n".join(lines)
 
 
@@ -134,8 +141,9 @@ def main() -> int:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     results = asyncio.run(run_direct(config))
     stack_dir = config.data_dir / "bench-stack"
-    settings = StackSettings(data_dir=stack_dir, nats_url=None, gateway_port=free_port(),
-                             log_dir=stack_dir / "logs")
+    settings = StackSettings(
+        data_dir=stack_dir, nats_url=None, gateway_port=free_port(), log_dir=stack_dir / "logs"
+    )
     say("platform: starting nats-server, worker and api")
     with Stack(settings) as stack:
         stack.wait_ready(say)
@@ -146,8 +154,13 @@ def main() -> int:
         "max_tokens": config.max_tokens,
         "levels": list(config.levels),
         "results": {
-            path: {f"{r.case}_c{r.concurrency}" if r.case != "chat" else str(r.concurrency):
-                   msgspec.to_builtins(r) for r in results if r.path == path}
+            path: {
+                f"{r.case}_c{r.concurrency}"
+                if r.case != "chat"
+                else str(r.concurrency): msgspec.to_builtins(r)
+                for r in results
+                if r.path == path
+            }
             for path in ("platform", "direct")
         },
     }

@@ -24,9 +24,11 @@ class DirectEngine:
     async def start(self) -> None:
         await self.engine.start()
         self.prompts = PromptBuilder(
-            self.engine.tokenizer, fallback_template=self.settings.chat_template,
+            self.engine.tokenizer,
+            fallback_template=self.settings.chat_template,
             max_model_len=self.settings.max_model_len,
-            default_max_tokens=self.settings.default_max_tokens)
+            default_max_tokens=self.settings.default_max_tokens,
+        )
 
     async def shutdown(self) -> None:
         await self.engine.shutdown()
@@ -36,22 +38,24 @@ class DirectEngine:
         started = time.perf_counter()
         prompt = self.prompts.build(
             [ChatMessage(role=m.role, content=m.content) for m in messages],  # type: ignore[arg-type]
-            SamplingParams(temperature=0, max_tokens=max_tokens))
+            SamplingParams(temperature=0, max_tokens=max_tokens),
+        )
         ttft: float | None = None
         tokens = 0
         try:
-            async for delta in self.engine.generate(uuid.uuid4().hex, prompt.token_ids,
-                                                    prompt.params):
+            async for delta in self.engine.generate(
+                uuid.uuid4().hex, prompt.token_ids, prompt.params
+            ):
                 if ttft is None and delta.text:
                     ttft = time.perf_counter() - started
                 tokens += len(delta.token_ids)
         except Exception as exc:  # a benchmark records failures, it does not stop
-            return Sample(ttft_s=ttft, completion_tokens=tokens, ok=False,
-                          error=type(exc).__name__)
+            return Sample(ttft_s=ttft, completion_tokens=tokens, ok=False, error=type(exc).__name__)
         return Sample(ttft_s=ttft, completion_tokens=tokens, ok=True)
 
-    async def run_level(self, chats: list[list[Message]], concurrency: int,
-                        max_tokens: int) -> tuple[list[Sample], float]:
+    async def run_level(
+        self, chats: list[list[Message]], concurrency: int, max_tokens: int
+    ) -> tuple[list[Sample], float]:
         gate = asyncio.Semaphore(concurrency)
 
         async def bounded(messages: list[Message]) -> Sample:

@@ -40,20 +40,26 @@ def percentile(values: list[float], q: float) -> float | None:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def summarize(path: str, case: str, concurrency: int, samples: list[Sample],
-              wall_s: float) -> LevelResult:
+def summarize(
+    path: str, case: str, concurrency: int, samples: list[Sample], wall_s: float
+) -> LevelResult:
     ttfts = [s.ttft_s * 1000 for s in samples if s.ok and s.ttft_s is not None]
     tokens = sum(s.completion_tokens for s in samples if s.ok)
     failed = [s for s in samples if not s.ok]
     p50, p95 = percentile(ttfts, 50), percentile(ttfts, 95)
     return LevelResult(
-        path=path, case=case, concurrency=concurrency, requests=len(samples),
+        path=path,
+        case=case,
+        concurrency=concurrency,
+        requests=len(samples),
         ttft_p50_ms=None if p50 is None else round(p50, 2),
         ttft_p95_ms=None if p95 is None else round(p95, 2),
         tokens_per_s=round(tokens / wall_s, 2) if wall_s > 0 else 0.0,
-        requests_per_min=(round((len(samples) - len(failed)) / wall_s * 60, 2) if wall_s > 0
-                          else 0.0),
+        requests_per_min=(
+            round((len(samples) - len(failed)) / wall_s * 60, 2) if wall_s > 0 else 0.0
+        ),
         error_rate=round(len(failed) / len(samples), 4) if samples else 0.0,
-        completion_tokens=tokens, wall_s=round(wall_s, 3),
+        completion_tokens=tokens,
+        wall_s=round(wall_s, 3),
         errors=sorted({s.error for s in failed})[:5],
     )

@@ -19,9 +19,11 @@ SHORT_PROMPTS = [
 ]
 
 # A neutral paragraph repeated to reach about 2,000 tokens with the Gemma tokenizer.
-_FILLER = ("The committee met on Tuesday to review the quarterly report. Revenue grew in "
-           "the northern region while costs in logistics rose slightly. Several members "
-           "asked for a clearer breakdown of spending on maintenance and training. ")
+_FILLER = (
+    "The committee met on Tuesday to review the quarterly report. Revenue grew in "
+    "the northern region while costs in logistics rose slightly. Several members "
+    "asked for a clearer breakdown of spending on maintenance and training. "
+)
 
 
 class Message(msgspec.Struct, frozen=True):

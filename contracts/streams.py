@@ -77,8 +77,11 @@ def request_consumer_config(model: str, ack_wait_s: float = 30.0) -> ConsumerCon
 
 
 async def ensure_streams(js: JetStreamContext, chunk_max_age_s: float = 15 * MINUTE) -> None:
-    for config in (request_stream_config(), chunk_stream_config(chunk_max_age_s),
-                   event_stream_config()):
+    for config in (
+        request_stream_config(),
+        chunk_stream_config(chunk_max_age_s),
+        event_stream_config(),
+    ):
         assert config.name is not None
         try:
             await js.stream_info(config.name)

@@ -39,9 +39,11 @@ def main() -> int:
         stack.wait_ready(_say)
         _say(f"ready: {settings.api_url}")
         _say("get a token:   make token")
-        _say(f"chat:          curl -N {settings.api_url}/api/chat -H \"Authorization: Bearer "
-             "$(make -s token | tail -1)\" -H 'Content-Type: application/json' "
-             "-d '{\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]}'")
+        _say(
+            f'chat:          curl -N {settings.api_url}/api/chat -H "Authorization: Bearer '
+            "$(make -s token | tail -1)\" -H 'Content-Type: application/json' "
+            '-d \'{"messages":[{"role":"user","content":"Hello!"}]}\''
+        )
         _say("Ctrl-C stops everything")
         _supervise(stack)
     except _Stop:

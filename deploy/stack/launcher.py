@@ -43,20 +43,26 @@ class Stack:
         if not self.settings.nats_url:
             self.nats = NatsServer(data_dir / "nats").start()
             self.nats_url = self.nats.url
-        common = {"NATS_URL": self.nats_url, "DATA_DIR": str(data_dir),
-                  **self.settings.extra_env}
+        common = {"NATS_URL": self.nats_url, "DATA_DIR": str(data_dir), **self.settings.extra_env}
         for index in range(1, self.settings.workers + 1):
             worker = ManagedProcess(
-                f"worker-{index}", "inference_worker",
+                f"worker-{index}",
+                "inference_worker",
                 {**common, "WORKER_ID": common.get("WORKER_ID", f"worker-{index}")},
-                self._log_path(f"worker-{index}"))
+                self._log_path(f"worker-{index}"),
+            )
             worker.start()
             self.workers.append(worker)
         self.api = ManagedProcess(
-            "api", "chat_api",
-            {**common, "GATEWAY_HOST": self.settings.gateway_host,
-             "GATEWAY_PORT": str(self.settings.gateway_port)},
-            self._log_path("api"))
+            "api",
+            "chat_api",
+            {
+                **common,
+                "GATEWAY_HOST": self.settings.gateway_host,
+                "GATEWAY_PORT": str(self.settings.gateway_port),
+            },
+            self._log_path("api"),
+        )
         self.api.start()
 
     def _log_path(self, name: str) -> Any:
@@ -102,15 +108,18 @@ class Stack:
             return "api up; waiting for a worker heartbeat"
         return "; ".join(
             f"{w.get('id')}: {w.get('state')}" + (f" ({w['detail']})" if w.get("detail") else "")
-            for w in state.workers)
+            for w in state.workers
+        )
 
     def raise_if_exited(self) -> None:
         for process in self.processes():
             code = process.exit_code()
             if code is not None:
                 tail = process.log_tail()
-                raise StackFailed(f"{process.name} exited with code {code}"
-                                  + (f"; last lines:\n{tail}" if tail else ""))
+                raise StackFailed(
+                    f"{process.name} exited with code {code}"
+                    + (f"; last lines:\n{tail}" if tail else "")
+                )
 
     # --- stop ----------------------------------------------------------------
     def stop(self, drain_timeout_s: float = 45.0) -> None:

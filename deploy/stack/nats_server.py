@@ -28,8 +28,9 @@ class NatsServer:
     Use as a context manager; ``url`` is ready to connect to once ``start`` returns.
     """
 
-    def __init__(self, data_dir: Path, port: int | None = None,
-                 log_file: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, log_file: Path | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.log_file = log_file or data_dir / "nats-server.log"
@@ -44,9 +45,18 @@ class NatsServer:
         store = self.data_dir / "jetstream"
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
-                [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port),
-                 "-js", "-sd", str(store)],
-                stdout=log, stderr=subprocess.STDOUT,
+                [
+                    nats_server_binary(),
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-js",
+                    "-sd",
+                    str(store),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         try:
             wait_for_port("127.0.0.1", self.port, timeout_s)
@@ -68,6 +78,10 @@ class NatsServer:
     def __enter__(self) -> NatsServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 
 def free_port() -> int:
@@ -15,8 +16,6 @@ def free_port() -> int:
 
 def wait_for_port(host: str, port: int, timeout_s: float) -> None:
     """Block until something accepts TCP connections on host:port."""
-    import time
-
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -24,5 +23,7 @@ def wait_for_port(host: str, port: int, timeout_s: float) -> None:
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout_s:.0f} s") from None
+                raise TimeoutError(
+                    f"nothing listens on {host}:{port} after {timeout_s:.0f} s"
+                ) from None
             time.sleep(0.05)

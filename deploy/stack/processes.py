@@ -16,8 +16,9 @@ class ManagedProcess:
     ``log_path`` None means the child shares the launcher's terminal.
     """
 
-    def __init__(self, name: str, module: str, env: dict[str, str],
-                 log_path: Path | None = None) -> None:
+    def __init__(
+        self, name: str, module: str, env: dict[str, str], log_path: Path | None = None
+    ) -> None:
         self.name = name
         self.module = module
         self.env = env
@@ -37,7 +38,8 @@ class ManagedProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", self.module],
             env={**os.environ, **self.env},
-            stdout=self._log, stderr=subprocess.STDOUT if self._log else None,
+            stdout=self._log,
+            stderr=subprocess.STDOUT if self._log else None,
             # Own process group: Ctrl-C in the terminal reaches only the launcher, which
             # then stops the children in order (api first, workers drain, nats last).
             start_new_session=True,

@@ -24,11 +24,16 @@ USAGE = Usage(prompt_tokens=7, completion_tokens=3)
 
 def test_chat_request_round_trip() -> None:
     request = ChatRequest(
-        request_id="r1", user_id="u1", model="m",
-        messages=(ChatMessage(role="system", content="be brief"),
-                  ChatMessage(role="user", content="hi")),
+        request_id="r1",
+        user_id="u1",
+        model="m",
+        messages=(
+            ChatMessage(role="system", content="be brief"),
+            ChatMessage(role="user", content="hi"),
+        ),
         sampling=SamplingParams(temperature=0.5, max_tokens=10, stop=("\n",)),
-        deadline=123.5, created_at=100.0,
+        deadline=123.5,
+        created_at=100.0,
     )
     decoded = codec.decode_chat_request(codec.encode(request))
     assert decoded == request
@@ -54,12 +59,37 @@ def test_chunk_union_keeps_the_kind(chunk: object) -> None:
     "event",
     [
         RequestAccepted(request_id="r", user_id="u", model="m", message_count=2, at=1.0),
-        RequestCompleted(request_id="r", user_id="u", model="m", worker_id="w",
-                         finish_reason="stop", usage=USAGE, ttft_ms=5.0, latency_ms=9.0, at=2.0),
-        RequestFailed(request_id="r", user_id="u", model="m", worker_id=None,
-                      code="worker_lost", message="gone", latency_ms=1.0, at=2.0),
-        RequestCancelled(request_id="r", user_id="u", model="m", worker_id="w",
-                         reason="client_disconnected", usage=USAGE, latency_ms=3.0, at=2.0),
+        RequestCompleted(
+            request_id="r",
+            user_id="u",
+            model="m",
+            worker_id="w",
+            finish_reason="stop",
+            usage=USAGE,
+            ttft_ms=5.0,
+            latency_ms=9.0,
+            at=2.0,
+        ),
+        RequestFailed(
+            request_id="r",
+            user_id="u",
+            model="m",
+            worker_id=None,
+            code="worker_lost",
+            message="gone",
+            latency_ms=1.0,
+            at=2.0,
+        ),
+        RequestCancelled(
+            request_id="r",
+            user_id="u",
+            model="m",
+            worker_id="w",
+            reason="client_disconnected",
+            usage=USAGE,
+            latency_ms=3.0,
+            at=2.0,
+        ),
     ],
 )
 def test_event_union_keeps_the_kind(event: object) -> None:
@@ -74,8 +104,16 @@ def test_usage_total() -> None:
 def test_cancel_and_worker_status_round_trip() -> None:
     cancel = CancelRequest(request_id="r", reason="timeout")
     assert codec.decode_cancel(codec.encode(cancel)) == cancel
-    status = WorkerStatus(worker_id="w", model="m", state="ready", in_flight=1, capacity=8,
-                          engine="vllm", interval_s=1.0, sent_at=5.0)
+    status = WorkerStatus(
+        worker_id="w",
+        model="m",
+        state="ready",
+        in_flight=1,
+        capacity=8,
+        engine="vllm",
+        interval_s=1.0,
+        sent_at=5.0,
+    )
     assert codec.decode_worker_status(codec.encode(status)) == status
 
 

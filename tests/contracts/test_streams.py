@@ -25,14 +25,35 @@ async def test_only_the_first_terminal_event_is_stored(nats_client: NatsClient) 
     await ensure_streams(js)
     before = (await js.stream_info(subjects.EVENTS_STREAM)).state.messages
     request_id = "dedup-check"
-    cancelled = RequestCancelled(request_id=request_id, user_id="u", model="m", worker_id="w",
-                                 reason="client_disconnected", latency_ms=1.0, at=1.0)
-    failed = RequestFailed(request_id=request_id, user_id="u", model="m", worker_id=None,
-                           code="worker_lost", message="gone", latency_ms=2.0, at=2.0)
-    first = await js.publish(subjects.EVENT_CANCELLED, codec.encode(cancelled), headers={
-        subjects.MSG_ID_HEADER: subjects.event_msg_id(request_id, "cancelled")})
-    second = await js.publish(subjects.EVENT_FAILED, codec.encode(failed), headers={
-        subjects.MSG_ID_HEADER: subjects.event_msg_id(request_id, "failed")})
+    cancelled = RequestCancelled(
+        request_id=request_id,
+        user_id="u",
+        model="m",
+        worker_id="w",
+        reason="client_disconnected",
+        latency_ms=1.0,
+        at=1.0,
+    )
+    failed = RequestFailed(
+        request_id=request_id,
+        user_id="u",
+        model="m",
+        worker_id=None,
+        code="worker_lost",
+        message="gone",
+        latency_ms=2.0,
+        at=2.0,
+    )
+    first = await js.publish(
+        subjects.EVENT_CANCELLED,
+        codec.encode(cancelled),
+        headers={subjects.MSG_ID_HEADER: subjects.event_msg_id(request_id, "cancelled")},
+    )
+    second = await js.publish(
+        subjects.EVENT_FAILED,
+        codec.encode(failed),
+        headers={subjects.MSG_ID_HEADER: subjects.event_msg_id(request_id, "failed")},
+    )
     assert not first.duplicate
     assert second.duplicate
     after = (await js.stream_info(subjects.EVENTS_STREAM)).state.messages

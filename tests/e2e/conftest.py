@@ -21,7 +21,10 @@ def dev_token(data_dir: Path) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "chat_api.auth.dev_token"],
         env={**os.environ, "DATA_DIR": str(data_dir)},
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     return result.stdout.strip().splitlines()[-1]
 
@@ -30,8 +33,11 @@ def dev_token(data_dir: Path) -> str:
 def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("stack")
     settings = StackSettings(
-        data_dir=data_dir, nats_url=None, gateway_port=free_port(),
-        log_dir=data_dir / "logs", ready_timeout_s=900.0,
+        data_dir=data_dir,
+        nats_url=None,
+        gateway_port=free_port(),
+        log_dir=data_dir / "logs",
+        ready_timeout_s=900.0,
         extra_env={"WORKER_DRAIN_TIMEOUT_S": "10"},
     )
     stack = Stack(settings)

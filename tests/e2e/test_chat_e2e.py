@@ -16,21 +16,27 @@ import httpx
 import openai
 import pytest
 from httpx_sse import aconnect_sse
+from openai.types.chat import ChatCompletionMessageParam
 
 from stack.launcher import Stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 MODEL = "gemma3-270m"
-HELLO = [{"role": "user", "content": "Write one sentence about the sea."}]
+HELLO: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "Write one sentence about the sea."}
+]
 
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def collect_chat(client: httpx.AsyncClient, token: str, body: dict[str, Any],
-                       ) -> list[tuple[str, str, dict[str, Any]]]:
+async def collect_chat(
+    client: httpx.AsyncClient,
+    token: str,
+    body: dict[str, Any],
+) -> list[tuple[str, str, dict[str, Any]]]:
     """(event, id, data) for every SSE event of one /api/chat stream."""
     events: list[tuple[str, str, dict[str, Any]]] = []
     async with aconnect_sse(client, "POST", "/api/chat", json=body, headers=auth(token)) as sse:
@@ -67,15 +73,18 @@ def wait_idle(stack: Stack, within_s: float) -> float:
 
 async def test_api_chat_streams_tokens_with_sequence_ids(live_stack: Stack, token: str) -> None:
     async with httpx.AsyncClient(base_url=live_stack.settings.api_url, timeout=60) as client:
-        events = await collect_chat(client, token, {"messages": HELLO, "max_tokens": 24,
-                                                    "temperature": 0})
+        events = await collect_chat(
+            client, token, {"messages": HELLO, "max_tokens": 24, "temperature": 0}
+        )
     kinds = [kind for kind, _, _ in events]
     assert kinds[0] == "start"
     assert kinds[-1] == "done"
     tokens = [(int(event_id), data["text"]) for kind, event_id, data in events if kind == "token"]
     assert tokens, "no token events"
     ids = [event_id for event_id, _ in tokens]
-    assert ids == sorted(ids) and len(set(ids)) == len(ids) and ids[0] >= 1
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert ids[0] >= 1
     assert "".join(text for _, text in tokens).strip()
     usage = events[-1][2]["usage"]
     assert usage["prompt_tokens"] > 0
@@ -87,8 +96,13 @@ def test_openai_client_streaming(live_stack: Stack, token: str) -> None:
     client = openai.OpenAI(base_url=f"{live_stack.settings.api_url}/v1", api_key=token)
     assert MODEL in [model.id for model in client.models.list()]
     stream = client.chat.completions.create(
-        model=MODEL, messages=HELLO, max_tokens=16, temperature=0, stream=True,  # type: ignore[arg-type]
-        stream_options={"include_usage": True})
+        model=MODEL,
+        messages=HELLO,
+        max_tokens=16,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     text, finish, usage = "", None, None
     for chunk in stream:
         if chunk.choices:
@@ -98,34 +112,48 @@ def test_openai_client_streaming(live_stack: Stack, token: str) -> None:
             usage = chunk.usage
     assert text.strip()
     assert finish in ("stop", "length")
-    assert usage is not None and 1 <= usage.completion_tokens <= 16
+    assert usage is not None
+    assert 1 <= usage.completion_tokens <= 16
 
 
 def test_openai_client_non_streaming_matches_greedy_stream(live_stack: Stack, token: str) -> None:
     client = openai.OpenAI(base_url=f"{live_stack.settings.api_url}/v1", api_key=token)
     completion = client.chat.completions.create(
-        model=MODEL, messages=HELLO, max_tokens=16, temperature=0)  # type: ignore[arg-type]
+        model=MODEL, messages=HELLO, max_tokens=16, temperature=0
+    )
     assert completion.object == "chat.completion"
     message = completion.choices[0].message
-    assert message.role == "assistant" and message.content and message.content.strip()
+    assert message.role == "assistant"
+    assert message.content
+    assert message.content.strip()
     assert completion.usage is not None
     assert completion.usage.completion_tokens <= 16
     streamed = "".join(
         chunk.choices[0].delta.content or ""
         for chunk in client.chat.completions.create(
-            model=MODEL, messages=HELLO, max_tokens=16, temperature=0, stream=True)  # type: ignore[arg-type]
-        if chunk.choices)
+            model=MODEL, messages=HELLO, max_tokens=16, temperature=0, stream=True
+        )
+        if chunk.choices
+    )
     assert streamed == message.content
 
 
 async def test_five_concurrent_chats_all_finish(live_stack: Stack, token: str) -> None:
     prompts = ["a cat", "the moon", "rivers", "a city", "winter"]
     async with httpx.AsyncClient(base_url=live_stack.settings.api_url, timeout=120) as client:
-        results = await asyncio.gather(*(
-            collect_chat(client, token, {"messages": [{"role": "user",
-                                                       "content": f"Tell me about {p}."}],
-                                         "max_tokens": 32})
-            for p in prompts))
+        results = await asyncio.gather(
+            *(
+                collect_chat(
+                    client,
+                    token,
+                    {
+                        "messages": [{"role": "user", "content": f"Tell me about {p}."}],
+                        "max_tokens": 32,
+                    },
+                )
+                for p in prompts
+            )
+        )
     for events in results:
         assert events[-1][0] == "done", events[-1]
         assert events[-1][2]["usage"]["completion_tokens"] >= 1
@@ -133,11 +161,14 @@ async def test_five_concurrent_chats_all_finish(live_stack: Stack, token: str) -
 
 
 async def test_client_disconnect_aborts_generation(live_stack: Stack, token: str) -> None:
-    body = {"messages": [{"role": "user", "content": "Count from one to one thousand."}],
-            "max_tokens": 2000, "temperature": 1.0, "stop": []}
+    body = {
+        "messages": [{"role": "user", "content": "Count from one to one thousand."}],
+        "max_tokens": 2000,
+        "temperature": 1.0,
+        "stop": [],
+    }
     async with httpx.AsyncClient(base_url=live_stack.settings.api_url, timeout=60) as client:
-        async with aconnect_sse(client, "POST", "/api/chat", json=body,
-                                headers=auth(token)) as sse:
+        async with aconnect_sse(client, "POST", "/api/chat", json=body, headers=auth(token)) as sse:
             seen = 0
             async for event in sse.aiter_sse():
                 seen += event.event == "token"
@@ -151,18 +182,21 @@ async def test_client_disconnect_aborts_generation(live_stack: Stack, token: str
 
 
 async def test_cancel_route_ends_the_stream(live_stack: Stack, token: str) -> None:
-    body = {"messages": [{"role": "user", "content": "Write a very long story."}],
-            "max_tokens": 2000, "temperature": 1.0}
+    body = {
+        "messages": [{"role": "user", "content": "Write a very long story."}],
+        "max_tokens": 2000,
+        "temperature": 1.0,
+    }
     async with httpx.AsyncClient(base_url=live_stack.settings.api_url, timeout=60) as client:
         events: list[tuple[str, dict[str, Any]]] = []
-        async with aconnect_sse(client, "POST", "/api/chat", json=body,
-                                headers=auth(token)) as sse:
+        async with aconnect_sse(client, "POST", "/api/chat", json=body, headers=auth(token)) as sse:
             async for event in sse.aiter_sse():
                 data = json.loads(event.data)
                 events.append((event.event, data))
                 if event.event == "start":
-                    response = await client.post(f"/api/chat/{data['request_id']}/cancel",
-                                                 headers=auth(token))
+                    response = await client.post(
+                        f"/api/chat/{data['request_id']}/cancel", headers=auth(token)
+                    )
                     assert response.status_code in (200, 202)
     assert events[-1][0] in ("error", "done")
     if events[-1][0] == "error":
@@ -172,10 +206,13 @@ async def test_cancel_route_ends_the_stream(live_stack: Stack, token: str) -> No
     await asyncio.to_thread(wait_idle, live_stack, 5.0)
 
 
-async def test_deadline_gives_timeout_error_and_stops_engine(live_stack: Stack,
-                                                             token: str) -> None:
-    body = {"messages": [{"role": "user", "content": "Write a very long story."}],
-            "max_tokens": 2000, "temperature": 1.0, "timeout_s": 2}
+async def test_deadline_gives_timeout_error_and_stops_engine(live_stack: Stack, token: str) -> None:
+    body = {
+        "messages": [{"role": "user", "content": "Write a very long story."}],
+        "max_tokens": 2000,
+        "temperature": 1.0,
+        "timeout_s": 2,
+    }
     async with httpx.AsyncClient(base_url=live_stack.settings.api_url, timeout=60) as client:
         started = time.monotonic()
         events = await collect_chat(client, token, body)
@@ -188,13 +225,15 @@ async def test_deadline_gives_timeout_error_and_stops_engine(live_stack: Stack,
 
 async def test_worker_killed_mid_stream_gives_error_event(live_stack: Stack, token: str) -> None:
     """Keep this last: it kills the only worker of the module's stack."""
-    body = {"messages": [{"role": "user", "content": "Write a very long story."}],
-            "max_tokens": 2000, "temperature": 1.0}
+    body = {
+        "messages": [{"role": "user", "content": "Write a very long story."}],
+        "max_tokens": 2000,
+        "temperature": 1.0,
+    }
     async with httpx.AsyncClient(base_url=live_stack.settings.api_url, timeout=60) as client:
         events: list[tuple[str, dict[str, Any]]] = []
         killed_at = 0.0
-        async with aconnect_sse(client, "POST", "/api/chat", json=body,
-                                headers=auth(token)) as sse:
+        async with aconnect_sse(client, "POST", "/api/chat", json=body, headers=auth(token)) as sse:
             async for event in sse.aiter_sse():
                 events.append((event.event, json.loads(event.data)))
                 if event.event == "token" and not killed_at:
