@@ -27,8 +27,14 @@ SECRET = "test-secret-0123456789-0123456789-abcdef"
 
 @pytest.fixture
 def settings(tmp_path: Path) -> ApiSettings:
-    return ApiSettings(jwt_secret=SECRET, data_dir=tmp_path, max_input_chars=1000,
-                       max_messages=8, max_tokens_limit=512, request_timeout_s=30.0)
+    return ApiSettings(
+        jwt_secret=SECRET,
+        data_dir=tmp_path,
+        max_input_chars=1000,
+        max_messages=8,
+        max_tokens_limit=512,
+        request_timeout_s=30.0,
+    )
 
 
 TokenFactory = Callable[..., str]
@@ -55,8 +61,9 @@ def fake_gateway() -> FakeGateway:
 @pytest.fixture
 def client(settings: ApiSettings, fake_gateway: FakeGateway) -> Iterator[TestClient[Any]]:
     service = ChatService(settings, fake_gateway, StreamTable())
-    with TestClient(app=create_app(settings, chat_service=service),
-                    raise_server_exceptions=False) as test_client:
+    with TestClient(
+        app=create_app(settings, chat_service=service), raise_server_exceptions=False
+    ) as test_client:
         yield test_client
 
 
@@ -74,8 +81,11 @@ class LiveApi:
 
 async def start_api(settings: ApiSettings) -> tuple[uvicorn.Server, asyncio.Task[None], Any]:
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port,
-                                           log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=settings.port, log_level="warning", lifespan="on"
+        )
+    )
     task = asyncio.create_task(server.serve())
     for _ in range(200):
         if server.started:
@@ -92,10 +102,18 @@ async def start_api(settings: ApiSettings) -> tuple[uvicorn.Server, asyncio.Task
 async def live_api(nats_url: str, tmp_path: Path) -> AsyncIterator[LiveApi]:
     """The real api on a free port; its default model is unique to the test."""
     model = f"m-{uuid.uuid4().hex[:8]}"
-    settings = ApiSettings(jwt_secret=SECRET, data_dir=tmp_path, nats_url=nats_url,
-                           port=free_port(), default_model=model, models=(model, "other-model"),
-                           request_timeout_s=20.0, worker_stale_after_s=1.0,
-                           worker_sweep_interval_s=0.1, shutdown_grace_s=2.0)
+    settings = ApiSettings(
+        jwt_secret=SECRET,
+        data_dir=tmp_path,
+        nats_url=nats_url,
+        port=free_port(),
+        default_model=model,
+        models=(model, "other-model"),
+        request_timeout_s=20.0,
+        worker_stale_after_s=1.0,
+        worker_sweep_interval_s=0.1,
+        shutdown_grace_s=2.0,
+    )
     server, task, app = await start_api(settings)
     token = issue_token(SECRET, "alice", role="user")
     try:

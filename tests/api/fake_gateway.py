@@ -19,26 +19,44 @@ def answer(*texts: str, worker_id: str = "w1") -> Script:
     """A script that answers every request with ``texts`` and finishes with ``stop``."""
 
     def script(request: ChatRequest) -> Sequence[Chunk]:
-        chunks: list[Chunk] = [StreamStarted(seq=0, worker_id=worker_id, model=request.model,
-                                             prompt_tokens=3)]
+        chunks: list[Chunk] = [
+            StreamStarted(seq=0, worker_id=worker_id, model=request.model, prompt_tokens=3)
+        ]
         for seq, text in enumerate(texts, start=1):
             final = seq == len(texts)
-            chunks.append(TokenChunk(
-                seq=seq, text=text, finish_reason="stop" if final else None,
-                usage=Usage(prompt_tokens=3, completion_tokens=len(texts)) if final else None))
+            chunks.append(
+                TokenChunk(
+                    seq=seq,
+                    text=text,
+                    finish_reason="stop" if final else None,
+                    usage=Usage(prompt_tokens=3, completion_tokens=len(texts)) if final else None,
+                )
+            )
         return chunks
 
     return script
 
 
 def ready_status(worker_id: str = "w1", model: str = "gemma3-270m") -> WorkerStatus:
-    return WorkerStatus(worker_id=worker_id, model=model, state="ready", in_flight=0,
-                        capacity=4, engine="fake", interval_s=1.0, sent_at=time.time())
+    return WorkerStatus(
+        worker_id=worker_id,
+        model=model,
+        state="ready",
+        in_flight=0,
+        capacity=4,
+        engine="fake",
+        interval_s=1.0,
+        sent_at=time.time(),
+    )
 
 
 class FakeGateway:
-    def __init__(self, script: Script | None = None, live_models: Sequence[str] = ("gemma3-270m",),
-                 fail_with: Exception | None = None) -> None:
+    def __init__(
+        self,
+        script: Script | None = None,
+        live_models: Sequence[str] = ("gemma3-270m",),
+        fail_with: Exception | None = None,
+    ) -> None:
         self._registry = WorkerRegistry(stale_after_s=3.0)
         for model in live_models:
             self._registry.observe(ready_status(f"w-{model}", model))

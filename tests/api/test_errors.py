@@ -27,8 +27,9 @@ def assert_error_body(response: Any, status: int, code: str) -> dict[str, Any]:
     return dict(error)
 
 
-def test_unknown_route_is_404_standard_body(client: TestClient[Any],
-                                            auth_headers: dict[str, str]) -> None:
+def test_unknown_route_is_404_standard_body(
+    client: TestClient[Any], auth_headers: dict[str, str]
+) -> None:
     assert_error_body(client.get("/api/nope", headers=auth_headers), 404, "not_found")
 
 
@@ -38,20 +39,25 @@ def test_unknown_route_without_token_is_not_5xx(client: TestClient[Any]) -> None
     assert "error" in response.json()
 
 
-def test_wrong_method_is_405_standard_body(client: TestClient[Any],
-                                           auth_headers: dict[str, str]) -> None:
+def test_wrong_method_is_405_standard_body(
+    client: TestClient[Any], auth_headers: dict[str, str]
+) -> None:
     assert_error_body(client.get("/api/chat", headers=auth_headers), 405, "invalid_request")
 
 
 def test_bad_json_is_400(client: TestClient[Any], auth_headers: dict[str, str]) -> None:
-    response = client.post("/api/chat", content=b"{not json",
-                           headers={**auth_headers, "Content-Type": "application/json"})
+    response = client.post(
+        "/api/chat",
+        content=b"{not json",
+        headers={**auth_headers, "Content-Type": "application/json"},
+    )
     assert_error_body(response, 400, "invalid_request")
 
 
 def test_empty_body_is_400(client: TestClient[Any], auth_headers: dict[str, str]) -> None:
-    response = client.post("/api/chat", content=b"",
-                           headers={**auth_headers, "Content-Type": "application/json"})
+    response = client.post(
+        "/api/chat", content=b"", headers={**auth_headers, "Content-Type": "application/json"}
+    )
     assert 400 <= response.status_code < 500
     assert "error" in response.json()
 
@@ -62,13 +68,18 @@ def test_every_response_has_request_id(client: TestClient[Any]) -> None:
     assert len(response.headers["x-request-id"]) == 32
 
 
-def test_unexpected_exception_is_500_internal_error(settings: ApiSettings,
-                                                    auth_headers: dict[str, str]) -> None:
+def test_unexpected_exception_is_500_internal_error(
+    settings: ApiSettings, auth_headers: dict[str, str]
+) -> None:
     service = ChatService(settings, FakeGateway(fail_with=RuntimeError("boom")), StreamTable())
-    with TestClient(app=create_app(settings, chat_service=service),
-                    raise_server_exceptions=False) as client:
-        response = client.post("/api/chat", json={"messages": [{"role": "user", "content": "hi"}]},
-                               headers=auth_headers)
+    with TestClient(
+        app=create_app(settings, chat_service=service), raise_server_exceptions=False
+    ) as client:
+        response = client.post(
+            "/api/chat",
+            json={"messages": [{"role": "user", "content": "hi"}]},
+            headers=auth_headers,
+        )
     error = assert_error_body(response, 500, "internal_error")
     assert "boom" not in error["message"]
 
@@ -76,9 +87,13 @@ def test_unexpected_exception_is_500_internal_error(settings: ApiSettings,
 def test_bus_unavailable_is_503(settings: ApiSettings, auth_headers: dict[str, str]) -> None:
     gateway = FakeGateway(fail_with=GatewayUnavailable("nats down"))
     service = ChatService(settings, gateway, StreamTable())
-    with TestClient(app=create_app(settings, chat_service=service),
-                    raise_server_exceptions=False) as client:
-        response = client.post("/api/chat", json={"messages": [{"role": "user", "content": "hi"}]},
-                               headers=auth_headers)
+    with TestClient(
+        app=create_app(settings, chat_service=service), raise_server_exceptions=False
+    ) as client:
+        response = client.post(
+            "/api/chat",
+            json={"messages": [{"role": "user", "content": "hi"}]},
+            headers=auth_headers,
+        )
     assert_error_body(response, 503, "model_unavailable")
     assert response.headers["retry-after"] == "5"

@@ -28,8 +28,9 @@ TIMEOUT = httpx.Timeout(10.0)
 
 @pytest.fixture
 async def http(live_api: LiveApi) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=live_api.base_url, headers=live_api.headers,
-                                 timeout=TIMEOUT) as client:
+    async with httpx.AsyncClient(
+        base_url=live_api.base_url, headers=live_api.headers, timeout=TIMEOUT
+    ) as client:
         yield client
 
 
@@ -46,8 +47,9 @@ def _body(**extra: object) -> dict[str, object]:
     return {"messages": [{"role": "user", "content": "say hello"}], **extra}
 
 
-async def test_chat_streams_tokens_with_seq_ids(live_api: LiveApi, http: httpx.AsyncClient,
-                                                nats_client: NatsClient) -> None:
+async def test_chat_streams_tokens_with_seq_ids(
+    live_api: LiveApi, http: httpx.AsyncClient, nats_client: NatsClient
+) -> None:
     worker = await _worker(nats_client, live_api, tokens=("Hel", "lo", " there"))
     try:
         async with aconnect_sse(http, "POST", "/api/chat", json=_body()) as source:
@@ -73,20 +75,25 @@ async def test_chat_streams_tokens_with_seq_ids(live_api: LiveApi, http: httpx.A
 
 async def test_openai_client(live_api: LiveApi, nats_client: NatsClient) -> None:
     worker = await _worker(nats_client, live_api, tokens=("a", "b", "c"))
-    client = openai.AsyncOpenAI(base_url=f"{live_api.base_url}/v1", api_key=live_api.token,
-                                max_retries=0, timeout=10)
+    client = openai.AsyncOpenAI(
+        base_url=f"{live_api.base_url}/v1", api_key=live_api.token, max_retries=0, timeout=10
+    )
     try:
         model = worker.model
         completion = await client.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": "hi"}])
+            model=model, messages=[{"role": "user", "content": "hi"}]
+        )
         assert completion.choices[0].message.content == "abc"
         assert completion.choices[0].finish_reason == "stop"
         assert completion.usage is not None
         assert completion.usage.completion_tokens == 3
 
         stream = await client.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": "hi"}], stream=True,
-            stream_options={"include_usage": True})
+            model=model,
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
         text, finish, usage = "", None, None
         async for chunk in stream:
             if chunk.choices:
@@ -103,11 +110,13 @@ async def test_openai_client(live_api: LiveApi, nats_client: NatsClient) -> None
 
         with pytest.raises(openai.NotFoundError) as info:
             await client.chat.completions.create(
-                model="nope", messages=[{"role": "user", "content": "hi"}])
+                model="nope", messages=[{"role": "user", "content": "hi"}]
+            )
         assert info.value.code == "model_not_found"
         with pytest.raises(openai.BadRequestError):
             await client.chat.completions.create(
-                model=model, messages=[{"role": "user", "content": "hi"}], temperature=5)
+                model=model, messages=[{"role": "user", "content": "hi"}], temperature=5
+            )
     finally:
         await client.close()
         await worker.stop()
@@ -128,16 +137,20 @@ async def test_unknown_model_is_404(http: httpx.AsyncClient) -> None:
     assert response.json()["error"]["code"] == "model_not_found"
 
 
-async def test_cancel_route(live_api: LiveApi, http: httpx.AsyncClient,
-                            nats_client: NatsClient) -> None:
+async def test_cancel_route(
+    live_api: LiveApi, http: httpx.AsyncClient, nats_client: NatsClient
+) -> None:
     worker = await _worker(nats_client, live_api, mode="hang")
     try:
         async with aconnect_sse(http, "POST", "/api/chat", json=_body()) as source:
             events = source.aiter_sse()
             start = await anext(events)
             request_id = start.json()["request_id"]
-            other = httpx.AsyncClient(base_url=live_api.base_url, timeout=TIMEOUT, headers={
-                "Authorization": "Bearer " + _token("mallory")})
+            other = httpx.AsyncClient(
+                base_url=live_api.base_url,
+                timeout=TIMEOUT,
+                headers={"Authorization": "Bearer " + _token("mallory")},
+            )
             async with other:
                 assert (await other.post(f"/api/chat/{request_id}/cancel")).status_code == 404
             response = await http.post(f"/api/chat/{request_id}/cancel")
@@ -151,8 +164,9 @@ async def test_cancel_route(live_api: LiveApi, http: httpx.AsyncClient,
         await worker.stop()
 
 
-async def test_client_disconnect_publishes_cancel(live_api: LiveApi, http: httpx.AsyncClient,
-                                                  nats_client: NatsClient) -> None:
+async def test_client_disconnect_publishes_cancel(
+    live_api: LiveApi, http: httpx.AsyncClient, nats_client: NatsClient
+) -> None:
     worker = await _worker(nats_client, live_api, mode="hang")
     try:
         async with aconnect_sse(http, "POST", "/api/chat", json=_body()) as source:
@@ -167,8 +181,9 @@ async def test_client_disconnect_publishes_cancel(live_api: LiveApi, http: httpx
         await worker.stop()
 
 
-async def test_deadline_gives_timeout_and_cancel(live_api: LiveApi, http: httpx.AsyncClient,
-                                                 nats_client: NatsClient) -> None:
+async def test_deadline_gives_timeout_and_cancel(
+    live_api: LiveApi, http: httpx.AsyncClient, nats_client: NatsClient
+) -> None:
     worker = await _worker(nats_client, live_api, mode="hang")
     try:
         began = time.monotonic()
@@ -184,8 +199,9 @@ async def test_deadline_gives_timeout_and_cancel(live_api: LiveApi, http: httpx.
         await worker.stop()
 
 
-async def test_deadline_when_no_worker_takes_it(live_api: LiveApi, http: httpx.AsyncClient,
-                                                nats_client: NatsClient) -> None:
+async def test_deadline_when_no_worker_takes_it(
+    live_api: LiveApi, http: httpx.AsyncClient, nats_client: NatsClient
+) -> None:
     worker = await _worker(nats_client, live_api, take_requests=False)
     try:
         async with aconnect_sse(http, "POST", "/api/chat", json=_body(timeout_s=0.5)) as source:
@@ -200,8 +216,9 @@ async def test_deadline_when_no_worker_takes_it(live_api: LiveApi, http: httpx.A
         await worker.stop()
 
 
-async def test_worker_lost_mid_stream(live_api: LiveApi, http: httpx.AsyncClient,
-                                      nats_client: NatsClient) -> None:
+async def test_worker_lost_mid_stream(
+    live_api: LiveApi, http: httpx.AsyncClient, nats_client: NatsClient
+) -> None:
     worker = await _worker(nats_client, live_api, mode="hang", interval_s=0.2)
     try:
         async with aconnect_sse(http, "POST", "/api/chat", json=_body()) as source:
@@ -224,8 +241,9 @@ async def test_worker_lost_mid_stream(live_api: LiveApi, http: httpx.AsyncClient
     assert failed.worker_id == worker.worker_id
 
 
-async def test_engine_error_event(live_api: LiveApi, http: httpx.AsyncClient,
-                                  nats_client: NatsClient) -> None:
+async def test_engine_error_event(
+    live_api: LiveApi, http: httpx.AsyncClient, nats_client: NatsClient
+) -> None:
     worker = await _worker(nats_client, live_api, mode="error")
     try:
         async with aconnect_sse(http, "POST", "/api/chat", json=_body()) as source:
@@ -236,8 +254,9 @@ async def test_engine_error_event(live_api: LiveApi, http: httpx.AsyncClient,
         await worker.stop()
 
 
-async def test_readyz_lists_workers(live_api: LiveApi, http: httpx.AsyncClient,
-                                    nats_client: NatsClient) -> None:
+async def test_readyz_lists_workers(
+    live_api: LiveApi, http: httpx.AsyncClient, nats_client: NatsClient
+) -> None:
     worker = await _worker(nats_client, live_api)
     try:
         response = await http.get("/readyz")
@@ -251,8 +270,9 @@ async def test_readyz_lists_workers(live_api: LiveApi, http: httpx.AsyncClient,
         assert 0 <= listed["last_seen_s"] < 1
     finally:
         await worker.stop()
-    await _until(lambda: not live_api.app.state["chat_service"].gateway.workers.serves(
-        worker.model))
+    await _until(
+        lambda: not live_api.app.state["chat_service"].gateway.workers.serves(worker.model)
+    )
     assert (await http.get("/readyz")).status_code == 503
 
 

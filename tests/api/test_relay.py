@@ -12,9 +12,14 @@ from tests.api.fake_gateway import FakeGateway
 
 def _request(timeout_s: float = 5.0) -> ChatRequest:
     now = time.time()
-    return ChatRequest(request_id="r1", user_id="u1", model="gemma3-270m",
-                       messages=(ChatMessage(role="user", content="hi"),),
-                       deadline=now + timeout_s, created_at=now)
+    return ChatRequest(
+        request_id="r1",
+        user_id="u1",
+        model="gemma3-270m",
+        messages=(ChatMessage(role="user", content="hi"),),
+        deadline=now + timeout_s,
+        created_at=now,
+    )
 
 
 async def _collect(relay: Relay) -> list[object]:

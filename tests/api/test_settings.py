@@ -26,9 +26,16 @@ def test_generated_secret_is_private_and_reused(tmp_path: Path) -> None:
 
 
 def test_env_values(tmp_path: Path) -> None:
-    settings = ApiSettings.from_env({
-        "DATA_DIR": str(tmp_path), "JWT_SECRET": "abc", "MODELS": "a, b ,,c",
-        "DEFAULT_MODEL": "b", "CORS_ORIGINS": "http://x, http://y", "GATEWAY_PORT": "9000"})
+    settings = ApiSettings.from_env(
+        {
+            "DATA_DIR": str(tmp_path),
+            "JWT_SECRET": "abc",
+            "MODELS": "a, b ,,c",
+            "DEFAULT_MODEL": "b",
+            "CORS_ORIGINS": "http://x, http://y",
+            "GATEWAY_PORT": "9000",
+        }
+    )
     assert settings.jwt_secret == "abc"
     assert not (tmp_path / "jwt_secret").exists()
     assert settings.models == ("a", "b", "c")
@@ -38,6 +45,7 @@ def test_env_values(tmp_path: Path) -> None:
 
 
 def test_default_model_always_whitelisted(tmp_path: Path) -> None:
-    settings = ApiSettings.from_env({"DATA_DIR": str(tmp_path), "JWT_SECRET": "k",
-                                     "MODELS": "a", "DEFAULT_MODEL": "z"})
+    settings = ApiSettings.from_env(
+        {"DATA_DIR": str(tmp_path), "JWT_SECRET": "k", "MODELS": "a", "DEFAULT_MODEL": "z"}
+    )
     assert settings.models == ("z", "a")

@@ -36,9 +36,18 @@ Mode = Literal["answer", "hang", "error"]
 
 
 class WireStandInWorker:
-    def __init__(self, nc: NatsClient, model: str, *, tokens: Sequence[str] = ("Hel", "lo", "!"),
-                 token_delay_s: float = 0.0, mode: Mode = "answer", interval_s: float = 0.2,
-                 take_requests: bool = True, worker_id: str | None = None) -> None:
+    def __init__(
+        self,
+        nc: NatsClient,
+        model: str,
+        *,
+        tokens: Sequence[str] = ("Hel", "lo", "!"),
+        token_delay_s: float = 0.0,
+        mode: Mode = "answer",
+        interval_s: float = 0.2,
+        take_requests: bool = True,
+        worker_id: str | None = None,
+    ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
         self.model = model
@@ -64,17 +73,27 @@ class WireStandInWorker:
         self._tasks.append(asyncio.create_task(self._beat_forever()))
         if self.take_requests:
             psub = await self.js.pull_subscribe(
-                subjects.request_subject(self.model), durable=subjects.request_consumer(self.model),
-                stream=subjects.REQUESTS_STREAM, config=request_consumer_config(self.model))
+                subjects.request_subject(self.model),
+                durable=subjects.request_consumer(self.model),
+                stream=subjects.REQUESTS_STREAM,
+                config=request_consumer_config(self.model),
+            )
             self._pull_sub = psub
             self._tasks.append(asyncio.create_task(self._pull_forever(psub)))
         await self.nc.flush()
         return self
 
     async def heartbeat(self) -> None:
-        status = WorkerStatus(worker_id=self.worker_id, model=self.model, state=self.state,
-                              in_flight=len(self._generations), capacity=8, engine="stand-in",
-                              interval_s=self.interval_s, sent_at=time.time())
+        status = WorkerStatus(
+            worker_id=self.worker_id,
+            model=self.model,
+            state=self.state,
+            in_flight=len(self._generations),
+            capacity=8,
+            engine="stand-in",
+            interval_s=self.interval_s,
+            sent_at=time.time(),
+        )
         await self.nc.publish(subjects.heartbeat_subject(self.worker_id), codec.encode(status))
 
     def silence(self) -> None:
@@ -125,13 +144,26 @@ class WireStandInWorker:
     async def _generate(self, request: ChatRequest) -> None:
         subject = subjects.chunk_subject(request.request_id)
         prompt_tokens = sum(len(m.content.split()) for m in request.messages)
-        await self.nc.publish(subject, codec.encode(StreamStarted(
-            seq=0, worker_id=self.worker_id, model=request.model, prompt_tokens=prompt_tokens)))
+        await self.nc.publish(
+            subject,
+            codec.encode(
+                StreamStarted(
+                    seq=0,
+                    worker_id=self.worker_id,
+                    model=request.model,
+                    prompt_tokens=prompt_tokens,
+                )
+            ),
+        )
         if self.mode == "hang":
             await asyncio.sleep(3600)
         if self.mode == "error":
-            await self.nc.publish(subject, codec.encode(StreamError(
-                seq=1, code="engine_error", message="stand-in engine failed")))
+            await self.nc.publish(
+                subject,
+                codec.encode(
+                    StreamError(seq=1, code="engine_error", message="stand-in engine failed")
+                ),
+            )
             return
         last = len(self.tokens)
         for seq, text in enumerate(self.tokens, start=1):
@@ -139,9 +171,12 @@ class WireStandInWorker:
                 await asyncio.sleep(self.token_delay_s)
             final = seq == last
             chunk = TokenChunk(
-                seq=seq, text=text, token_ids=(seq,),
+                seq=seq,
+                text=text,
+                token_ids=(seq,),
                 finish_reason="stop" if final else None,
-                usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=last) if final else None)
+                usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=last) if final else None,
+            )
             await self.nc.publish(subject, codec.encode(chunk))
 
     async def _on_cancel(self, msg: Msg) -> None:

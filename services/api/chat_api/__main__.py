@@ -40,9 +40,14 @@ class ApiServer(uvicorn.Server):  # type: ignore[misc]
 def main() -> None:
     settings = ApiSettings.from_env()
     app = create_app(settings)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port,
-                            log_level=settings.log_level.lower(), lifespan="on",
-                            timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 1)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 1,
+    )
     ApiServer(config, app).run()
 
 

@@ -25,13 +25,17 @@ def provide_chat_service(state: State) -> ChatService:
     return service
 
 
-def create_app(settings: ApiSettings | None = None,
-               chat_service: ChatService | None = None, debug: bool = False) -> Litestar:
+def create_app(
+    settings: ApiSettings | None = None,
+    chat_service: ChatService | None = None,
+    debug: bool = False,
+) -> Litestar:
     """Build the app. Without ``chat_service`` the lifespan connects to NATS and makes one;
     tests pass a service over a fake gateway instead."""
     settings = settings or ApiSettings.from_env()
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     state: dict[str, Any] = {}
     lifespan = []
     if chat_service is None:
@@ -41,12 +45,17 @@ def create_app(settings: ApiSettings | None = None,
     return Litestar(
         route_handlers=[ChatController, OpenAIController, HealthController],
         dependencies={"chat_service": Provide(provide_chat_service, sync_to_thread=False)},
-        middleware=[DefineMiddleware(JWTAuthMiddleware, secret=settings.jwt_secret,
-                                     issuer=settings.jwt_issuer)],
-        cors_config=CORSConfig(allow_origins=list(settings.cors_origins),
-                               allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
-                               expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
-                               allow_credentials=False),
+        middleware=[
+            DefineMiddleware(
+                JWTAuthMiddleware, secret=settings.jwt_secret, issuer=settings.jwt_issuer
+            )
+        ],
+        cors_config=CORSConfig(
+            allow_origins=list(settings.cors_origins),
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
+            allow_credentials=False,
+        ),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         before_send=[add_request_id_header],
         lifespan=lifespan,

@@ -49,8 +49,14 @@ async def add_request_id_header(message: Message, scope: Scope) -> None:
 class ApiError(Exception):
     """A domain failure with its HTTP status and wire code."""
 
-    def __init__(self, status_code: int, code: str, message: str,
-                 headers: dict[str, str] | None = None, param: str | None = None) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.code = code
@@ -105,12 +111,23 @@ class ErrorBody(msgspec.Struct, kw_only=True):
     error: ErrorDetail
 
 
-def error_response(scope: Scope, status_code: int, code: str, message: str,
-                   headers: dict[str, str] | None = None,
-                   param: str | None = None) -> Response[ErrorBody]:
-    body = ErrorBody(error=ErrorDetail(
-        code=code, message=message, type=_openai_type(status_code), param=param,
-        request_id=request_id_of(scope)))
+def error_response(
+    scope: Scope,
+    status_code: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    param: str | None = None,
+) -> Response[ErrorBody]:
+    body = ErrorBody(
+        error=ErrorDetail(
+            code=code,
+            message=message,
+            type=_openai_type(status_code),
+            param=param,
+            request_id=request_id_of(scope),
+        )
+    )
     return Response(body, status_code=status_code, headers=headers, media_type="application/json")
 
 
@@ -130,25 +147,33 @@ def _validation_message(exc: ValidationException) -> tuple[str, str | None]:
 
 
 def handle_api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[ErrorBody]:
-    return error_response(request.scope, exc.status_code, exc.code, exc.message,
-                          exc.headers, exc.param)
+    return error_response(
+        request.scope, exc.status_code, exc.code, exc.message, exc.headers, exc.param
+    )
 
 
-def handle_http_exception(request: Request[Any, Any, Any],
-                          exc: HTTPException) -> Response[ErrorBody]:
+def handle_http_exception(
+    request: Request[Any, Any, Any], exc: HTTPException
+) -> Response[ErrorBody]:
     status = exc.status_code
     headers = dict(exc.headers or {})
     if isinstance(exc, ValidationException):
         message, param = _validation_message(exc)
-        return error_response(request.scope, 400, ErrorCode.INVALID_REQUEST, message,
-                              headers, param)
+        return error_response(
+            request.scope, 400, ErrorCode.INVALID_REQUEST, message, headers, param
+        )
     if status >= 500:
-        log.error("http error %s on %s %s: %s", status, request.method, request.url.path,
-                  exc.detail)
+        log.error(
+            "http error %s on %s %s: %s", status, request.method, request.url.path, exc.detail
+        )
         code = _CODE_OF_STATUS.get(status, ErrorCode.INTERNAL)
-        return error_response(request.scope, status, code,
-                              "internal error" if code == ErrorCode.INTERNAL else exc.detail,
-                              headers)
+        return error_response(
+            request.scope,
+            status,
+            code,
+            "internal error" if code == ErrorCode.INTERNAL else exc.detail,
+            headers,
+        )
     code = _CODE_OF_STATUS.get(status, ErrorCode.INVALID_REQUEST)
     message = exc.detail
     if status == 404 and message == "Not Found":
@@ -157,8 +182,13 @@ def handle_http_exception(request: Request[Any, Any, Any],
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
-    log.exception("unhandled error on %s %s (request %s)", request.method, request.url.path,
-                  request_id_of(request.scope), exc_info=exc)
+    log.exception(
+        "unhandled error on %s %s (request %s)",
+        request.method,
+        request.url.path,
+        request_id_of(request.scope),
+        exc_info=exc,
+    )
     return error_response(request.scope, 500, ErrorCode.INTERNAL, "internal error")
 
 

@@ -89,8 +89,13 @@ class GatewayUnavailable(Exception):
 
 
 class NatsGateway:
-    def __init__(self, nc: NatsClient, js: JetStreamContext, registry: WorkerRegistry,
-                 sweep_interval_s: float = 0.25) -> None:
+    def __init__(
+        self,
+        nc: NatsClient,
+        js: JetStreamContext,
+        registry: WorkerRegistry,
+        sweep_interval_s: float = 0.25,
+    ) -> None:
         self.nc = nc
         self.js = js
         self._registry = registry
@@ -104,15 +109,25 @@ class NatsGateway:
         return self._registry
 
     @classmethod
-    async def connect(cls, url: str, registry: WorkerRegistry, timeout_s: float = 30.0,
-                      sweep_interval_s: float = 0.25) -> NatsGateway:
+    async def connect(
+        cls,
+        url: str,
+        registry: WorkerRegistry,
+        timeout_s: float = 30.0,
+        sweep_interval_s: float = 0.25,
+    ) -> NatsGateway:
         """Connect (retrying until ``timeout_s``), ensure the streams, start the registry."""
         deadline = time.monotonic() + timeout_s
         delay = 0.1
         while True:
             try:
-                nc = await nats.connect(url, name="chat-api", connect_timeout=2,
-                                        max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+                nc = await nats.connect(
+                    url,
+                    name="chat-api",
+                    connect_timeout=2,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                )
                 break
             except Exception as exc:
                 if time.monotonic() + delay > deadline:
@@ -127,8 +142,9 @@ class NatsGateway:
         return gateway
 
     async def start(self) -> None:
-        self._heartbeat_sub = await self.nc.subscribe(subjects.HEARTBEAT_SUBJECTS,
-                                                      cb=self._on_heartbeat)
+        self._heartbeat_sub = await self.nc.subscribe(
+            subjects.HEARTBEAT_SUBJECTS, cb=self._on_heartbeat
+        )
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="worker-sweeper")
 
     async def close(self) -> None:
@@ -174,19 +190,27 @@ class NatsGateway:
                 log.warning("bad chunk for %s: %s", request.request_id, exc)
 
         try:
-            subscription = await self.nc.subscribe(subjects.chunk_subject(request.request_id),
-                                                   cb=on_chunk)
-            await self.js.publish(subjects.request_subject(request.model),
-                                  codec.encode(request),
-                                  headers={subjects.MSG_ID_HEADER: request.request_id})
+            subscription = await self.nc.subscribe(
+                subjects.chunk_subject(request.request_id), cb=on_chunk
+            )
+            await self.js.publish(
+                subjects.request_subject(request.model),
+                codec.encode(request),
+                headers={subjects.MSG_ID_HEADER: request.request_id},
+            )
         except Exception as exc:
             feed.close()
             raise GatewayUnavailable(f"could not queue the request: {exc}") from exc
-        accepted = RequestAccepted(request_id=request.request_id, user_id=request.user_id,
-                                   model=request.model, message_count=len(request.messages),
-                                   at=time.time())
-        self._spawn(self._publish_event(subjects.EVENT_ACCEPTED, accepted,
-                                        request.request_id, "accepted"))
+        accepted = RequestAccepted(
+            request_id=request.request_id,
+            user_id=request.user_id,
+            model=request.model,
+            message_count=len(request.messages),
+            at=time.time(),
+        )
+        self._spawn(
+            self._publish_event(subjects.EVENT_ACCEPTED, accepted, request.request_id, "accepted")
+        )
         return feed
 
     def cancel(self, request_id: str, reason: CancelReason) -> None:
@@ -194,14 +218,16 @@ class NatsGateway:
         self._spawn(self.nc.publish(subjects.cancel_subject(request_id), payload))
 
     def report_failed(self, event: RequestFailed) -> None:
-        self._spawn(self._publish_event(subjects.EVENT_FAILED, event, event.request_id,
-                                        "failed"))
+        self._spawn(self._publish_event(subjects.EVENT_FAILED, event, event.request_id, "failed"))
 
-    async def _publish_event(self, subject: str, event: msgspec.Struct, request_id: str,
-                             kind: str) -> None:
-        await self.js.publish(subject, codec.encode(event),
-                              headers={subjects.MSG_ID_HEADER:
-                                       subjects.event_msg_id(request_id, kind)})
+    async def _publish_event(
+        self, subject: str, event: msgspec.Struct, request_id: str, kind: str
+    ) -> None:
+        await self.js.publish(
+            subject,
+            codec.encode(event),
+            headers={subjects.MSG_ID_HEADER: subjects.event_msg_id(request_id, kind)},
+        )
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -23,14 +23,18 @@ log = logging.getLogger("chat_api.lifespan")
 STATE_KEY = "chat_service"
 
 
-def nats_lifespan(settings: ApiSettings,
-                  ) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+def nats_lifespan(
+    settings: ApiSettings,
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         registry = WorkerRegistry(settings.worker_stale_after_s)
-        gateway = await NatsGateway.connect(settings.nats_url, registry,
-                                            settings.nats_connect_timeout_s,
-                                            settings.worker_sweep_interval_s)
+        gateway = await NatsGateway.connect(
+            settings.nats_url,
+            registry,
+            settings.nats_connect_timeout_s,
+            settings.worker_sweep_interval_s,
+        )
         streams = StreamTable()
         app.state[STATE_KEY] = ChatService(settings, gateway, streams)
         log.info("api connected to NATS at %s; models %s", settings.nats_url, settings.models)

@@ -45,8 +45,13 @@ RelayItem = TokenChunk | StreamFailure
 class Relay:
     """Relays one request. Iterate ``events()`` exactly once."""
 
-    def __init__(self, gateway: Gateway, request: ChatRequest, feed: Feed,
-                 on_close: Callable[[Relay], None] | None = None) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        request: ChatRequest,
+        feed: Feed,
+        on_close: Callable[[Relay], None] | None = None,
+    ) -> None:
         self.gateway = gateway
         self.request = request
         self.feed = feed
@@ -88,8 +93,9 @@ class Relay:
                     if item.seq <= last_seq:
                         continue  # duplicate / late
                     if item.seq != last_seq + 1:
-                        log.warning("request %s: chunk gap %d -> %d", self.request_id,
-                                    last_seq, item.seq)
+                        log.warning(
+                            "request %s: chunk gap %d -> %d", self.request_id, last_seq, item.seq
+                        )
                     last_seq = item.seq
                     if self.first_token_at is None:
                         self.first_token_at = time.monotonic()
@@ -102,8 +108,7 @@ class Relay:
                         yield item
                     else:
                         if item.text:
-                            yield TokenChunk(seq=item.seq, text=item.text,
-                                             token_ids=item.token_ids)
+                            yield TokenChunk(seq=item.seq, text=item.text, token_ids=item.token_ids)
                         code, message = _FINISH_FAILURES[reason]
                         yield StreamFailure(code=code, message=message)
                     return
@@ -133,31 +138,38 @@ class Relay:
             self._cancel_reason = "timeout"
             if self.worker_id is None:
                 self._report_failed(ErrorCode.TIMEOUT, "no worker took the request in time")
-            return StreamFailure(code=ErrorCode.TIMEOUT,
-                                 message="the request passed its deadline")
+            return StreamFailure(code=ErrorCode.TIMEOUT, message="the request passed its deadline")
         if signal.kind == "worker_lost":
             self._terminal = True  # nobody left to cancel
             self._report_failed(ErrorCode.WORKER_LOST, signal.detail)
             return StreamFailure(code=ErrorCode.WORKER_LOST, message=signal.detail)
         if signal.kind == "cancelled":
             reason: CancelReason = "client_cancelled"
-            if signal.detail in ("client_disconnected", "client_cancelled", "timeout",
-                                 "shutdown"):
+            if signal.detail in ("client_disconnected", "client_cancelled", "timeout", "shutdown"):
                 reason = signal.detail  # type: ignore[assignment]
             self._cancel_reason = reason
             return StreamFailure(code=ErrorCode.CANCELLED, message="cancelled by the client")
         if signal.kind == "shutdown":
             self._cancel_reason = "shutdown"
-            return StreamFailure(code=ErrorCode.SHUTTING_DOWN,
-                                 message="the api is shutting down; retry")
+            return StreamFailure(
+                code=ErrorCode.SHUTTING_DOWN, message="the api is shutting down; retry"
+            )
         log.warning("request %s: unknown signal %s", self.request_id, signal.kind)
         return None
 
     def _report_failed(self, code: ErrorCode, message: str) -> None:
-        self.gateway.report_failed(RequestFailed(
-            request_id=self.request_id, user_id=self.request.user_id, model=self.request.model,
-            worker_id=self.worker_id, code=code, message=message,
-            latency_ms=(time.monotonic() - self.started_at) * 1000.0, at=time.time()))
+        self.gateway.report_failed(
+            RequestFailed(
+                request_id=self.request_id,
+                user_id=self.request.user_id,
+                model=self.request.model,
+                worker_id=self.worker_id,
+                code=code,
+                message=message,
+                latency_ms=(time.monotonic() - self.started_at) * 1000.0,
+                at=time.time(),
+            )
+        )
 
     def close(self) -> None:
         """Release everything; publish a cancel unless the stream ended on its own."""

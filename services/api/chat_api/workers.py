@@ -46,8 +46,9 @@ class _Watch:
 
 
 class WorkerRegistry:
-    def __init__(self, stale_after_s: float = 3.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, stale_after_s: float = 3.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.stale_after_s = stale_after_s
         self._clock = clock
         self._workers: dict[str, _Entry] = {}
@@ -74,15 +75,23 @@ class WorkerRegistry:
     def serves(self, model: str) -> bool:
         """True when at least one fresh worker in state ``ready`` serves ``model``."""
         now = self._clock()
-        return any(e.status.model == model and e.status.state == "ready"
-                   and self._is_fresh(e, now) for e in self._workers.values())
+        return any(
+            e.status.model == model and e.status.state == "ready" and self._is_fresh(e, now)
+            for e in self._workers.values()
+        )
 
     def views(self) -> list[WorkerView]:
         now = self._clock()
         return [
-            WorkerView(id=e.status.worker_id, model=e.status.model, state=e.status.state,
-                       in_flight=e.status.in_flight, capacity=e.status.capacity,
-                       last_seen_s=round(now - e.seen_at, 3), live=self._is_fresh(e, now))
+            WorkerView(
+                id=e.status.worker_id,
+                model=e.status.model,
+                state=e.status.state,
+                in_flight=e.status.in_flight,
+                capacity=e.status.capacity,
+                last_seen_s=round(now - e.seen_at, 3),
+                live=self._is_fresh(e, now),
+            )
             for e in sorted(self._workers.values(), key=lambda e: e.status.worker_id)
         ]
 

@@ -36,8 +36,7 @@ def test_models_needs_token(client: TestClient[Any]) -> None:
 
 def test_bad_signature_is_401(client: TestClient[Any]) -> None:
     token = issue_token("another-secret-another-secret-another", "u1")
-    _unauthorized(client.post("/api/chat", json=BODY,
-                              headers={"Authorization": f"Bearer {token}"}))
+    _unauthorized(client.post("/api/chat", json=BODY, headers={"Authorization": f"Bearer {token}"}))
 
 
 def test_expired_token_is_401(client: TestClient[Any], settings: ApiSettings) -> None:
@@ -53,10 +52,12 @@ def test_wrong_scheme_is_401(client: TestClient[Any], header: str) -> None:
 
 
 def test_bad_role_is_401(client: TestClient[Any], settings: ApiSettings) -> None:
-    token = jwt.encode({"sub": "u1", "role": "root", "exp": int(time.time()) + 60},
-                       settings.jwt_secret, algorithm="HS256")
-    _unauthorized(client.post("/api/chat", json=BODY,
-                              headers={"Authorization": f"Bearer {token}"}))
+    token = jwt.encode(
+        {"sub": "u1", "role": "root", "exp": int(time.time()) + 60},
+        settings.jwt_secret,
+        algorithm="HS256",
+    )
+    _unauthorized(client.post("/api/chat", json=BODY, headers={"Authorization": f"Bearer {token}"}))
 
 
 def test_token_without_exp_is_rejected(settings: ApiSettings) -> None:
@@ -73,8 +74,7 @@ def test_issuer_is_enforced_when_set() -> None:
     assert verify_token(issue_token(secret, "u1", issuer="llmchat"), secret, "llmchat").id == "u1"
 
 
-def test_valid_token_reaches_handler(client: TestClient[Any],
-                                     auth_headers: dict[str, str]) -> None:
+def test_valid_token_reaches_handler(client: TestClient[Any], auth_headers: dict[str, str]) -> None:
     assert client.get("/v1/models", headers=auth_headers).status_code == 200
 
 
@@ -86,8 +86,14 @@ def test_probes_need_no_token(client: TestClient[Any], path: str) -> None:
 def test_dev_token_prints_valid_admin_token_last(tmp_path: Path) -> None:
     env = {**os.environ, "DATA_DIR": str(tmp_path)}
     env.pop("JWT_SECRET", None)
-    out = subprocess.run([sys.executable, "-m", "chat_api.auth.dev_token"], env=env,
-                         capture_output=True, text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "chat_api.auth.dev_token"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     token = out.strip().splitlines()[-1]
     settings = ApiSettings.from_env({"DATA_DIR": str(tmp_path)})
     assert verify_token(token, settings.jwt_secret) == AuthUser(id="dev-admin", role="admin")

@@ -15,8 +15,14 @@ from contracts.inference import ChatMessage, SamplingParams
 
 def test_build_request_defaults(settings: ApiSettings) -> None:
     spec = spec_from_body(ChatBody(messages=[MessageIn(role="user", content="q")]))
-    request = build_request(settings, spec, AuthUser(id="u", role="user"), "rid",
-                            resolve_model(settings, spec.model), now=1000.0)
+    request = build_request(
+        settings,
+        spec,
+        AuthUser(id="u", role="user"),
+        "rid",
+        resolve_model(settings, spec.model),
+        now=1000.0,
+    )
     assert request.model == settings.default_model
     assert request.deadline == 1000.0 + settings.request_timeout_s
     assert request.sampling == SamplingParams()
@@ -24,8 +30,11 @@ def test_build_request_defaults(settings: ApiSettings) -> None:
 
 
 def test_system_prompt_goes_first() -> None:
-    spec = spec_from_body(ChatBody(messages=[MessageIn(role="user", content="q")],
-                                   system_prompt="sys", stop=["x"], seed=7))
+    spec = spec_from_body(
+        ChatBody(
+            messages=[MessageIn(role="user", content="q")], system_prompt="sys", stop=["x"], seed=7
+        )
+    )
     assert spec.messages[0] == ChatMessage(role="system", content="sys")
     assert spec.sampling.stop == ("x",)
     assert spec.sampling.seed == 7
@@ -33,8 +42,9 @@ def test_system_prompt_goes_first() -> None:
 
 def test_limits_count_all_messages(settings: ApiSettings) -> None:
     half = "x" * (settings.max_input_chars // 2 + 1)
-    spec = ChatSpec(messages=(ChatMessage(role="system", content=half),
-                              ChatMessage(role="user", content=half)))
+    spec = ChatSpec(
+        messages=(ChatMessage(role="system", content=half), ChatMessage(role="user", content=half))
+    )
     with pytest.raises(ApiError) as info:
         check_limits(settings, spec)
     assert info.value.status_code == 400

@@ -23,10 +23,12 @@ def test_readyz_lists_workers(client: TestClient[Any]) -> None:
     assert set(worker) >= {"id", "model", "state", "in_flight", "capacity", "last_seen_s"}
 
 
-def test_readyz_503_without_default_model(client: TestClient[Any],
-                                          fake_gateway: FakeGateway) -> None:
-    fake_gateway.workers.observe(msgspec.structs.replace(ready_status("w-gemma3-270m"),
-                                                         state="loading"))
+def test_readyz_503_without_default_model(
+    client: TestClient[Any], fake_gateway: FakeGateway
+) -> None:
+    fake_gateway.workers.observe(
+        msgspec.structs.replace(ready_status("w-gemma3-270m"), state="loading")
+    )
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["status"] == "not_ready"

@@ -26,8 +26,11 @@ def test_non_stream(client: TestClient[Any], auth_headers: dict[str, str]) -> No
 
 
 def test_stream_frames_and_usage(client: TestClient[Any], auth_headers: dict[str, str]) -> None:
-    response = client.post("/v1/chat/completions", headers=auth_headers, json={
-        **BODY, "stream": True, "stream_options": {"include_usage": True}})
+    response = client.post(
+        "/v1/chat/completions",
+        headers=auth_headers,
+        json={**BODY, "stream": True, "stream_options": {"include_usage": True}},
+    )
     lines = [line[6:] for line in response.text.split("\n") if line.startswith("data: ")]
     assert lines[-1] == "[DONE]"
     chunks = [json.loads(line) for line in lines[:-1]]
@@ -40,21 +43,25 @@ def test_stream_frames_and_usage(client: TestClient[Any], auth_headers: dict[str
     assert chunks[-1]["usage"]["total_tokens"] == 5
 
 
-@pytest.mark.parametrize("body", [
-    {**BODY, "n": 2},
-    {**BODY, "messages": [{"role": "tool", "content": "x"}]},
-    {"messages": BODY["messages"]},
-    {**BODY, "temperature": 3},
-])
-def test_invalid_is_400(client: TestClient[Any], auth_headers: dict[str, str],
-                        body: Any) -> None:
-    assert_error_body(client.post("/v1/chat/completions", json=body, headers=auth_headers),
-                      400, "invalid_request")
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**BODY, "n": 2},
+        {**BODY, "messages": [{"role": "tool", "content": "x"}]},
+        {"messages": BODY["messages"]},
+        {**BODY, "temperature": 3},
+    ],
+)
+def test_invalid_is_400(client: TestClient[Any], auth_headers: dict[str, str], body: Any) -> None:
+    assert_error_body(
+        client.post("/v1/chat/completions", json=body, headers=auth_headers), 400, "invalid_request"
+    )
 
 
 def test_unknown_model_404(client: TestClient[Any], auth_headers: dict[str, str]) -> None:
-    response = client.post("/v1/chat/completions", json={**BODY, "model": "x"},
-                           headers=auth_headers)
+    response = client.post(
+        "/v1/chat/completions", json={**BODY, "model": "x"}, headers=auth_headers
+    )
     assert_error_body(response, 404, "model_not_found")
 
 
@@ -65,10 +72,20 @@ def test_models(client: TestClient[Any], auth_headers: dict[str, str]) -> None:
 
 
 def test_spec_maps_developer_parts_and_stop() -> None:
-    spec = spec_from_completion(CompletionBody(
-        model="m", messages=[OpenAIMessage(role="developer", content=[
-            TextPart(type="text", text="a"), TextPart(type="text", text="b")])],
-        stop="END", max_completion_tokens=5, max_tokens=9))
+    spec = spec_from_completion(
+        CompletionBody(
+            model="m",
+            messages=[
+                OpenAIMessage(
+                    role="developer",
+                    content=[TextPart(type="text", text="a"), TextPart(type="text", text="b")],
+                )
+            ],
+            stop="END",
+            max_completion_tokens=5,
+            max_tokens=9,
+        )
+    )
     assert spec.messages[0].role == "system"
     assert spec.messages[0].content == "ab"
     assert spec.sampling.stop == ("END",)

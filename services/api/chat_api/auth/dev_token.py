@@ -15,8 +15,13 @@ DEV_TOKEN_TTL_S = 365 * 24 * 3600.0
 
 
 def dev_token(settings: ApiSettings) -> str:
-    return issue_token(settings.jwt_secret, DEV_USER_ID, role="admin", ttl_s=DEV_TOKEN_TTL_S,
-                       issuer=settings.jwt_issuer)
+    return issue_token(
+        settings.jwt_secret,
+        DEV_USER_ID,
+        role="admin",
+        ttl_s=DEV_TOKEN_TTL_S,
+        issuer=settings.jwt_issuer,
+    )
 
 
 def main() -> None:

@@ -25,8 +25,10 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
         self.secret = secret
         self.issuer = issuer
 
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any],
-                                   ) -> AuthenticationResult:
+    async def authenticate_request(
+        self,
+        connection: ASGIConnection[Any, Any, Any, Any],
+    ) -> AuthenticationResult:
         header = connection.headers.get("authorization")
         if not header:
             raise _unauthorized("missing bearer token")

@@ -27,11 +27,20 @@ class InvalidToken(Exception):
     """The token is missing a claim, expired, or signed with another key."""
 
 
-def issue_token(secret: str, user_id: str, role: Role = "user", ttl_s: float = 3600.0,
-                issuer: str | None = None, now: float | None = None) -> str:
+def issue_token(
+    secret: str,
+    user_id: str,
+    role: Role = "user",
+    ttl_s: float = 3600.0,
+    issuer: str | None = None,
+    now: float | None = None,
+) -> str:
     issued = time.time() if now is None else now
     claims: dict[str, object] = {
-        "sub": user_id, "role": role, "iat": int(issued), "exp": int(issued + ttl_s),
+        "sub": user_id,
+        "role": role,
+        "iat": int(issued),
+        "exp": int(issued + ttl_s),
     }
     if issuer:
         claims["iss"] = issuer
@@ -41,8 +50,9 @@ def issue_token(secret: str, user_id: str, role: Role = "user", ttl_s: float = 3
 def verify_token(token: str, secret: str, issuer: str | None = None) -> AuthUser:
     required = ["exp", "sub"] + (["iss"] if issuer else [])
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=issuer,
-                            options={"require": required})
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], issuer=issuer, options={"require": required}
+        )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("token expired") from exc
     except jwt.PyJWTError as exc:

@@ -20,11 +20,16 @@ def spec_from_body(body: ChatBody) -> ChatSpec:
     messages = tuple(ChatMessage(role=m.role, content=m.content) for m in body.messages)
     if body.system_prompt:
         messages = (ChatMessage(role="system", content=body.system_prompt), *messages)
-    sampling = SamplingParams(temperature=body.temperature, top_p=body.top_p,
-                              max_tokens=body.max_tokens, stop=tuple(body.stop or ()),
-                              seed=body.seed)
-    return ChatSpec(messages=messages, model=body.model, sampling=sampling,
-                    timeout_s=body.timeout_s)
+    sampling = SamplingParams(
+        temperature=body.temperature,
+        top_p=body.top_p,
+        max_tokens=body.max_tokens,
+        stop=tuple(body.stop or ()),
+        seed=body.seed,
+    )
+    return ChatSpec(
+        messages=messages, model=body.model, sampling=sampling, timeout_s=body.timeout_s
+    )
 
 
 class ChatController(Controller):
@@ -32,15 +37,18 @@ class ChatController(Controller):
     tags = ["chat"]
 
     @post("/", status_code=200, summary="Stream a chat answer as server-sent events")
-    async def chat(self, request: Request[AuthUser, str, Any], data: ChatBody,
-                   chat_service: ChatService) -> Stream:
-        relay = await chat_service.start(request.user, spec_from_body(data),
-                                         request_id_of(request.scope))
+    async def chat(
+        self, request: Request[AuthUser, str, Any], data: ChatBody, chat_service: ChatService
+    ) -> Stream:
+        relay = await chat_service.start(
+            request.user, spec_from_body(data), request_id_of(request.scope)
+        )
         return Stream(chat_frames(relay), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
 
     @post("/{request_id:str}/cancel", status_code=202, summary="Cancel a running chat")
-    async def cancel(self, request: Request[AuthUser, str, Any], request_id: str,
-                     chat_service: ChatService) -> CancelResult:
+    async def cancel(
+        self, request: Request[AuthUser, str, Any], request_id: str, chat_service: ChatService
+    ) -> CancelResult:
         if not chat_service.cancel(request.user, request_id):
             raise ApiError(404, ErrorCode.NOT_FOUND, f"no running chat {request_id!r}")
         return CancelResult(request_id=request_id)

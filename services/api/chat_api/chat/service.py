@@ -32,42 +32,66 @@ class ChatSpec:
 def resolve_model(settings: ApiSettings, model: str | None) -> str:
     name = model or settings.default_model
     if name not in settings.models:
-        raise ApiError(404, ErrorCode.MODEL_NOT_FOUND,
-                       f"model {name!r} does not exist; available: {', '.join(settings.models)}",
-                       param="model")
+        raise ApiError(
+            404,
+            ErrorCode.MODEL_NOT_FOUND,
+            f"model {name!r} does not exist; available: {', '.join(settings.models)}",
+            param="model",
+        )
     return name
 
 
 def check_limits(settings: ApiSettings, spec: ChatSpec) -> None:
     """Limits that depend on settings (static ranges are checked by the schemas)."""
     if not spec.messages:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, "messages must not be empty",
-                       param="messages")
+        raise ApiError(
+            400, ErrorCode.INVALID_REQUEST, "messages must not be empty", param="messages"
+        )
     if len(spec.messages) > settings.max_messages:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST,
-                       f"at most {settings.max_messages} messages are allowed", param="messages")
+        raise ApiError(
+            400,
+            ErrorCode.INVALID_REQUEST,
+            f"at most {settings.max_messages} messages are allowed",
+            param="messages",
+        )
     chars = sum(len(m.content) for m in spec.messages)
     if chars > settings.max_input_chars:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST,
-                       f"input is {chars} characters; the limit is {settings.max_input_chars}",
-                       param="messages")
+        raise ApiError(
+            400,
+            ErrorCode.INVALID_REQUEST,
+            f"input is {chars} characters; the limit is {settings.max_input_chars}",
+            param="messages",
+        )
     max_tokens = spec.sampling.max_tokens
     if max_tokens is not None and max_tokens > settings.max_tokens_limit:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST,
-                       f"max_tokens must be at most {settings.max_tokens_limit}",
-                       param="max_tokens")
+        raise ApiError(
+            400,
+            ErrorCode.INVALID_REQUEST,
+            f"max_tokens must be at most {settings.max_tokens_limit}",
+            param="max_tokens",
+        )
     if spec.timeout_s is not None and spec.timeout_s > settings.request_timeout_s:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST,
-                       f"timeout_s must be at most {settings.request_timeout_s:g}",
-                       param="timeout_s")
+        raise ApiError(
+            400,
+            ErrorCode.INVALID_REQUEST,
+            f"timeout_s must be at most {settings.request_timeout_s:g}",
+            param="timeout_s",
+        )
 
 
-def build_request(settings: ApiSettings, spec: ChatSpec, user: AuthUser, request_id: str,
-                  model: str, now: float) -> ChatRequest:
+def build_request(
+    settings: ApiSettings, spec: ChatSpec, user: AuthUser, request_id: str, model: str, now: float
+) -> ChatRequest:
     timeout_s = spec.timeout_s if spec.timeout_s is not None else settings.request_timeout_s
-    return ChatRequest(request_id=request_id, user_id=user.id, model=model,
-                       messages=spec.messages, sampling=spec.sampling,
-                       deadline=now + timeout_s, created_at=now)
+    return ChatRequest(
+        request_id=request_id,
+        user_id=user.id,
+        model=model,
+        messages=spec.messages,
+        sampling=spec.sampling,
+        deadline=now + timeout_s,
+        created_at=now,
+    )
 
 
 class ChatService:
@@ -78,20 +102,28 @@ class ChatService:
 
     async def start(self, user: AuthUser, spec: ChatSpec, request_id: str) -> Relay:
         if not self.streams.accepting:
-            raise ApiError(503, ErrorCode.SHUTTING_DOWN, "the api is shutting down; retry",
-                           headers={"Retry-After": RETRY_AFTER_S})
+            raise ApiError(
+                503,
+                ErrorCode.SHUTTING_DOWN,
+                "the api is shutting down; retry",
+                headers={"Retry-After": RETRY_AFTER_S},
+            )
         model = resolve_model(self.settings, spec.model)
         check_limits(self.settings, spec)
         if not self.gateway.workers.serves(model):
-            raise ApiError(503, ErrorCode.MODEL_UNAVAILABLE,
-                           f"no live worker serves model {model!r}; retry later",
-                           headers={"Retry-After": RETRY_AFTER_S})
+            raise ApiError(
+                503,
+                ErrorCode.MODEL_UNAVAILABLE,
+                f"no live worker serves model {model!r}; retry later",
+                headers={"Retry-After": RETRY_AFTER_S},
+            )
         request = build_request(self.settings, spec, user, request_id, model, time.time())
         try:
             feed = await self.gateway.open(request)
         except GatewayUnavailable as exc:
-            raise ApiError(503, ErrorCode.MODEL_UNAVAILABLE, str(exc),
-                           headers={"Retry-After": RETRY_AFTER_S}) from exc
+            raise ApiError(
+                503, ErrorCode.MODEL_UNAVAILABLE, str(exc), headers={"Retry-After": RETRY_AFTER_S}
+            ) from exc
         relay = Relay(self.gateway, request, feed, on_close=self.streams.remove)
         self.streams.add(relay)
         return relay

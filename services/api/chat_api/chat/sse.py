@@ -48,24 +48,39 @@ def error_frame(code: str, message: str) -> bytes:
 
 async def chat_frames(relay: Relay) -> AsyncIterator[bytes]:
     request = relay.request
-    yield (b"event: start\ndata: "
-           + _encode(Start(request_id=request.request_id, model=request.model)) + b"\n\n")
+    yield (
+        b"event: start\ndata: "
+        + _encode(Start(request_id=request.request_id, model=request.model))
+        + b"\n\n"
+    )
     try:
         async for item in relay.events():
             if isinstance(item, StreamFailure):
                 yield error_frame(item.code, item.message)
                 return
             if item.text:
-                yield b"id: %d\nevent: token\ndata: {\"text\":%b}\n\n" % (
-                    item.seq, _encode(item.text))
+                yield b'id: %d\nevent: token\ndata: {"text":%b}\n\n' % (
+                    item.seq,
+                    _encode(item.text),
+                )
             if item.finish_reason is not None:
                 usage = item.usage
-                yield b"event: done\ndata: " + _encode(Done(
-                    finish_reason=item.finish_reason,
-                    usage=None if usage is None else UsageOut(
-                        prompt_tokens=usage.prompt_tokens,
-                        completion_tokens=usage.completion_tokens,
-                        total_tokens=usage.total_tokens))) + b"\n\n"
+                yield (
+                    b"event: done\ndata: "
+                    + _encode(
+                        Done(
+                            finish_reason=item.finish_reason,
+                            usage=None
+                            if usage is None
+                            else UsageOut(
+                                prompt_tokens=usage.prompt_tokens,
+                                completion_tokens=usage.completion_tokens,
+                                total_tokens=usage.total_tokens,
+                            ),
+                        )
+                    )
+                    + b"\n\n"
+                )
                 return
     except Exception:
         log.exception("request %s: relay failed", request.request_id)

@@ -35,6 +35,7 @@ class HealthController(Controller):
         workers = chat_service.gateway.workers
         model = chat_service.settings.default_model
         ready = chat_service.streams.accepting and workers.serves(model)
-        body = Readiness(status="ready" if ready else "not_ready", default_model=model,
-                         workers=workers.views())
+        body = Readiness(
+            status="ready" if ready else "not_ready", default_model=model, workers=workers.views()
+        )
         return Response(body, status_code=200 if ready else 503)

@@ -30,12 +30,19 @@ from contracts.inference import ChatMessage, SamplingParams
 def spec_from_completion(body: CompletionBody) -> ChatSpec:
     messages = tuple(
         ChatMessage(role="system" if m.role == "developer" else m.role, content=m.text())
-        for m in body.messages)
+        for m in body.messages
+    )
     stop = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
-    max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None \
-        else body.max_tokens
-    sampling = SamplingParams(temperature=body.temperature, top_p=body.top_p,
-                              max_tokens=max_tokens, stop=stop, seed=body.seed)
+    max_tokens = (
+        body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
+    )
+    sampling = SamplingParams(
+        temperature=body.temperature,
+        top_p=body.top_p,
+        max_tokens=max_tokens,
+        stop=stop,
+        seed=body.seed,
+    )
     return ChatSpec(messages=messages, model=body.model, sampling=sampling)
 
 
@@ -44,15 +51,20 @@ class OpenAIController(Controller):
     tags = ["openai"]
 
     @post("/chat/completions", status_code=200, summary="OpenAI-compatible chat completion")
-    async def chat_completions(self, request: Request[AuthUser, str, Any], data: CompletionBody,
-                               chat_service: ChatService) -> Stream | ChatCompletion:
-        relay = await chat_service.start(request.user, spec_from_completion(data),
-                                         request_id_of(request.scope))
+    async def chat_completions(
+        self, request: Request[AuthUser, str, Any], data: CompletionBody, chat_service: ChatService
+    ) -> Stream | ChatCompletion:
+        relay = await chat_service.start(
+            request.user, spec_from_completion(data), request_id_of(request.scope)
+        )
         created = int(time.time())
         if data.stream:
             include_usage = data.stream_options is not None and data.stream_options.include_usage
-            return Stream(completion_frames(relay, created, include_usage),
-                          media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
+            return Stream(
+                completion_frames(relay, created, include_usage),
+                media_type=SSE_MEDIA_TYPE,
+                headers=SSE_HEADERS,
+            )
         parts: list[str] = []
         async for item in relay.events():
             if isinstance(item, StreamFailure):
@@ -61,17 +73,31 @@ class OpenAIController(Controller):
             if item.finish_reason is not None:
                 usage = item.usage
                 return ChatCompletion(
-                    id=completion_id(relay.request_id), created=created, model=relay.request.model,
-                    choices=[Choice(message=AssistantMessage(content="".join(parts)),
-                                    finish_reason=item.finish_reason)],
-                    usage=None if usage is None else CompletionUsage(
+                    id=completion_id(relay.request_id),
+                    created=created,
+                    model=relay.request.model,
+                    choices=[
+                        Choice(
+                            message=AssistantMessage(content="".join(parts)),
+                            finish_reason=item.finish_reason,
+                        )
+                    ],
+                    usage=None
+                    if usage is None
+                    else CompletionUsage(
                         prompt_tokens=usage.prompt_tokens,
                         completion_tokens=usage.completion_tokens,
-                        total_tokens=usage.total_tokens))
+                        total_tokens=usage.total_tokens,
+                    ),
+                )
         raise ApiError(500, ErrorCode.INTERNAL, "the stream ended without an answer")
 
     @get("/models", summary="Models this api serves (OpenAI shape)")
     async def models(self, chat_service: ChatService) -> ModelList:
         workers = chat_service.gateway.workers
-        return ModelList(data=[ModelCard(id=name, ready=workers.serves(name))
-                               for name in chat_service.settings.models])
+        return ModelList(
+            data=[
+                ModelCard(id=name, ready=workers.serves(name))
+                for name in chat_service.settings.models
+            ]
+        )

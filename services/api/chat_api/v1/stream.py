@@ -36,22 +36,36 @@ def completion_id(request_id: str) -> str:
 
 
 def error_frame(code: str, message: str, request_id: str) -> bytes:
-    error = _ErrorFrame(error=_ErrorDetail(code=code, message=message, type="server_error",
-                                           request_id=request_id))
+    error = _ErrorFrame(
+        error=_ErrorDetail(code=code, message=message, type="server_error", request_id=request_id)
+    )
     return b"data: " + _encode(error) + b"\n\n"
 
 
-async def completion_frames(relay: Relay, created: int, include_usage: bool,
-                            ) -> AsyncIterator[bytes]:
+async def completion_frames(
+    relay: Relay,
+    created: int,
+    include_usage: bool,
+) -> AsyncIterator[bytes]:
     request = relay.request
-    head = (b'data: {"id":' + _encode(completion_id(request.request_id))
-            + b',"object":"chat.completion.chunk","created":%d,"model":' % created
-            + _encode(request.model) + b',"choices":[')
+    head = (
+        b'data: {"id":'
+        + _encode(completion_id(request.request_id))
+        + b',"object":"chat.completion.chunk","created":%d,"model":' % created
+        + _encode(request.model)
+        + b',"choices":['
+    )
     tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
     token_head = head + b'{"index":0,"delta":{"content":'
     token_tail = b'},"logprobs":null,"finish_reason":null}]' + tail
-    yield head + (b'{"index":0,"delta":{"role":"assistant","content":""},'
-                  b'"logprobs":null,"finish_reason":null}]') + tail
+    yield (
+        head
+        + (
+            b'{"index":0,"delta":{"role":"assistant","content":""},'
+            b'"logprobs":null,"finish_reason":null}]'
+        )
+        + tail
+    )
     try:
         async for item in relay.events():
             if isinstance(item, StreamFailure):
@@ -60,14 +74,26 @@ async def completion_frames(relay: Relay, created: int, include_usage: bool,
             if item.text:
                 yield token_head + _encode(item.text) + token_tail
             if item.finish_reason is not None:
-                yield (head + b'{"index":0,"delta":{},"logprobs":null,"finish_reason":'
-                       + _encode(item.finish_reason) + b"}]" + tail)
+                yield (
+                    head
+                    + b'{"index":0,"delta":{},"logprobs":null,"finish_reason":'
+                    + _encode(item.finish_reason)
+                    + b"}]"
+                    + tail
+                )
                 if include_usage:
                     usage = item.usage
-                    body = b"null" if usage is None else _encode(CompletionUsage(
-                        prompt_tokens=usage.prompt_tokens,
-                        completion_tokens=usage.completion_tokens,
-                        total_tokens=usage.total_tokens))
+                    body = (
+                        b"null"
+                        if usage is None
+                        else _encode(
+                            CompletionUsage(
+                                prompt_tokens=usage.prompt_tokens,
+                                completion_tokens=usage.completion_tokens,
+                                total_tokens=usage.total_tokens,
+                            )
+                        )
+                    )
                     yield head + b'],"usage":' + body + b"}\n\n"
                 yield DONE
                 return

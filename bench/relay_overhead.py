@@ -1,6 +1,6 @@
 """Measure the api relay (not a test; no timing asserts anywhere).
 
-    python tests/api/bench_relay.py [n_requests]
+    python -m bench.relay_overhead [n_requests]   (PYTHONPATH as the Makefile sets it)
 
 Starts a private nats-server and the api (``python -m chat_api``) as subprocesses; this
 process runs the ``WireStandInWorker`` and the HTTP client. Reports:
@@ -58,8 +58,10 @@ async def bench(base_url: str, nats_url: str, n: int) -> None:
                         got = time.perf_counter() - began
             if i >= 10 and got is not None:
                 first.append(got * 1000)
-        print(f"first chunk via api (stand-in answers at once), n={len(first)}: "
-              f"p50 {statistics.median(first):.2f} ms, p95 {pct(first, 0.95):.2f} ms")
+        print(
+            f"first chunk via api (stand-in answers at once), n={len(first)}: "
+            f"p50 {statistics.median(first):.2f} ms, p95 {pct(first, 0.95):.2f} ms"
+        )
 
         worker.tokens = ("x",) * 20
         worker.token_delay_s = 0.01
@@ -86,8 +88,10 @@ async def bench(base_url: str, nats_url: str, n: int) -> None:
                             added.append((now - at) * 1000)
                         seq = None
         await sub.unsubscribe()
-        print(f"NATS chunk -> SSE frame at client, n={len(added)} chunks: "
-              f"p50 {statistics.median(added):.3f} ms, p95 {pct(added, 0.95):.3f} ms")
+        print(
+            f"NATS chunk -> SSE frame at client, n={len(added)} chunks: "
+            f"p50 {statistics.median(added):.3f} ms, p95 {pct(added, 0.95):.3f} ms"
+        )
     await worker.stop()
     await nc.drain()
 
@@ -97,11 +101,16 @@ def main() -> None:
     root = Path(__file__).resolve().parents[2]
     with tempfile.TemporaryDirectory() as tmp, NatsServer(Path(tmp) / "nats") as server:
         port = free_port()
-        env = {**os.environ, "NATS_URL": server.url, "GATEWAY_PORT": str(port),
-               "JWT_SECRET": SECRET, "DEFAULT_MODEL": MODEL, "DATA_DIR": tmp,
-               "LOG_LEVEL": "WARNING",
-               "PYTHONPATH": os.pathsep.join(str(root / p) for p in
-                                             (".", "services/api", "deploy"))}
+        env = {
+            **os.environ,
+            "NATS_URL": server.url,
+            "GATEWAY_PORT": str(port),
+            "JWT_SECRET": SECRET,
+            "DEFAULT_MODEL": MODEL,
+            "DATA_DIR": tmp,
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": os.pathsep.join(str(root / p) for p in (".", "services/api", "deploy")),
+        }
         api = subprocess.Popen([sys.executable, "-m", "chat_api"], env=env)
         try:
             wait_for_port("127.0.0.1", port, 30)
