@@ -21,6 +21,9 @@ class RequestAccepted(msgspec.Struct, frozen=True, kw_only=True, tag="accepted")
     model: str
     message_count: int
     at: float
+    conversation_id: str | None = None
+    user_message: str | None = None
+    """The new user message of a conversation chat, stored by persistence."""
     v: int = SCHEMA_VERSION
 
 
@@ -34,6 +37,9 @@ class RequestCompleted(msgspec.Struct, frozen=True, kw_only=True, tag="completed
     ttft_ms: float
     latency_ms: float
     at: float
+    conversation_id: str | None = None
+    text: str = ""
+    """The whole answer (persistence stores it with the conversation)."""
     v: int = SCHEMA_VERSION
 
 
@@ -47,6 +53,8 @@ class RequestFailed(msgspec.Struct, frozen=True, kw_only=True, tag="failed"):
     usage: Usage | None = None
     latency_ms: float
     at: float
+    conversation_id: str | None = None
+    text: str = ""
     v: int = SCHEMA_VERSION
 
 
@@ -59,6 +67,9 @@ class RequestCancelled(msgspec.Struct, frozen=True, kw_only=True, tag="cancelled
     usage: Usage | None = None
     latency_ms: float
     at: float
+    conversation_id: str | None = None
+    text: str = ""
+    """The answer as far as it got."""
     v: int = SCHEMA_VERSION
 
 

@@ -45,6 +45,8 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     sampling: SamplingParams = SamplingParams()
     deadline: float
     created_at: float
+    conversation_id: str | None = None
+    """Set when the chat continues a saved conversation; carried into the events."""
     v: int = SCHEMA_VERSION
 
 

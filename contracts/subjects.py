@@ -39,6 +39,35 @@ EVENT_COMPLETED = f"{_EVENT_PREFIX}.completed"
 EVENT_FAILED = f"{_EVENT_PREFIX}.failed"
 EVENT_CANCELLED = f"{_EVENT_PREFIX}.cancelled"
 
+# --- request-reply (core NATS, queue group PERSISTENCE_QUEUE) -------------------------
+PERSISTENCE_QUEUE = "persistence"
+_ACCOUNTS = "persistence.v1.accounts"
+_CONVERSATIONS = "persistence.v1.conversations"
+
+ACCOUNT_REGISTER = f"{_ACCOUNTS}.register"
+ACCOUNT_AUTHENTICATE = f"{_ACCOUNTS}.authenticate"
+ACCOUNT_GET = f"{_ACCOUNTS}.get"
+ACCOUNT_LIST = f"{_ACCOUNTS}.list"
+ACCOUNT_UPDATE = f"{_ACCOUNTS}.update"
+REFRESH_ISSUE = f"{_ACCOUNTS}.refresh.issue"
+REFRESH_ROTATE = f"{_ACCOUNTS}.refresh.rotate"
+REFRESH_REVOKE = f"{_ACCOUNTS}.refresh.revoke"
+API_KEY_CREATE = f"{_ACCOUNTS}.keys.create"
+API_KEY_LIST = f"{_ACCOUNTS}.keys.list"
+API_KEY_REVOKE = f"{_ACCOUNTS}.keys.revoke"
+API_KEY_VERIFY = f"{_ACCOUNTS}.keys.verify"
+SETTINGS_GET = f"{_ACCOUNTS}.settings.get"
+SETTINGS_PUT = f"{_ACCOUNTS}.settings.put"
+
+CONV_CREATE = f"{_CONVERSATIONS}.create"
+CONV_LIST = f"{_CONVERSATIONS}.list"
+CONV_GET = f"{_CONVERSATIONS}.get"
+CONV_UPDATE = f"{_CONVERSATIONS}.update"
+CONV_DELETE = f"{_CONVERSATIONS}.delete"
+
+PERSISTENCE_EVENTS_CONSUMER = "persistence"
+"""Durable consumer of EVENTS_STREAM that stores conversation messages."""
+
 # --- headers -------------------------------------------------------------------
 MSG_ID_HEADER = "Nats-Msg-Id"
 """JetStream de-duplication header; events use ``event_msg_id``."""
