@@ -33,6 +33,7 @@ def make_request(
     request_id: str = "r1",
     max_tokens: int | None = None,
     deadline_in: float = 30.0,
+    conversation_id: str | None = None,
 ) -> ChatRequest:
     now = time.time()
     return ChatRequest(
@@ -43,6 +44,7 @@ def make_request(
         sampling=SamplingParams(max_tokens=max_tokens),
         deadline=now + deadline_in,
         created_at=now,
+        conversation_id=conversation_id,
     )
 
 
@@ -106,7 +108,18 @@ async def test_normal_stream(engine: ScriptedEngine) -> None:
     assert (event.request_id, event.worker_id, event.finish_reason) == ("r1", "w1", "stop")
     assert event.usage == last.usage
     assert 0 < event.ttft_ms <= event.latency_ms
+    assert event.text == "one two three four five "
+    assert event.conversation_id is None
     assert generation.outcome == "stop"
+
+
+async def test_terminal_events_carry_the_answer_and_conversation(engine: ScriptedEngine) -> None:
+    request = make_request(conversation_id="c1", max_tokens=3)
+    generation, _, events = make_generation(request, engine)
+    await asyncio.wait_for(generation.start(), WAIT)
+    [event] = events.events
+    assert isinstance(event, RequestCompleted)
+    assert (event.conversation_id, event.text) == ("c1", "one two three ")
 
 
 async def test_max_tokens_finishes_with_length(engine: ScriptedEngine) -> None:
@@ -138,6 +151,9 @@ async def test_cancel_aborts_the_engine_and_reports_usage_so_far() -> None:
     assert isinstance(event, RequestCancelled)
     assert event.reason == "client_disconnected"
     assert event.usage == error.usage
+    # The partial answer travels with the event so it can be stored as far as it got.
+    streamed = "".join(c.text for c in chunks.chunks if isinstance(c, TokenChunk))
+    assert event.text == streamed and streamed
 
 
 async def test_cancel_before_the_task_runs(engine: ScriptedEngine) -> None:

@@ -55,6 +55,7 @@ class Generation:
         "_model",
         "_prompts",
         "_running",
+        "_text",
         "_worker_id",
         "outcome",
         "request",
@@ -81,6 +82,8 @@ class Generation:
         self._model = model
         self._cancel_reason: CancelReason | None = None
         self._running = False
+        self._text: list[str] = []
+        """The answer so far, for the terminal event (persistence stores it)."""
         self.task: asyncio.Task[None] | None = None
         self.outcome = ""
         """How it ended: a finish reason, or an error / cancel code."""
@@ -155,8 +158,11 @@ class Generation:
                 try:
                     deltas = self._engine.generate(request_id, prompt.token_ids, prompt.params)
                     async with aclosing(deltas):
+                        text_parts = self._text
                         async for text, token_ids, reason in deltas:
                             seq += 1
+                            if text:
+                                text_parts.append(text)
                             completion_tokens += len(token_ids)
                             if not first_token_at:
                                 first_token_at = time.time()
@@ -234,6 +240,8 @@ class Generation:
                 ttft_ms=_ms(request.created_at, first_token_at or end),
                 latency_ms=_ms(request.created_at, end),
                 at=end,
+                conversation_id=request.conversation_id,
+                text="".join(self._text),
             )
         )
         log.info(
@@ -267,6 +275,8 @@ class Generation:
                 usage=usage,
                 latency_ms=_ms(request.created_at, end),
                 at=end,
+                conversation_id=request.conversation_id,
+                text="".join(self._text),
             )
         )
         log.info("cancelled request_id=%s reason=%s usage=%s", request.request_id, reason, usage)
@@ -289,6 +299,8 @@ class Generation:
                 usage=usage,
                 latency_ms=_ms(request.created_at, end),
                 at=end,
+                conversation_id=request.conversation_id,
+                text="".join(self._text),
             )
         )
         log.info("failed request_id=%s code=%s message=%s", request.request_id, code.value, message)
