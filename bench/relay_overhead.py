@@ -2,13 +2,15 @@
 
     python -m bench.relay_overhead [n_requests]   (PYTHONPATH as the Makefile sets it)
 
-Starts a private nats-server and the api (``python -m chat_api``) as subprocesses; this
-process runs the ``WireStandInWorker`` and the HTTP client. Reports:
-- first-chunk latency: request sent -> first ``token`` SSE event read by the client, with
-  the stand-in answering at once;
+Starts a private nats-server, the api (``python -m chat_api``) and two real inference
+workers (``python -m inference_worker``) with the stand-in engine ``ScriptedEngine``
+(``WORKER_ENGINE=scripted``) as subprocesses; this process runs the HTTP client. Reports:
+- first-chunk latency: request sent -> first ``token`` SSE event read by the client,
+  through the api and a worker whose scripted engine answers at once (model ``FAST``);
 - relay overhead: a chunk's arrival on NATS (a second subscriber in this process) -> the
-  same chunk's SSE frame read by the client. This includes loopback HTTP and client
-  parsing, so it is an upper bound on the api's own added latency.
+  same chunk's SSE frame read by the client, with tokens paced 10 ms apart (model
+  ``PACED``). This includes loopback HTTP and client parsing, so it is an upper bound on
+  the api's own added latency.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,10 +31,17 @@ from chat_api.auth import issue_token
 from contracts import codec, subjects
 from stack.nats_server import NatsServer
 from stack.ports import free_port, wait_for_port
-from tests.api.wire_stand_in import WireStandInWorker
+from stack.processes import ManagedProcess
 
 SECRET = "bench-secret-0123456789-0123456789-xyz"
-MODEL = "bench-model"
+FAST = "bench-fast"
+"""Served by a worker whose scripted engine has no per-token delay to speak of."""
+PACED = "bench-paced"
+"""Served by a worker whose scripted engine emits 100 tokens/s (10 ms apart)."""
+ROOT = Path(__file__).resolve().parents[1]
+PYTHONPATH = os.pathsep.join(
+    str(ROOT / p) for p in (".", "services/api", "services/inference-worker", "deploy")
+)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -41,14 +49,39 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
+def worker(nats_url: str, model: str, tokens_per_s: float, log_dir: Path) -> ManagedProcess:
+    env = {
+        "PYTHONPATH": PYTHONPATH,
+        "NATS_URL": nats_url,
+        "WORKER_ID": f"bench-{model}",
+        "WORKER_MODEL": model,
+        "WORKER_ENGINE": "scripted",
+        "WORKER_SCRIPTED_TOKENS_PER_S": str(tokens_per_s),
+        "WORKER_HEARTBEAT_S": "0.5",
+        "WORKER_DRAIN_TIMEOUT_S": "5",
+    }
+    return ManagedProcess(f"worker-{model}", "inference_worker", env, log_dir / f"{model}.log")
+
+
+async def wait_ready(client: httpx.AsyncClient, models: set[str], within_s: float = 60) -> None:
+    """Until /readyz lists a ready worker for each of ``models``."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        response = await client.get("/readyz")
+        ready = {w["model"] for w in response.json().get("workers", []) if w["state"] == "ready"}
+        if models <= ready:
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"workers for {sorted(models)} never ready")
+
+
 async def bench(base_url: str, nats_url: str, n: int) -> None:
     nc = await nats.connect(nats_url)
-    worker = await WireStandInWorker(nc, MODEL, tokens=("a",) * 8).start()
-    await asyncio.sleep(1.5)
     headers = {"Authorization": f"Bearer {issue_token(SECRET, 'bench')}"}
-    body = {"messages": [{"role": "user", "content": "hi"}]}
     first: list[float] = []
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10) as client:
+        await wait_ready(client, {FAST, PACED})
+        body = {"model": FAST, "messages": [{"role": "user", "content": "hi [[tokens=8]]"}]}
         for i in range(n + 10):
             began = time.perf_counter()
             async with client.stream("POST", "/api/chat", json=body) as response:
@@ -59,12 +92,12 @@ async def bench(base_url: str, nats_url: str, n: int) -> None:
             if i >= 10 and got is not None:
                 first.append(got * 1000)
         print(
-            f"first chunk via api (stand-in answers at once), n={len(first)}: "
-            f"p50 {statistics.median(first):.2f} ms, p95 {pct(first, 0.95):.2f} ms"
+            f"first chunk via api + real worker (scripted engine answers at once), "
+            f"n={len(first)}: p50 {statistics.median(first):.2f} ms, "
+            f"p95 {pct(first, 0.95):.2f} ms"
         )
 
-        worker.tokens = ("x",) * 20
-        worker.token_delay_s = 0.01
+        body = {"model": PACED, "messages": [{"role": "user", "content": "hi [[tokens=20]]"}]}
         added: list[float] = []
         nats_seen: dict[str, dict[int, float]] = {}
 
@@ -92,32 +125,39 @@ async def bench(base_url: str, nats_url: str, n: int) -> None:
             f"NATS chunk -> SSE frame at client, n={len(added)} chunks: "
             f"p50 {statistics.median(added):.3f} ms, p95 {pct(added, 0.95):.3f} ms"
         )
-    await worker.stop()
     await nc.drain()
 
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    root = Path(__file__).resolve().parents[2]
     with tempfile.TemporaryDirectory() as tmp, NatsServer(Path(tmp) / "nats") as server:
         port = free_port()
-        env = {
-            **os.environ,
-            "NATS_URL": server.url,
-            "GATEWAY_PORT": str(port),
-            "JWT_SECRET": SECRET,
-            "DEFAULT_MODEL": MODEL,
-            "DATA_DIR": tmp,
-            "LOG_LEVEL": "WARNING",
-            "PYTHONPATH": os.pathsep.join(str(root / p) for p in (".", "services/api", "deploy")),
-        }
-        api = subprocess.Popen([sys.executable, "-m", "chat_api"], env=env)
+        api = ManagedProcess(
+            "api",
+            "chat_api",
+            {
+                "PYTHONPATH": PYTHONPATH,
+                "NATS_URL": server.url,
+                "GATEWAY_PORT": str(port),
+                "JWT_SECRET": SECRET,
+                "DEFAULT_MODEL": FAST,
+                "MODELS": f"{FAST},{PACED}",
+                "DATA_DIR": tmp,
+                "LOG_LEVEL": "WARNING",
+            },
+        )
+        logs = Path(tmp) / "logs"
+        workers = [worker(server.url, FAST, 1e6, logs), worker(server.url, PACED, 100, logs)]
+        started: list[ManagedProcess] = []
         try:
+            for process in (*workers, api):
+                process.start()
+                started.append(process)
             wait_for_port("127.0.0.1", port, 30)
             asyncio.run(bench(f"http://127.0.0.1:{port}", server.url, n))
         finally:
-            api.terminate()
-            api.wait(15)
+            for process in reversed(started):  # api first, then the workers drain
+                process.stop(15)
 
 
 if __name__ == "__main__":

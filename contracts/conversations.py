@@ -75,7 +75,7 @@ class UpdateConversation(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str
     conversation_id: str
     title: str | msgspec.UnsetType = msgspec.UNSET
-    system_prompt: str | None | msgspec.UnsetType = msgspec.UNSET
+    system_prompt: str | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class DeleteConversation(msgspec.Struct, frozen=True, kw_only=True):

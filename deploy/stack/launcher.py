@@ -27,12 +27,14 @@ class Readiness:
 
 
 class Stack:
-    """nats-server (unless ``nats_url`` is set), N inference workers and one api."""
+    """nats-server (unless ``nats_url`` is set), persistence, N inference workers and one
+    api."""
 
     def __init__(self, settings: StackSettings) -> None:
         self.settings = settings
         self.nats: NatsServer | None = None
         self.nats_url = settings.nats_url or ""
+        self.persistence: ManagedProcess | None = None
         self.workers: list[ManagedProcess] = []
         self.api: ManagedProcess | None = None
 
@@ -44,6 +46,10 @@ class Stack:
             self.nats = NatsServer(data_dir / "nats").start()
             self.nats_url = self.nats.url
         common = {"NATS_URL": self.nats_url, "DATA_DIR": str(data_dir), **self.settings.extra_env}
+        self.persistence = ManagedProcess(
+            "persistence", "persistence", common, self._log_path("persistence")
+        )
+        self.persistence.start()
         for index in range(1, self.settings.workers + 1):
             worker = ManagedProcess(
                 f"worker-{index}",
@@ -69,7 +75,8 @@ class Stack:
         return self.settings.log_dir / f"{name}.log" if self.settings.log_dir else None
 
     def processes(self) -> list[ManagedProcess]:
-        return [*self.workers, *([self.api] if self.api else [])]
+        services = [self.persistence, *self.workers, self.api]
+        return [process for process in services if process is not None]
 
     # --- readiness -----------------------------------------------------------
     def readiness(self) -> Readiness | None:
@@ -123,11 +130,14 @@ class Stack:
 
     # --- stop ----------------------------------------------------------------
     def stop(self, drain_timeout_s: float = 45.0) -> None:
-        """Api first (streams end with an error event), then workers drain, nats last."""
+        """Api first (streams end with an error event), then workers drain, then
+        persistence (it stores the last events), nats last."""
         if self.api is not None:
             self.api.stop(timeout_s=15.0)
         for worker in self.workers:
             worker.stop(timeout_s=drain_timeout_s)
+        if self.persistence is not None:
+            self.persistence.stop(timeout_s=15.0)
         if self.nats is not None:
             self.nats.stop()
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+
+import pytest
 
 from chat_api.relay import Relay, StreamFailure, StreamTable
 from contracts.inference import ChatMessage, ChatRequest, StreamStarted, TokenChunk
@@ -119,4 +122,44 @@ async def test_finished_stream_publishes_no_cancel() -> None:
     relay.feed.push(TokenChunk(seq=1, text="a", finish_reason="stop"))
     items = await asyncio.wait_for(_collect(relay), 1)
     assert len(items) == 1
+    assert gateway.cancels == []
+
+
+# --- wire-level oddities: the real worker never sends these, so a fed relay stands in ---
+async def test_wire_duplicate_chunk_is_dropped() -> None:
+    gateway = FakeGateway()
+    relay = await _open(gateway)
+    for chunk in (
+        StreamStarted(seq=0, worker_id="w-gemma3-270m", model="m", prompt_tokens=1),
+        TokenChunk(seq=1, text="a"),
+        TokenChunk(seq=1, text="a"),  # redelivered
+        TokenChunk(seq=2, text="b"),
+        TokenChunk(seq=1, text="a"),  # late
+        TokenChunk(seq=3, text="c", finish_reason="stop"),
+    ):
+        relay.feed.push(chunk)
+    items = await asyncio.wait_for(_collect(relay), 1)
+    assert [(i.seq, i.text) for i in items if isinstance(i, TokenChunk)] == [
+        (1, "a"),
+        (2, "b"),
+        (3, "c"),
+    ]
+    assert len(items) == 3
+    assert gateway.cancels == []
+
+
+async def test_wire_chunk_gap_is_logged_and_relayed(caplog: pytest.LogCaptureFixture) -> None:
+    gateway = FakeGateway()
+    relay = await _open(gateway)
+    for chunk in (
+        StreamStarted(seq=0, worker_id="w-gemma3-270m", model="m", prompt_tokens=1),
+        TokenChunk(seq=1, text="a"),
+        TokenChunk(seq=3, text="c"),  # seq 2 lost on the wire
+        TokenChunk(seq=4, text="d", finish_reason="stop"),
+    ):
+        relay.feed.push(chunk)
+    with caplog.at_level(logging.WARNING, logger="chat_api.relay"):
+        items = await asyncio.wait_for(_collect(relay), 1)
+    assert [i.seq for i in items if isinstance(i, TokenChunk)] == [1, 3, 4]
+    assert "chunk gap 1 -> 3" in caplog.text
     assert gateway.cancels == []

@@ -27,6 +27,7 @@ from contracts.inference import (
 )
 from contracts.workers import WorkerState, WorkerStatus
 from inference_worker.app import run
+from inference_worker.engine import Engine, build_engine
 from inference_worker.settings import WorkerSettings, load_settings
 
 WAIT = 10.0
@@ -94,6 +95,7 @@ class RunningWorker:
     stop: asyncio.Event
     task: asyncio.Task[int]
     heartbeats: Heartbeats
+    engine: Engine
 
     async def stopped(self, within: float = WAIT) -> int:
         self.stop.set()
@@ -102,15 +104,22 @@ class RunningWorker:
 
 @asynccontextmanager
 async def running_worker(
-    nc: NatsClient, env: dict[str, str], *, wait_state: WorkerState = "ready"
+    nc: NatsClient,
+    env: dict[str, str],
+    *,
+    wait_state: WorkerState = "ready",
+    engine: Engine | None = None,
 ) -> AsyncIterator[RunningWorker]:
+    """``run`` in this event loop; ``engine`` (default: the one ``env`` names) is handed in
+    so a test can look at it."""
     settings = load_settings(env)
+    engine = engine or build_engine(settings)
     heartbeats = Heartbeats()
     sub = await nc.subscribe(subjects.heartbeat_subject(settings.worker_id), cb=heartbeats.on_msg)
     await nc.flush()
     stop = asyncio.Event()
-    task = asyncio.create_task(run(settings, stop=stop))
-    worker = RunningWorker(settings, stop, task, heartbeats)
+    task = asyncio.create_task(run(settings, stop=stop, engine=engine))
+    worker = RunningWorker(settings, stop, task, heartbeats, engine)
     try:
         waiter = asyncio.create_task(heartbeats.wait_for(wait_state))
         await asyncio.wait({waiter, task}, timeout=WAIT, return_when=asyncio.FIRST_COMPLETED)

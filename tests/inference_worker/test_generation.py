@@ -153,7 +153,8 @@ async def test_cancel_aborts_the_engine_and_reports_usage_so_far() -> None:
     assert event.usage == error.usage
     # The partial answer travels with the event so it can be stored as far as it got.
     streamed = "".join(c.text for c in chunks.chunks if isinstance(c, TokenChunk))
-    assert event.text == streamed and streamed
+    assert streamed
+    assert event.text == streamed
 
 
 async def test_cancel_before_the_task_runs(engine: ScriptedEngine) -> None:

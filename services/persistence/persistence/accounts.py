@@ -1,0 +1,419 @@
+"""Accounts: users, credentials, refresh tokens, API keys and per-user settings.
+
+No NATS here: each method takes a wire request (contracts/accounts.py), returns a wire
+view, and raises ``DomainError`` for a refusal. ``unauthorized`` never says which check
+failed (unknown user, wrong secret, revoked, expired or disabled).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.accounts import (
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyOwner,
+    ApiKeyView,
+    Authenticate,
+    CreateApiKey,
+    GetSettings,
+    GetUser,
+    IssueRefresh,
+    ListApiKeys,
+    ListUsers,
+    PutSettings,
+    RefreshIssued,
+    RefreshRotated,
+    RegisterUser,
+    RevokeApiKey,
+    RevokeRefresh,
+    RotateRefresh,
+    UpdateUser,
+    UserList,
+    UserSettings,
+    UserView,
+    VerifyApiKey,
+)
+from contracts.errors import ErrorCode
+from contracts.rpc import Ack
+from persistence.credentials import (
+    API_KEY_SHOWN_CHARS,
+    UNUSABLE_PASSWORD,
+    Passwords,
+    digest,
+    new_api_key,
+    new_refresh_token,
+    normalise_email,
+    password_problem,
+)
+from persistence.database import Database
+from persistence.errors import DomainError, invalid, not_found, unauthorized
+from persistence.models import ApiKey, RefreshToken, User, UserSettingsRow
+
+log = logging.getLogger(__name__)
+
+DEV_ADMIN_ID = "dev-admin"
+DEV_ADMIN_EMAIL = "admin@localhost"
+MAX_LIST = 500
+MAX_KEY_NAME = 200
+MAX_TTL_S = 400 * 24 * 3600.0
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def user_view(user: User) -> UserView:
+    return UserView(
+        id=user.id,
+        email=user.email,
+        role="admin" if user.role == "admin" else "user",
+        disabled=user.disabled,
+        created_at=user.created_at,
+    )
+
+
+def key_view(key: ApiKey) -> ApiKeyView:
+    return ApiKeyView(
+        id=key.id,
+        name=key.name,
+        prefix=key.prefix,
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
+        revoked=key.revoked_at is not None,
+    )
+
+
+def _check_ttl(ttl_s: float) -> None:
+    if not (0 < ttl_s <= MAX_TTL_S):
+        raise invalid(f"ttl_s must be in (0, {MAX_TTL_S:.0f}]")
+
+
+def _check_page(limit: int, offset: int) -> None:
+    if not (1 <= limit <= MAX_LIST):
+        raise invalid(f"limit must be in [1, {MAX_LIST}]")
+    if offset < 0:
+        raise invalid("offset must be >= 0")
+
+
+class Accounts:
+    def __init__(
+        self,
+        db: Database,
+        passwords: Passwords | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = db
+        self._passwords = passwords or Passwords()
+        self._clock = clock
+
+    # --- users ------------------------------------------------------------------
+    async def register(self, req: RegisterUser) -> UserView:
+        email = normalise_email(req.email)
+        if email is None:
+            raise invalid("email is not a valid address")
+        problem = password_problem(req.password)
+        if problem:
+            raise invalid(problem)
+        password_hash = await self._passwords.hash(req.password)
+        return await self.create_user(email, password_hash, req.role)
+
+    async def create_user(
+        self, email: str, password_hash: str, role: str, user_id: str | None = None
+    ) -> UserView:
+        user = User(
+            id=user_id or new_id(),
+            email=email,
+            password_hash=password_hash,
+            role=role,
+            disabled=False,
+            created_at=self._clock(),
+        )
+        try:
+            async with self._db.write() as s:
+                taken = await s.scalar(sa.select(User.id).where(User.email == email))
+                if taken is not None:
+                    raise DomainError(ErrorCode.CONFLICT, "email already registered")
+                s.add(user)
+        except IntegrityError:  # a concurrent registration won the race
+            raise DomainError(ErrorCode.CONFLICT, "email already registered") from None
+        return user_view(user)
+
+    async def authenticate(self, req: Authenticate) -> UserView:
+        email = normalise_email(req.email)
+        async with self._db.read() as s:
+            user = (
+                await s.scalar(sa.select(User).where(User.email == email))
+                if email is not None
+                else None
+            )
+        matches, rehash = await self._passwords.verify(
+            user.password_hash if user else None, req.password
+        )
+        if user is None or not matches or user.disabled:
+            raise unauthorized()
+        if rehash:
+            new_hash = await self._passwords.hash(req.password)
+            async with self._db.write() as s:
+                await s.execute(
+                    sa.update(User).where(User.id == user.id).values(password_hash=new_hash)
+                )
+        return user_view(user)
+
+    async def get_user(self, req: GetUser) -> UserView:
+        async with self._db.read() as s:
+            user = await s.get(User, req.user_id)
+        if user is None:
+            raise not_found("user")
+        return user_view(user)
+
+    async def list_users(self, req: ListUsers) -> UserList:
+        _check_page(req.limit, req.offset)
+        async with self._db.read() as s:
+            total = await s.scalar(sa.select(sa.func.count()).select_from(User))
+            users = await s.scalars(
+                sa.select(User)
+                .order_by(User.created_at, User.id)
+                .limit(req.limit)
+                .offset(req.offset)
+            )
+            return UserList(users=[user_view(u) for u in users], total=total or 0)
+
+    async def update_user(self, req: UpdateUser) -> UserView:
+        """Role / disabled change. Refuses (forbidden) to leave no enabled admin."""
+        async with self._db.write() as s:
+            user = await s.get(User, req.user_id, with_for_update=not self._db.is_sqlite)
+            if user is None:
+                raise not_found("user")
+            role = req.role if req.role is not None else user.role
+            disabled = req.disabled if req.disabled is not None else user.disabled
+            if user.role == "admin" and not user.disabled and (role != "admin" or disabled):
+                others = await s.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(User)
+                    .where(User.role == "admin", User.disabled.is_(False), User.id != user.id)
+                )
+                if not others:
+                    raise DomainError(ErrorCode.FORBIDDEN, "cannot remove the last enabled admin")
+            user.role = role
+            user.disabled = disabled
+        return user_view(user)
+
+    async def _user(self, s: AsyncSession, user_id: str) -> User:
+        user = await s.get(User, user_id)
+        if user is None:
+            raise not_found("user")
+        return user
+
+    # --- refresh tokens -----------------------------------------------------------
+    async def issue_refresh(self, req: IssueRefresh) -> RefreshIssued:
+        _check_ttl(req.ttl_s)
+        async with self._db.write() as s:
+            user = await self._user(s, req.user_id)
+            if user.disabled:
+                raise unauthorized()
+            token, expires_at = self._add_refresh(s, user.id, req.ttl_s)
+        return RefreshIssued(token=token, expires_at=expires_at)
+
+    def _add_refresh(self, s: AsyncSession, user_id: str, ttl_s: float) -> tuple[str, float]:
+        token = new_refresh_token()
+        now = self._clock()
+        s.add(
+            RefreshToken(
+                id=new_id(),
+                user_id=user_id,
+                token_hash=digest(token),
+                created_at=now,
+                expires_at=now + ttl_s,
+                revoked_at=None,
+            )
+        )
+        return token, now + ttl_s
+
+    async def rotate_refresh(self, req: RotateRefresh) -> RefreshRotated:
+        """Revoke the presented token and issue a new one; each token works once."""
+        _check_ttl(req.ttl_s)
+        now = self._clock()
+        async with self._db.write() as s:
+            row = (
+                await s.execute(
+                    sa.select(RefreshToken, User)
+                    .join(User, User.id == RefreshToken.user_id)
+                    .where(RefreshToken.token_hash == digest(req.token))
+                )
+            ).first()
+            if row is None:
+                raise unauthorized()
+            token_row, user = row.tuple()
+            if token_row.revoked_at is not None or token_row.expires_at <= now or user.disabled:
+                raise unauthorized()
+            # Conditional update: of two concurrent rotations of one token, one wins.
+            revoked = await s.execute(
+                sa.update(RefreshToken)
+                .where(RefreshToken.id == token_row.id, RefreshToken.revoked_at.is_(None))
+                .values(revoked_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if revoked.rowcount != 1:  # type: ignore[attr-defined]
+                raise unauthorized()
+            token, expires_at = self._add_refresh(s, user.id, req.ttl_s)
+        return RefreshRotated(user=user_view(user), token=token, expires_at=expires_at)
+
+    async def revoke_refresh(self, req: RevokeRefresh) -> Ack:
+        """Idempotent (log out twice is fine); an unknown token is not an error."""
+        async with self._db.write() as s:
+            await s.execute(
+                sa.update(RefreshToken)
+                .where(
+                    RefreshToken.token_hash == digest(req.token),
+                    RefreshToken.revoked_at.is_(None),
+                )
+                .values(revoked_at=self._clock())
+            )
+        return Ack()
+
+    # --- API keys -----------------------------------------------------------------
+    async def create_api_key(self, req: CreateApiKey) -> ApiKeyCreated:
+        name = req.name.strip()
+        if not name or len(name) > MAX_KEY_NAME:
+            raise invalid(f"name must be 1..{MAX_KEY_NAME} characters")
+        secret = new_api_key()
+        key = ApiKey(
+            id=new_id(),
+            user_id=req.user_id,
+            name=name,
+            prefix=secret[:API_KEY_SHOWN_CHARS],
+            key_hash=digest(secret),
+            created_at=self._clock(),
+            last_used_at=None,
+            revoked_at=None,
+        )
+        async with self._db.write() as s:
+            await self._user(s, req.user_id)
+            s.add(key)
+        return ApiKeyCreated(key=key_view(key), secret=secret)
+
+    async def list_api_keys(self, req: ListApiKeys) -> ApiKeyList:
+        async with self._db.read() as s:
+            await self._user(s, req.user_id)
+            keys = await s.scalars(
+                sa.select(ApiKey)
+                .where(ApiKey.user_id == req.user_id)
+                .order_by(ApiKey.created_at.desc(), ApiKey.id)
+            )
+            return ApiKeyList(keys=[key_view(k) for k in keys])
+
+    async def revoke_api_key(self, req: RevokeApiKey) -> Ack:
+        """Another user's key is ``not_found``; revoking twice is fine."""
+        async with self._db.write() as s:
+            key = await s.get(ApiKey, req.key_id)
+            if key is None or key.user_id != req.user_id:
+                raise not_found("API key")
+            if key.revoked_at is None:
+                key.revoked_at = self._clock()
+        return Ack()
+
+    async def verify_api_key(self, req: VerifyApiKey) -> ApiKeyOwner:
+        """The key's owner; records ``last_used_at``."""
+        async with self._db.write() as s:
+            row = (
+                await s.execute(
+                    sa.select(ApiKey, User)
+                    .join(User, User.id == ApiKey.user_id)
+                    .where(ApiKey.key_hash == digest(req.secret))
+                )
+            ).first()
+            if row is None:
+                raise unauthorized()
+            key, user = row.tuple()
+            if key.revoked_at is not None or user.disabled:
+                raise unauthorized()
+            key.last_used_at = self._clock()
+        return ApiKeyOwner(user=user_view(user), key_id=key.id)
+
+    # --- settings -----------------------------------------------------------------
+    async def get_settings(self, req: GetSettings) -> UserSettings:
+        async with self._db.read() as s:
+            await self._user(s, req.user_id)
+            row = await s.get(UserSettingsRow, req.user_id)
+        return _settings_view(row)
+
+    async def put_settings(self, req: PutSettings) -> UserSettings:
+        """Replaces the user's settings as a whole (unset fields become null)."""
+        _check_settings(req.settings)
+        v = req.settings
+        async with self._db.write() as s:
+            await self._user(s, req.user_id)
+            row = await s.get(UserSettingsRow, req.user_id)
+            if row is None:
+                row = UserSettingsRow(user_id=req.user_id)
+                s.add(row)
+            row.system_prompt = v.system_prompt
+            row.model = v.model
+            row.temperature = v.temperature
+            row.top_p = v.top_p
+            row.max_tokens = v.max_tokens
+        return _settings_view(row)
+
+    # --- bootstrap ----------------------------------------------------------------
+    async def ensure_dev_admin(self) -> None:
+        """The development admin ``dev-admin`` (``make token`` signs tokens for it)."""
+        async with self._db.read() as s:
+            user = await s.get(User, DEV_ADMIN_ID)
+        if user is not None:
+            if user.role != "admin" or user.disabled:
+                log.warning("user %s exists but is not an enabled admin; left as is", DEV_ADMIN_ID)
+            return
+        try:
+            await self.create_user(DEV_ADMIN_EMAIL, UNUSABLE_PASSWORD, "admin", DEV_ADMIN_ID)
+        except DomainError as exc:
+            log.warning("cannot create %s (%s): %s", DEV_ADMIN_ID, DEV_ADMIN_EMAIL, exc.message)
+            return
+        log.info("created the development admin %s (%s)", DEV_ADMIN_ID, DEV_ADMIN_EMAIL)
+
+    async def ensure_admin(self, email: str, password: str) -> None:
+        """Create the first admin if no user has ``email``; an existing one is left alone."""
+        normalised = normalise_email(email)
+        if normalised is None:
+            log.error("ADMIN_EMAIL %r is not a valid address; no admin created", email)
+            return
+        async with self._db.read() as s:
+            exists = await s.scalar(sa.select(User.id).where(User.email == normalised))
+        if exists is not None:
+            return
+        try:
+            await self.register(RegisterUser(email=normalised, password=password, role="admin"))
+        except DomainError as exc:
+            log.error("cannot create the admin %s: %s", normalised, exc.message)
+            return
+        log.info("created the admin %s", normalised)
+
+
+def _settings_view(row: UserSettingsRow | None) -> UserSettings:
+    if row is None:
+        return UserSettings()
+    return UserSettings(
+        system_prompt=row.system_prompt,
+        model=row.model,
+        temperature=row.temperature,
+        top_p=row.top_p,
+        max_tokens=row.max_tokens,
+    )
+
+
+def _check_settings(v: UserSettings) -> None:
+    if v.temperature is not None and not (0.0 <= v.temperature <= 2.0):
+        raise invalid("temperature must be in [0, 2]")
+    if v.top_p is not None and not (0.0 < v.top_p <= 1.0):
+        raise invalid("top_p must be in (0, 1]")
+    if v.max_tokens is not None and v.max_tokens < 1:
+        raise invalid("max_tokens must be >= 1")
+    if v.model is not None and not (0 < len(v.model) <= 200):
+        raise invalid("model must be 1..200 characters")

@@ -1,0 +1,184 @@
+"""The persistence process: NATS, database, migrations, admins, rpc handlers, events.
+
+``run(settings, stop)`` is the whole lifespan; ``python -m persistence`` calls it with
+signal handlers installed (SIGTERM / SIGINT -> drain). Tests (and the api's integration
+tests) call it in-process with a ``stop`` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+
+import nats
+from nats.aio.client import Client as NatsClient
+
+from contracts.streams import ensure_streams
+from persistence.accounts import Accounts
+from persistence.conversations import Conversations
+from persistence.database import UNAVAILABLE_ERRORS, Database
+from persistence.messages import MessageRecorder
+from persistence.migrate import upgrade
+from persistence.settings import PersistenceSettings
+from persistence.subscribers.events import EventSubscriber
+from persistence.subscribers.rpc import RpcServer, routes
+
+log = logging.getLogger(__name__)
+
+
+async def connect_nats(settings: PersistenceSettings, stop: asyncio.Event) -> NatsClient | None:
+    """Connect, retrying until ``nats_connect_timeout_s`` (NATS may start after us).
+
+    Each attempt is short; reconnecting for ever is switched on only once connected.
+    Returns None if ``stop`` is set meanwhile.
+    """
+    deadline = time.monotonic() + settings.nats_connect_timeout_s
+    connected = False
+
+    async def on_error(exc: Exception) -> None:
+        if connected:
+            log.warning("nats: %r", exc)
+
+    async def on_disconnected() -> None:
+        log.warning("disconnected from NATS; reconnecting")
+
+    async def on_reconnected() -> None:
+        log.info("reconnected to NATS")
+
+    attempt = 0
+    while not stop.is_set():
+        attempt += 1
+        try:
+            nc = await nats.connect(
+                settings.nats_url,
+                name="persistence",
+                connect_timeout=2,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0.25,
+                error_cb=on_error,
+                disconnected_cb=on_disconnected,
+                reconnected_cb=on_reconnected,
+            )
+        except Exception as exc:
+            if time.monotonic() >= deadline:
+                raise
+            if attempt == 1 or attempt % 10 == 0:
+                log.warning("NATS at %s not reachable yet (%r); retrying", settings.nats_url, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+            continue
+        connected = True
+        nc.options["max_reconnect_attempts"] = -1
+        nc.options["reconnect_time_wait"] = 0.5
+        return nc
+    return None
+
+
+async def prepare_database(
+    settings: PersistenceSettings, db: Database, accounts: Accounts, stop: asyncio.Event
+) -> bool:
+    """Migrate and bootstrap the admins, retrying while the database is unreachable.
+    False if ``stop`` was set first."""
+    delay = 0.25
+    attempt = 0
+    while not stop.is_set():
+        attempt += 1
+        try:
+            if settings.migrate:
+                await upgrade(db)
+            else:
+                await db.ping()
+            if settings.dev_admin:
+                await accounts.ensure_dev_admin()
+            if settings.admin_email and settings.admin_password:
+                await accounts.ensure_admin(settings.admin_email, settings.admin_password)
+        except UNAVAILABLE_ERRORS as exc:
+            if attempt == 1 or attempt % 10 == 0:
+                log.warning("database not available yet (%r); retrying", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, settings.db_retry_max_s)
+            continue
+        log.info("database ready (%s)", db.url.get_backend_name())
+        return True
+    return False
+
+
+async def run(
+    settings: PersistenceSettings,
+    stop: asyncio.Event | None = None,
+    *,
+    install_signal_handlers: bool = False,
+) -> int:
+    """The service's lifespan. Returns the process exit code."""
+    stop = stop or asyncio.Event()
+    if install_signal_handlers:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_url, pool_size=settings.db_pool_size, timeout_s=settings.db_timeout_s)
+    log.info(
+        "persistence starting: nats=%s database=%s",
+        settings.nats_url,
+        db.url.render_as_string(hide_password=True),
+    )
+    try:
+        try:
+            nc = await connect_nats(settings, stop)
+        except Exception as exc:
+            log.error(
+                "NATS at %s not reachable within %.0fs: %r",
+                settings.nats_url,
+                settings.nats_connect_timeout_s,
+                exc,
+            )
+            return 1
+        if nc is None:
+            log.info("stopped before NATS was reachable")
+            return 0
+        try:
+            return await _serve(settings, db, nc, stop)
+        finally:
+            try:
+                await nc.drain()
+            except Exception as exc:
+                log.debug("nats drain: %r", exc)
+    finally:
+        await db.dispose()
+        log.info("persistence stopped")
+
+
+async def _serve(
+    settings: PersistenceSettings, db: Database, nc: NatsClient, stop: asyncio.Event
+) -> int:
+    js = nc.jetstream()
+    await ensure_streams(js)
+    accounts = Accounts(db)
+    conversations = Conversations(db)
+    if not await prepare_database(settings, db, accounts, stop):
+        log.info("stopped before the database was ready")
+        return 0
+    rpc = RpcServer(nc, routes(accounts, conversations), settings.rpc_concurrency)
+    events = EventSubscriber(
+        js,
+        MessageRecorder(db),
+        batch=settings.events_batch,
+        poll_s=settings.events_poll_s,
+        ack_wait_s=settings.events_ack_wait_s,
+        retry_max_s=settings.db_retry_max_s,
+    )
+    await rpc.start()
+    await events.start()
+    log.info("persistence ready")
+    try:
+        await stop.wait()
+    finally:
+        log.info("draining")
+        await events.stop(settings.drain_timeout_s)
+        await rpc.stop(settings.drain_timeout_s)
+    return 0

@@ -1,0 +1,28 @@
+"""``DomainError``: a refusal the caller should see, carrying a wire ``ErrorCode``."""
+
+from __future__ import annotations
+
+from contracts.errors import ErrorCode
+
+
+class DomainError(Exception):
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def invalid(message: str) -> DomainError:
+    return DomainError(ErrorCode.INVALID_REQUEST, message)
+
+
+def not_found(what: str) -> DomainError:
+    return DomainError(ErrorCode.NOT_FOUND, f"{what} not found")
+
+
+UNAUTHORIZED = "invalid credentials"
+"""The one message of every ``unauthorized``: it never says which check failed."""
+
+
+def unauthorized() -> DomainError:
+    return DomainError(ErrorCode.UNAUTHORIZED, UNAUTHORIZED)

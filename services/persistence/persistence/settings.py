@@ -1,0 +1,133 @@
+"""``PersistenceSettings``: the one typed configuration of the service, built once from env.
+
+Every variable is read here and nowhere else. A bad value raises ``SettingsError``
+naming the variable, at start-up. The variables shared with the rest of the platform
+(``NATS_URL``, ``DATA_DIR``, ``DATABASE_URL``, ``ADMIN_EMAIL``, ``ADMIN_PASSWORD``,
+``DEV_ADMIN``) have no prefix; the service's own knobs start with ``PERSISTENCE_``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_DB_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+DB_FILE_NAME = "llmchat.db"
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value the service cannot use."""
+
+
+class PersistenceSettings(msgspec.Struct, frozen=True, kw_only=True):
+    nats_url: str = "nats://127.0.0.1:4222"
+    data_dir: Path = Path(".data")
+    database_url: str | None = None
+    """None: the SQLite file ``<data_dir>/llmchat.db`` (the embedded default)."""
+    admin_email: str | None = None
+    admin_password: str | None = None
+    dev_admin: bool = True
+    """Ensure the user ``dev-admin`` (admin@localhost, unusable password) exists."""
+    migrate: bool = True
+    """Run ``alembic upgrade head`` at start."""
+    db_retry_max_s: float = 10.0
+    """Longest back-off between attempts while the database is unreachable."""
+    db_pool_size: int = 10
+    db_timeout_s: float = 10.0
+    """Connect / statement timeout of one database attempt."""
+    nats_connect_timeout_s: float = 60.0
+    rpc_concurrency: int = 64
+    """Requests handled at once (each in its own task)."""
+    events_batch: int = 64
+    events_poll_s: float = 1.0
+    events_ack_wait_s: float = 30.0
+    drain_timeout_s: float = 10.0
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / DB_FILE_NAME}"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw!r}: must be >= {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a number") from None
+    if value != value or value <= 0:
+        raise SettingsError(f"{name}={raw!r}: must be > 0")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise SettingsError(f"{name}={raw!r}: expected true/false")
+
+
+def _opt(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    return None if raw is None or raw.strip() == "" else raw.strip()
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> PersistenceSettings:
+    """Build the settings from ``env`` (default ``os.environ``); raise ``SettingsError``."""
+    env = os.environ if env is None else env
+    nats_url = _opt(env, "NATS_URL") or "nats://127.0.0.1:4222"
+    if not nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
+        raise SettingsError(f"NATS_URL={nats_url!r}: expected a nats:// (or tls://) URL")
+    database_url = _opt(env, "DATABASE_URL")
+    if database_url is not None and not database_url.startswith(_DB_SCHEMES):
+        raise SettingsError(
+            f"DATABASE_URL: expected a URL starting with {' or '.join(_DB_SCHEMES)}"
+        )
+    admin_email = _opt(env, "ADMIN_EMAIL")
+    admin_password = env.get("ADMIN_PASSWORD") or None
+    if (admin_email is None) != (admin_password is None):
+        raise SettingsError("ADMIN_EMAIL and ADMIN_PASSWORD must be set together")
+    return PersistenceSettings(
+        nats_url=nats_url,
+        data_dir=Path(_opt(env, "DATA_DIR") or ".data").expanduser(),
+        database_url=database_url,
+        admin_email=admin_email,
+        admin_password=admin_password,
+        dev_admin=_bool(env, "DEV_ADMIN", True),
+        migrate=_bool(env, "PERSISTENCE_MIGRATE", True),
+        db_retry_max_s=_float(env, "PERSISTENCE_DB_RETRY_MAX_S", 10.0),
+        db_pool_size=_int(env, "PERSISTENCE_DB_POOL_SIZE", 10),
+        db_timeout_s=_float(env, "PERSISTENCE_DB_TIMEOUT_S", 10.0),
+        nats_connect_timeout_s=_float(env, "PERSISTENCE_NATS_CONNECT_TIMEOUT_S", 60.0),
+        rpc_concurrency=_int(env, "PERSISTENCE_RPC_CONCURRENCY", 64),
+        events_batch=_int(env, "PERSISTENCE_EVENTS_BATCH", 64),
+        events_poll_s=_float(env, "PERSISTENCE_EVENTS_POLL_S", 1.0),
+        events_ack_wait_s=_float(env, "PERSISTENCE_EVENTS_ACK_WAIT_S", 30.0),
+        drain_timeout_s=_float(env, "PERSISTENCE_DRAIN_TIMEOUT_S", 10.0),
+    )

@@ -1,0 +1,1 @@
+"""NATS adapters of persistence: request-reply handlers and the event consumer."""

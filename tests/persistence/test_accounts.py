@@ -1,0 +1,301 @@
+"""Accounts against real PostgreSQL and SQLite: users, refresh tokens, API keys, settings."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from contracts.accounts import (
+    Authenticate,
+    CreateApiKey,
+    GetSettings,
+    GetUser,
+    IssueRefresh,
+    ListApiKeys,
+    ListUsers,
+    PutSettings,
+    RegisterUser,
+    RevokeApiKey,
+    RevokeRefresh,
+    RotateRefresh,
+    UpdateUser,
+    UserSettings,
+    VerifyApiKey,
+)
+from contracts.errors import ErrorCode
+from persistence.accounts import DEV_ADMIN_ID, Accounts
+from persistence.credentials import digest
+from persistence.database import Database
+from persistence.errors import DomainError
+from persistence.models import ApiKey, RefreshToken, User
+from tests.persistence.conftest import fast_passwords
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "correct horse"
+
+
+async def refused(code: ErrorCode, awaitable: object) -> DomainError:
+    with pytest.raises(DomainError) as info:
+        await awaitable  # type: ignore[misc]
+    assert info.value.code == code, info.value.message
+    return info.value
+
+
+async def test_register_stores_lowercased_email_and_argon2_hash(
+    accounts: Accounts, db: Database
+) -> None:
+    user = await accounts.register(RegisterUser(email=" Alice@Example.COM ", password=PASSWORD))
+    assert user.email == "alice@example.com"
+    assert user.role == "user"
+    assert not user.disabled
+    assert len(user.id) == 32
+    async with db.read() as s:
+        row = await s.get(User, user.id)
+    assert row is not None
+    assert row.password_hash.startswith("$argon2")
+    assert PASSWORD not in row.password_hash
+
+
+async def test_duplicate_email_is_conflict_whatever_the_case(accounts: Accounts) -> None:
+    await accounts.register(RegisterUser(email="bob@example.com", password=PASSWORD))
+    await refused(
+        ErrorCode.CONFLICT,
+        accounts.register(RegisterUser(email="BOB@example.com", password=PASSWORD)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [
+        ("not-an-email", PASSWORD),
+        ("a@b@c", PASSWORD),
+        ("spaces in@example.com", PASSWORD),
+        ("", PASSWORD),
+        ("ok@example.com", "short"),
+    ],
+)
+async def test_bad_email_or_short_password_is_invalid_request(
+    accounts: Accounts, email: str, password: str
+) -> None:
+    await refused(
+        ErrorCode.INVALID_REQUEST, accounts.register(RegisterUser(email=email, password=password))
+    )
+
+
+async def test_authenticate_right_and_wrong_password(accounts: Accounts) -> None:
+    user = await accounts.register(RegisterUser(email="carol@example.com", password=PASSWORD))
+    ok = await accounts.authenticate(Authenticate(email="CAROL@example.com", password=PASSWORD))
+    assert ok.id == user.id
+    wrong = await refused(
+        ErrorCode.UNAUTHORIZED,
+        accounts.authenticate(Authenticate(email="carol@example.com", password="wrong pass")),
+    )
+    unknown = await refused(
+        ErrorCode.UNAUTHORIZED,
+        accounts.authenticate(Authenticate(email="nobody@example.com", password=PASSWORD)),
+    )
+    assert wrong.message == unknown.message  # does not reveal which
+
+
+async def test_disabled_user_is_refused_everywhere(accounts: Accounts) -> None:
+    await accounts.ensure_dev_admin()  # so disabling the user is not "the last admin"
+    user = await accounts.register(RegisterUser(email="dan@example.com", password=PASSWORD))
+    refresh = await accounts.issue_refresh(IssueRefresh(user_id=user.id, ttl_s=3600))
+    key = await accounts.create_api_key(CreateApiKey(user_id=user.id, name="k"))
+    updated = await accounts.update_user(UpdateUser(user_id=user.id, disabled=True))
+    assert updated.disabled
+    await refused(
+        ErrorCode.UNAUTHORIZED,
+        accounts.authenticate(Authenticate(email="dan@example.com", password=PASSWORD)),
+    )
+    await refused(
+        ErrorCode.UNAUTHORIZED,
+        accounts.rotate_refresh(RotateRefresh(token=refresh.token, ttl_s=3600)),
+    )
+    await refused(ErrorCode.UNAUTHORIZED, accounts.verify_api_key(VerifyApiKey(secret=key.secret)))
+    await refused(
+        ErrorCode.UNAUTHORIZED, accounts.issue_refresh(IssueRefresh(user_id=user.id, ttl_s=60))
+    )
+
+
+async def test_rehash_on_login_when_parameters_change(db: Database) -> None:
+    weak = Accounts(db, fast_passwords())
+    user = await weak.register(RegisterUser(email="eve@example.com", password=PASSWORD))
+    async with db.read() as s:
+        before = await s.scalar(sa.select(User.password_hash).where(User.id == user.id))
+    from argon2 import PasswordHasher
+
+    from persistence.credentials import Passwords
+
+    stronger = Accounts(db, Passwords(PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1)))
+    await stronger.authenticate(Authenticate(email="eve@example.com", password=PASSWORD))
+    async with db.read() as s:
+        after = await s.scalar(sa.select(User.password_hash).where(User.id == user.id))
+    assert after != before
+    assert after is not None
+    assert "m=2048" in after
+
+
+async def test_get_list_update_users_and_last_admin_guard(accounts: Accounts) -> None:
+    admin = await accounts.register(
+        RegisterUser(email="root@example.com", password=PASSWORD, role="admin")
+    )
+    user = await accounts.register(RegisterUser(email="u@example.com", password=PASSWORD))
+    assert (await accounts.get_user(GetUser(user_id=user.id))).email == "u@example.com"
+    await refused(ErrorCode.NOT_FOUND, accounts.get_user(GetUser(user_id="missing")))
+    listing = await accounts.list_users(ListUsers(limit=1))
+    assert listing.total == 2
+    assert [u.id for u in listing.users] == [admin.id]
+    await refused(ErrorCode.INVALID_REQUEST, accounts.list_users(ListUsers(limit=0)))
+    await refused(
+        ErrorCode.FORBIDDEN, accounts.update_user(UpdateUser(user_id=admin.id, role="user"))
+    )
+    promoted = await accounts.update_user(UpdateUser(user_id=user.id, role="admin"))
+    assert promoted.role == "admin"
+    demoted = await accounts.update_user(UpdateUser(user_id=admin.id, role="user"))
+    assert demoted.role == "user"
+    await refused(ErrorCode.NOT_FOUND, accounts.update_user(UpdateUser(user_id="x", role="user")))
+
+
+# --- refresh tokens ---------------------------------------------------------------------
+
+
+async def test_refresh_issue_rotate_revokes_the_old_one(accounts: Accounts, db: Database) -> None:
+    user = await accounts.register(RegisterUser(email="f@example.com", password=PASSWORD))
+    issued = await accounts.issue_refresh(IssueRefresh(user_id=user.id, ttl_s=3600))
+    async with db.read() as s:
+        stored = await s.scalar(sa.select(RefreshToken.token_hash))
+    assert stored == digest(issued.token)  # only the hash is stored
+    rotated = await accounts.rotate_refresh(RotateRefresh(token=issued.token, ttl_s=60))
+    assert rotated.user.id == user.id
+    assert rotated.token != issued.token
+    await refused(
+        ErrorCode.UNAUTHORIZED,
+        accounts.rotate_refresh(RotateRefresh(token=issued.token, ttl_s=60)),
+    )
+    again = await accounts.rotate_refresh(RotateRefresh(token=rotated.token, ttl_s=60))
+    assert again.user.id == user.id
+
+
+async def test_refresh_revoke_and_unknown(accounts: Accounts) -> None:
+    user = await accounts.register(RegisterUser(email="g@example.com", password=PASSWORD))
+    issued = await accounts.issue_refresh(IssueRefresh(user_id=user.id, ttl_s=3600))
+    await accounts.revoke_refresh(RevokeRefresh(token=issued.token))
+    await accounts.revoke_refresh(RevokeRefresh(token=issued.token))  # idempotent
+    await refused(
+        ErrorCode.UNAUTHORIZED, accounts.rotate_refresh(RotateRefresh(token=issued.token, ttl_s=9))
+    )
+    await refused(
+        ErrorCode.UNAUTHORIZED, accounts.rotate_refresh(RotateRefresh(token="nope", ttl_s=9))
+    )
+    await refused(
+        ErrorCode.INVALID_REQUEST, accounts.issue_refresh(IssueRefresh(user_id=user.id, ttl_s=0))
+    )
+    await refused(
+        ErrorCode.NOT_FOUND, accounts.issue_refresh(IssueRefresh(user_id="ghost", ttl_s=9))
+    )
+
+
+async def test_expired_refresh_token_is_refused(db: Database) -> None:
+    now = [1_000_000.0]
+    accounts = Accounts(db, fast_passwords(), clock=lambda: now[0])
+    user = await accounts.register(RegisterUser(email="h@example.com", password=PASSWORD))
+    issued = await accounts.issue_refresh(IssueRefresh(user_id=user.id, ttl_s=60))
+    assert issued.expires_at == 1_000_060.0
+    now[0] += 61
+    await refused(
+        ErrorCode.UNAUTHORIZED, accounts.rotate_refresh(RotateRefresh(token=issued.token, ttl_s=9))
+    )
+
+
+# --- API keys ---------------------------------------------------------------------------
+
+
+async def test_api_key_lifecycle(accounts: Accounts, db: Database) -> None:
+    user = await accounts.register(RegisterUser(email="i@example.com", password=PASSWORD))
+    created = await accounts.create_api_key(CreateApiKey(user_id=user.id, name=" laptop "))
+    assert created.secret.startswith("sk-llmchat-")
+    assert created.key.prefix == created.secret[:12]
+    assert created.key.name == "laptop"
+    async with db.read() as s:
+        row = await s.get(ApiKey, created.key.id)
+    assert row is not None
+    assert row.key_hash == digest(created.secret)
+    assert created.secret not in (row.key_hash, row.prefix)  # the secret itself is not stored
+
+    listed = await accounts.list_api_keys(ListApiKeys(user_id=user.id))
+    assert [k.id for k in listed.keys] == [created.key.id]
+    assert "secret" not in type(listed.keys[0]).__struct_fields__  # shown once, never again
+
+    owner = await accounts.verify_api_key(VerifyApiKey(secret=created.secret))
+    assert owner.user.id == user.id
+    assert owner.key_id == created.key.id
+    listed = await accounts.list_api_keys(ListApiKeys(user_id=user.id))
+    assert listed.keys[0].last_used_at is not None
+
+    await accounts.revoke_api_key(RevokeApiKey(user_id=user.id, key_id=created.key.id))
+    await refused(
+        ErrorCode.UNAUTHORIZED, accounts.verify_api_key(VerifyApiKey(secret=created.secret))
+    )
+    listed = await accounts.list_api_keys(ListApiKeys(user_id=user.id))
+    assert listed.keys[0].revoked
+    await refused(
+        ErrorCode.UNAUTHORIZED, accounts.verify_api_key(VerifyApiKey(secret="sk-llmchat-nope"))
+    )
+    await refused(
+        ErrorCode.INVALID_REQUEST, accounts.create_api_key(CreateApiKey(user_id=user.id, name=""))
+    )
+
+
+async def test_other_users_key_cannot_be_revoked(accounts: Accounts) -> None:
+    alice = await accounts.register(RegisterUser(email="j@example.com", password=PASSWORD))
+    mallory = await accounts.register(RegisterUser(email="k@example.com", password=PASSWORD))
+    key = await accounts.create_api_key(CreateApiKey(user_id=alice.id, name="a"))
+    await refused(
+        ErrorCode.NOT_FOUND,
+        accounts.revoke_api_key(RevokeApiKey(user_id=mallory.id, key_id=key.key.id)),
+    )
+    owner = await accounts.verify_api_key(VerifyApiKey(secret=key.secret))
+    assert owner.user.id == alice.id
+    assert (await accounts.list_api_keys(ListApiKeys(user_id=mallory.id))).keys == []
+
+
+# --- settings ---------------------------------------------------------------------------
+
+
+async def test_settings_get_put(accounts: Accounts) -> None:
+    user = await accounts.register(RegisterUser(email="l@example.com", password=PASSWORD))
+    assert await accounts.get_settings(GetSettings(user_id=user.id)) == UserSettings()
+    wanted = UserSettings(
+        system_prompt="Be brief.", model="gemma3-270m", temperature=0.2, top_p=0.9, max_tokens=64
+    )
+    assert await accounts.put_settings(PutSettings(user_id=user.id, settings=wanted)) == wanted
+    assert await accounts.get_settings(GetSettings(user_id=user.id)) == wanted
+    cleared = UserSettings(model="other")
+    await accounts.put_settings(PutSettings(user_id=user.id, settings=cleared))
+    assert await accounts.get_settings(GetSettings(user_id=user.id)) == cleared
+    await refused(
+        ErrorCode.INVALID_REQUEST,
+        accounts.put_settings(PutSettings(user_id=user.id, settings=UserSettings(temperature=5.0))),
+    )
+    await refused(ErrorCode.NOT_FOUND, accounts.get_settings(GetSettings(user_id="ghost")))
+
+
+# --- bootstrap --------------------------------------------------------------------------
+
+
+async def test_dev_admin_and_first_admin_bootstrap(accounts: Accounts) -> None:
+    await accounts.ensure_dev_admin()
+    await accounts.ensure_dev_admin()  # idempotent
+    dev = await accounts.get_user(GetUser(user_id=DEV_ADMIN_ID))
+    assert (dev.email, dev.role) == ("admin@localhost", "admin")
+    await refused(  # the unusable password never matches
+        ErrorCode.UNAUTHORIZED,
+        accounts.authenticate(Authenticate(email="admin@localhost", password="!unusable")),
+    )
+    await accounts.ensure_admin("Boss@Example.com", PASSWORD)
+    await accounts.ensure_admin("boss@example.com", "another password")  # left alone
+    boss = await accounts.authenticate(Authenticate(email="boss@example.com", password=PASSWORD))
+    assert boss.role == "admin"
+    assert (await accounts.list_users(ListUsers())).total == 2
