@@ -11,12 +11,23 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 
-from chat_api.auth import JWTAuthMiddleware
+from chat_api.accounts import AccountService, AuthController, KeysController, MeController
+from chat_api.admin import AdminController, AdminService
+from chat_api.auth import AUTHENTICATOR_KEY, Authenticator, JWTAuthMiddleware
 from chat_api.chat import ChatController, ChatService
+from chat_api.conversations import ConversationController, ConversationService
 from chat_api.errors import EXCEPTION_HANDLERS, REQUEST_ID_HEADER, add_request_id_header
 from chat_api.health import HealthController
-from chat_api.lifespan import STATE_KEY, nats_lifespan
+from chat_api.lifespan import (
+    PERSISTENCE_KEY,
+    STATE_KEY,
+    USER_SETTINGS_KEY,
+    install_services,
+    nats_lifespan,
+)
+from chat_api.persistence_client import Persistence, unavailable
 from chat_api.settings import ApiSettings
+from chat_api.user_settings import SettingsController, UserSettingsService
 from chat_api.v1 import OpenAIController
 
 
@@ -25,13 +36,54 @@ def provide_chat_service(state: State) -> ChatService:
     return service
 
 
+def _persistence(state: State) -> Persistence:
+    persistence: Persistence | None = state.get(PERSISTENCE_KEY)
+    if persistence is None:
+        raise unavailable("accounts and conversations are not available in this api")
+    return persistence
+
+
+def _authenticator(state: State) -> Authenticator:
+    authenticator: Authenticator = state[AUTHENTICATOR_KEY]
+    return authenticator
+
+
+def feature_dependencies(settings: ApiSettings) -> dict[str, Provide]:
+    """One provider per feature service; each is built over the state's persistence client."""
+
+    def accounts(state: State) -> AccountService:
+        return AccountService(settings, _persistence(state), _authenticator(state))
+
+    def conversations(state: State) -> ConversationService:
+        return ConversationService(settings, _persistence(state))
+
+    def admin(state: State) -> AdminService:
+        return AdminService(settings, _persistence(state), _authenticator(state))
+
+    def user_settings(state: State) -> UserSettingsService:
+        service: UserSettingsService | None = state.get(USER_SETTINGS_KEY)
+        if service is None:
+            raise unavailable("user settings are not available in this api")
+        return service
+
+    return {
+        "chat_service": Provide(provide_chat_service, sync_to_thread=False),
+        "accounts": Provide(accounts, sync_to_thread=False),
+        "conversations": Provide(conversations, sync_to_thread=False),
+        "admin": Provide(admin, sync_to_thread=False),
+        "user_settings": Provide(user_settings, sync_to_thread=False),
+    }
+
+
 def create_app(
     settings: ApiSettings | None = None,
     chat_service: ChatService | None = None,
     debug: bool = False,
+    persistence: Persistence | None = None,
 ) -> Litestar:
-    """Build the app. Without ``chat_service`` the lifespan connects to NATS and makes one;
-    tests pass a service over a fake gateway instead."""
+    """Build the app. Without ``chat_service`` the lifespan connects to NATS and makes one
+    (with the persistence client over the same connection); tests pass a service over a
+    fake gateway instead, and optionally a (fake) ``persistence``."""
     settings = settings or ApiSettings.from_env()
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -41,19 +93,25 @@ def create_app(
     if chat_service is None:
         lifespan.append(nats_lifespan(settings))
     else:
-        state[STATE_KEY] = chat_service
+        install_services(state, settings, chat_service, persistence)
     return Litestar(
-        route_handlers=[ChatController, OpenAIController, HealthController],
-        dependencies={"chat_service": Provide(provide_chat_service, sync_to_thread=False)},
-        middleware=[
-            DefineMiddleware(
-                JWTAuthMiddleware, secret=settings.jwt_secret, issuer=settings.jwt_issuer
-            )
+        route_handlers=[
+            ChatController,
+            OpenAIController,
+            HealthController,
+            AuthController,
+            MeController,
+            KeysController,
+            SettingsController,
+            ConversationController,
+            AdminController,
         ],
+        dependencies=feature_dependencies(settings),
+        middleware=[DefineMiddleware(JWTAuthMiddleware)],
         cors_config=CORSConfig(
             allow_origins=list(settings.cors_origins),
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
-            expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
+            expose_headers=[REQUEST_ID_HEADER, "Retry-After", "Content-Disposition"],
             allow_credentials=False,
         ),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

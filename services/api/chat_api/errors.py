@@ -70,20 +70,25 @@ STATUS_OF_CODE: dict[str, int] = {
     ErrorCode.INVALID_REQUEST: 400,
     ErrorCode.CONTEXT_TOO_LONG: 400,
     ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.MODEL_NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
     ErrorCode.CANCELLED: 409,
     ErrorCode.ENGINE_ERROR: 502,
     ErrorCode.WORKER_LOST: 502,
     ErrorCode.MODEL_UNAVAILABLE: 503,
+    ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.SHUTTING_DOWN: 503,
     ErrorCode.TIMEOUT: 504,
 }
 
 _CODE_OF_STATUS: dict[int, ErrorCode] = {
     401: ErrorCode.UNAUTHORIZED,
-    403: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
     404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.INVALID_REQUEST,
+    409: ErrorCode.CONFLICT,
     503: ErrorCode.MODEL_UNAVAILABLE,
     504: ErrorCode.TIMEOUT,
 }
@@ -92,6 +97,8 @@ _CODE_OF_STATUS: dict[int, ErrorCode] = {
 def _openai_type(status_code: int) -> str:
     if status_code == 401:
         return "authentication_error"
+    if status_code == 403:
+        return "permission_error"
     if status_code == 404:
         return "not_found_error"
     if status_code >= 500:

@@ -67,6 +67,25 @@ class Feed:
             self._close()
 
 
+def accepted_event(request: ChatRequest, now: float) -> RequestAccepted:
+    """The ``RequestAccepted`` of a request; a conversation chat also carries its new user
+    message (the last message of the request), which persistence stores."""
+    user_message: str | None = None
+    if request.conversation_id is not None and request.messages:
+        last = request.messages[-1]
+        if last.role == "user":
+            user_message = last.content
+    return RequestAccepted(
+        request_id=request.request_id,
+        user_id=request.user_id,
+        model=request.model,
+        message_count=len(request.messages),
+        at=now,
+        conversation_id=request.conversation_id,
+        user_message=user_message,
+    )
+
+
 class Gateway(Protocol):
     @property
     def workers(self) -> WorkerRegistry: ...
@@ -201,13 +220,7 @@ class NatsGateway:
         except Exception as exc:
             feed.close()
             raise GatewayUnavailable(f"could not queue the request: {exc}") from exc
-        accepted = RequestAccepted(
-            request_id=request.request_id,
-            user_id=request.user_id,
-            model=request.model,
-            message_count=len(request.messages),
-            at=time.time(),
-        )
+        accepted = accepted_event(request, time.time())
         self._spawn(
             self._publish_event(subjects.EVENT_ACCEPTED, accepted, request.request_id, "accepted")
         )

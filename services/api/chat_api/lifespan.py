@@ -11,16 +11,44 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from litestar import Litestar
+from litestar.datastructures import State
 
+from chat_api.auth import AUTHENTICATOR_KEY, Authenticator
 from chat_api.chat.service import ChatService
+from chat_api.chat.titles import TitleWriter
 from chat_api.gateway import NatsGateway
+from chat_api.persistence_client import NatsPersistence, Persistence
 from chat_api.relay import StreamTable
 from chat_api.settings import ApiSettings
+from chat_api.user_settings import UserSettingsService
 from chat_api.workers import WorkerRegistry
 
 log = logging.getLogger("chat_api.lifespan")
 
 STATE_KEY = "chat_service"
+PERSISTENCE_KEY = "persistence"
+USER_SETTINGS_KEY = "user_settings"
+
+
+def install_services(
+    state: dict[str, object] | State,
+    settings: ApiSettings,
+    chat_service: ChatService,
+    persistence: Persistence | None,
+) -> None:
+    """Put the chat service, persistence client and the objects built on it on the state."""
+    state[STATE_KEY] = chat_service
+    state[PERSISTENCE_KEY] = persistence
+    state[AUTHENTICATOR_KEY] = Authenticator(settings, persistence)
+    if persistence is not None:
+        user_settings = UserSettingsService(settings, persistence)
+        state[USER_SETTINGS_KEY] = user_settings
+        if chat_service.persistence is None:
+            chat_service.persistence = persistence
+        if chat_service.user_defaults is None:
+            chat_service.user_defaults = user_settings
+        if chat_service.titles is None:
+            chat_service.titles = TitleWriter(settings, chat_service.gateway, persistence)
 
 
 def nats_lifespan(
@@ -36,11 +64,15 @@ def nats_lifespan(
             settings.worker_sweep_interval_s,
         )
         streams = StreamTable()
-        app.state[STATE_KEY] = ChatService(settings, gateway, streams)
+        persistence = NatsPersistence(gateway.nc, settings.persistence_timeout_s)
+        service = ChatService(settings, gateway, streams)
+        install_services(app.state, settings, service, persistence)
         log.info("api connected to NATS at %s; models %s", settings.nats_url, settings.models)
         try:
             yield
         finally:
+            if service.titles is not None:
+                await service.titles.close()
             await shutdown_streams(streams, settings.shutdown_grace_s)
             await gateway.close()
             log.info("api stopped")

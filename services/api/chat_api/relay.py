@@ -63,6 +63,8 @@ class Relay:
         self._terminal = False
         self._cancel_reason: CancelReason | None = None
         self._closed = False
+        self.on_done: Callable[[], None] | None = None
+        """Called once when the stream ends normally (``stop`` / ``length``)."""
         loop = asyncio.get_running_loop()
         delay = max(0.0, request.deadline - time.time())
         self._deadline_timer = loop.call_later(delay, feed.push, Signal("deadline"))
@@ -105,6 +107,8 @@ class Relay:
                         continue
                     self._terminal = True
                     if reason in ("stop", "length"):
+                        if self.on_done is not None:
+                            self._run_on_done()
                         yield item
                     else:
                         if item.text:
@@ -126,6 +130,13 @@ class Relay:
                     return
         finally:
             self.close()
+
+    def _run_on_done(self) -> None:
+        try:
+            if self.on_done is not None:
+                self.on_done()
+        except Exception:
+            log.exception("request %s: on_done hook failed", self.request_id)
 
     def _own(self, worker_id: str) -> None:
         if self.worker_id is not None:

@@ -19,6 +19,16 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _flag(value: str) -> bool:
+    """``true/1/yes/on`` -> True, ``false/0/no/off/""`` -> False; anything else is an error."""
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
 def load_or_create_secret(data_dir: Path) -> str:
     """The JWT secret stored in ``data_dir/jwt_secret`` (0600), created on first use."""
     path = data_dir / "jwt_secret"
@@ -57,6 +67,17 @@ class ApiSettings:
     worker_sweep_interval_s: float = 0.25
     shutdown_grace_s: float = 5.0
     log_level: str = "INFO"
+    access_token_ttl_s: float = 900.0
+    refresh_token_ttl_s: float = 30 * 24 * 3600.0
+    allow_registration: bool = True
+    auth_cache_ttl_s: float = 2.0
+    """How long a looked-up user / API key / user settings is trusted before asking again."""
+    admin_can_read_conversations: bool = False
+    persistence_timeout_s: float = 2.0
+    """How long to wait for a persistence reply before answering 503."""
+    auto_title: bool = True
+    """Name an untitled conversation after its first exchange (one short inference)."""
+    title_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -88,4 +109,12 @@ class ApiSettings:
             worker_stale_after_s=float(env.get("WORKER_STALE_AFTER_S", "3.0")),
             shutdown_grace_s=float(env.get("SHUTDOWN_GRACE_S", "5")),
             log_level=env.get("LOG_LEVEL", "INFO"),
+            access_token_ttl_s=float(env.get("ACCESS_TOKEN_TTL_S", "900")),
+            refresh_token_ttl_s=float(env.get("REFRESH_TOKEN_TTL_S", str(30 * 24 * 3600))),
+            allow_registration=_flag(env.get("ALLOW_REGISTRATION", "true")),
+            auth_cache_ttl_s=float(env.get("AUTH_CACHE_TTL_S", "2")),
+            admin_can_read_conversations=_flag(env.get("ADMIN_CAN_READ_CONVERSATIONS", "false")),
+            persistence_timeout_s=float(env.get("PERSISTENCE_TIMEOUT_S", "2")),
+            auto_title=_flag(env.get("AUTO_TITLE", "true")),
+            title_timeout_s=float(env.get("TITLE_TIMEOUT_S", "30")),
         )

@@ -1,4 +1,4 @@
-"""Bearer-token authentication for every route not marked ``exclude_from_auth``."""
+"""Bearer authentication (JWT or API key) for every route not marked ``exclude_from_auth``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp
 
-from chat_api.auth.tokens import InvalidToken, verify_token
+from chat_api.auth.authenticator import AUTHENTICATOR_KEY, Authenticator
+from chat_api.auth.tokens import InvalidToken
 
 _CHALLENGE = 'Bearer realm="llmchat"'
 
@@ -20,10 +21,11 @@ def _unauthorized(message: str, error: str | None = None) -> NotAuthorizedExcept
 
 
 class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
-    def __init__(self, app: ASGIApp, secret: str, issuer: str | None = None) -> None:
+    """Reads ``Authorization: Bearer <jwt | sk-llmchat-...>``; the ``Authenticator`` on the
+    app state decides who that is (persistence unreachable -> 503, never 500)."""
+
+    def __init__(self, app: ASGIApp) -> None:
         super().__init__(app, exclude=["^/schema"])
-        self.secret = secret
-        self.issuer = issuer
 
     async def authenticate_request(
         self,
@@ -35,8 +37,9 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _unauthorized("authorization must use the Bearer scheme", "invalid_request")
+        authenticator: Authenticator = connection.app.state[AUTHENTICATOR_KEY]
         try:
-            user = verify_token(token.strip(), self.secret, self.issuer)
+            user = await authenticator.authenticate(token.strip())
         except InvalidToken as exc:
             raise _unauthorized(str(exc), "invalid_token") from None
         return AuthenticationResult(user=user, auth=token)

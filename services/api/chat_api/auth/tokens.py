@@ -17,6 +17,8 @@ class AuthUser(msgspec.Struct, frozen=True, kw_only=True):
 
     id: str
     role: Role
+    key_id: str | None = None
+    """Set when the caller authenticated with an API key (not a JWT)."""
 
     @property
     def is_admin(self) -> bool:

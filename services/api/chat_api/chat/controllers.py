@@ -28,7 +28,11 @@ def spec_from_body(body: ChatBody) -> ChatSpec:
         seed=body.seed,
     )
     return ChatSpec(
-        messages=messages, model=body.model, sampling=sampling, timeout_s=body.timeout_s
+        messages=messages,
+        model=body.model,
+        sampling=sampling,
+        timeout_s=body.timeout_s,
+        conversation_id=body.conversation_id,
     )
 
 

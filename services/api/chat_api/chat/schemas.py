@@ -29,6 +29,9 @@ class ChatBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     seed: int | None = None
     system_prompt: str | None = None
     timeout_s: TimeoutS | None = None
+    conversation_id: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+    """Continue this saved conversation: ``messages`` are the NEW turn(s) (the last one a
+    user message); the stored history and system prompt are put in front of them."""
 
 
 class CancelResult(msgspec.Struct, frozen=True, kw_only=True):

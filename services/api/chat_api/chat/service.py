@@ -8,13 +8,24 @@ settings and the live workers, publishes the ``ChatRequest`` and returns the ``R
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from chat_api.auth import AuthUser
+from chat_api.chat.defaults import (
+    compose_messages,
+    compose_model,
+    compose_sampling,
+    new_user_message,
+)
+from chat_api.chat.titles import TitleWriter
 from chat_api.errors import ApiError
 from chat_api.gateway import Gateway, GatewayUnavailable
+from chat_api.persistence_client import Persistence, unavailable
 from chat_api.relay import Relay, StreamTable
 from chat_api.settings import ApiSettings
+from contracts.accounts import UserSettings
+from contracts.conversations import ConversationDetail, GetConversation
 from contracts.errors import ErrorCode
 from contracts.inference import ChatMessage, ChatRequest, SamplingParams
 
@@ -27,6 +38,13 @@ class ChatSpec:
     model: str | None = None
     sampling: SamplingParams = field(default_factory=SamplingParams)
     timeout_s: float | None = None
+    conversation_id: str | None = None
+
+
+class UserDefaults(Protocol):
+    """Per-user chat defaults (``UserSettingsService`` implements it, cached)."""
+
+    async def for_user(self, user_id: str) -> UserSettings: ...
 
 
 def resolve_model(settings: ApiSettings, model: str | None) -> str:
@@ -91,14 +109,30 @@ def build_request(
         sampling=spec.sampling,
         deadline=now + timeout_s,
         created_at=now,
+        conversation_id=spec.conversation_id,
     )
 
 
 class ChatService:
-    def __init__(self, settings: ApiSettings, gateway: Gateway, streams: StreamTable) -> None:
+    """Starts chats. With ``persistence`` it applies the user's defaults and continues
+    saved conversations (naming new ones through ``titles``); without it (unit apps) a chat
+    is exactly what the request says."""
+
+    def __init__(
+        self,
+        settings: ApiSettings,
+        gateway: Gateway,
+        streams: StreamTable,
+        persistence: Persistence | None = None,
+        user_defaults: UserDefaults | None = None,
+        titles: TitleWriter | None = None,
+    ) -> None:
         self.settings = settings
         self.gateway = gateway
         self.streams = streams
+        self.persistence = persistence
+        self.user_defaults = user_defaults
+        self.titles = titles
 
     async def start(self, user: AuthUser, spec: ChatSpec, request_id: str) -> Relay:
         if not self.streams.accepting:
@@ -108,6 +142,16 @@ class ChatService:
                 "the api is shutting down; retry",
                 headers={"Retry-After": RETRY_AFTER_S},
             )
+        defaults = (
+            await self.user_defaults.for_user(user.id) if self.user_defaults is not None else None
+        )
+        detail = await self._conversation(user, spec.conversation_id)
+        spec = replace(
+            spec,
+            messages=compose_messages(self.settings, spec.messages, defaults, detail),
+            model=compose_model(self.settings, spec.model, defaults),
+            sampling=compose_sampling(spec.sampling, defaults),
+        )
         model = resolve_model(self.settings, spec.model)
         check_limits(self.settings, spec)
         if not self.gateway.workers.serves(model):
@@ -125,8 +169,34 @@ class ChatService:
                 503, ErrorCode.MODEL_UNAVAILABLE, str(exc), headers={"Retry-After": RETRY_AFTER_S}
             ) from exc
         relay = Relay(self.gateway, request, feed, on_close=self.streams.remove)
+        if detail is not None and self._wants_title(detail):
+            titles = self.titles
+            assert titles is not None
+            conversation_id = detail.conversation.id
+            message = new_user_message(request.messages)
+            relay.on_done = lambda: titles.schedule(user, conversation_id, model, message)
         self.streams.add(relay)
         return relay
+
+    async def _conversation(
+        self, user: AuthUser, conversation_id: str | None
+    ) -> ConversationDetail | None:
+        """The caller's conversation (404 if it is not theirs), or None for a plain chat."""
+        if conversation_id is None:
+            return None
+        if self.persistence is None:
+            raise unavailable("conversations are not available")
+        return await self.persistence.get_conversation(
+            GetConversation(user_id=user.id, conversation_id=conversation_id)
+        )
+
+    def _wants_title(self, detail: ConversationDetail) -> bool:
+        return (
+            self.titles is not None
+            and self.settings.auto_title
+            and not detail.conversation.title.strip()
+            and not detail.messages
+        )
 
     def cancel(self, user: AuthUser, request_id: str) -> bool:
         relay = self.streams.get(request_id)

@@ -1,0 +1,18 @@
+"""Route guards: ``admin_only`` answers 403 ``forbidden`` to anyone but an admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from chat_api.auth.tokens import AuthUser
+from chat_api.errors import ApiError
+from contracts.errors import ErrorCode
+
+
+def admin_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    user = connection.user
+    if not isinstance(user, AuthUser) or not user.is_admin:
+        raise ApiError(403, ErrorCode.FORBIDDEN, "this route is for admins only")

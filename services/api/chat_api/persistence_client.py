@@ -1,0 +1,219 @@
+"""The api's only way to the persistence service: NATS request-reply with ``Reply[T]``.
+
+``Persistence`` is the Protocol the features depend on (unit tests pass an in-memory
+fake); ``NatsPersistence`` implements it with ``nc.request``. A reply that does not come
+within ``timeout_s`` (or no responder at all) is ``503 service_unavailable``; an error reply
+becomes the ``ApiError`` of its code (``not_found`` -> 404, ``conflict`` -> 409, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol, TypeVar
+
+import msgspec
+from nats.aio.client import Client as NatsClient
+
+from chat_api.errors import ApiError
+from contracts import subjects
+from contracts.accounts import (
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyOwner,
+    Authenticate,
+    CreateApiKey,
+    GetSettings,
+    GetUser,
+    IssueRefresh,
+    ListApiKeys,
+    ListUsers,
+    PutSettings,
+    RefreshIssued,
+    RefreshRotated,
+    RegisterUser,
+    RevokeApiKey,
+    RevokeRefresh,
+    RotateRefresh,
+    UpdateUser,
+    UserList,
+    UserSettings,
+    UserView,
+    VerifyApiKey,
+)
+from contracts.codec import encode
+from contracts.conversations import (
+    ConversationDetail,
+    ConversationList,
+    ConversationView,
+    CreateConversation,
+    DeleteConversation,
+    GetConversation,
+    ListConversations,
+    UpdateConversation,
+)
+from contracts.errors import ErrorCode
+from contracts.rpc import Reply, RpcError
+
+log = logging.getLogger("chat_api.persistence")
+
+T = TypeVar("T")
+RETRY_AFTER_S = "2"
+
+_STATUS_OF_RPC_CODE: dict[str, int] = {
+    ErrorCode.INVALID_REQUEST: 400,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+}
+
+
+def unavailable(message: str = "the persistence service is unavailable; retry") -> ApiError:
+    return ApiError(
+        503,
+        ErrorCode.SERVICE_UNAVAILABLE,
+        message,
+        headers={"Retry-After": RETRY_AFTER_S},
+    )
+
+
+def error_of(error: RpcError) -> ApiError:
+    """The ``ApiError`` of an error reply; codes the api does not expect become 503."""
+    status = _STATUS_OF_RPC_CODE.get(error.code)
+    if status is None:
+        log.warning("persistence answered %s: %s", error.code, error.message)
+        return unavailable(f"persistence failed: {error.message}")
+    return ApiError(status, error.code, error.message)
+
+
+class Persistence(Protocol):
+    # accounts
+    async def register(self, request: RegisterUser) -> UserView: ...
+    async def authenticate(self, request: Authenticate) -> UserView: ...
+    async def get_user(self, user_id: str) -> UserView: ...
+    async def list_users(self, limit: int, offset: int) -> UserList: ...
+    async def update_user(self, request: UpdateUser) -> UserView: ...
+    async def issue_refresh(self, user_id: str, ttl_s: float) -> RefreshIssued: ...
+    async def rotate_refresh(self, token: str, ttl_s: float) -> RefreshRotated: ...
+    async def revoke_refresh(self, token: str) -> None: ...
+    async def create_api_key(self, user_id: str, name: str) -> ApiKeyCreated: ...
+    async def list_api_keys(self, user_id: str) -> ApiKeyList: ...
+    async def revoke_api_key(self, user_id: str, key_id: str) -> None: ...
+    async def verify_api_key(self, secret: str) -> ApiKeyOwner: ...
+    async def get_settings(self, user_id: str) -> UserSettings: ...
+    async def put_settings(self, user_id: str, settings: UserSettings) -> UserSettings: ...
+
+    # conversations
+    async def create_conversation(self, request: CreateConversation) -> ConversationView: ...
+    async def list_conversations(self, request: ListConversations) -> ConversationList: ...
+    async def get_conversation(self, request: GetConversation) -> ConversationDetail: ...
+    async def update_conversation(self, request: UpdateConversation) -> ConversationView: ...
+    async def delete_conversation(self, request: DeleteConversation) -> None: ...
+
+
+_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def _decoder(result_type: Any) -> msgspec.json.Decoder[Any]:
+    decoder = _DECODERS.get(result_type)
+    if decoder is None:
+        decoder = _DECODERS[result_type] = msgspec.json.Decoder(Reply[result_type])  # type: ignore[valid-type]
+    return decoder
+
+
+class NatsPersistence:
+    """``Persistence`` over core NATS request-reply (queue group of the persistence service)."""
+
+    def __init__(self, nc: NatsClient, timeout_s: float = 2.0) -> None:
+        self.nc = nc
+        self.timeout_s = timeout_s
+
+    async def call(self, subject: str, request: msgspec.Struct, result_type: type[T]) -> T:
+        try:
+            msg = await self.nc.request(subject, encode(request), timeout=self.timeout_s)
+        except Exception as exc:  # timeout, no responders, connection closed / draining
+            log.warning("persistence request on %s failed: %r", subject, exc)
+            raise unavailable() from exc
+        try:
+            reply: Reply[T] = _decoder(result_type).decode(msg.data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            log.error("bad persistence reply on %s: %s", subject, exc)
+            raise unavailable("persistence sent a reply the api cannot read") from exc
+        if reply.error is not None:
+            raise error_of(reply.error)
+        if reply.ok is None:
+            raise unavailable("persistence sent an empty reply")
+        return reply.ok
+
+    async def command(self, subject: str, request: msgspec.Struct) -> None:
+        """A request whose success value the api does not need (any ``ok`` is fine)."""
+        await self.call(subject, request, Any)  # type: ignore[arg-type]
+
+    # accounts
+    async def register(self, request: RegisterUser) -> UserView:
+        return await self.call(subjects.ACCOUNT_REGISTER, request, UserView)
+
+    async def authenticate(self, request: Authenticate) -> UserView:
+        return await self.call(subjects.ACCOUNT_AUTHENTICATE, request, UserView)
+
+    async def get_user(self, user_id: str) -> UserView:
+        return await self.call(subjects.ACCOUNT_GET, GetUser(user_id=user_id), UserView)
+
+    async def list_users(self, limit: int, offset: int) -> UserList:
+        return await self.call(
+            subjects.ACCOUNT_LIST, ListUsers(limit=limit, offset=offset), UserList
+        )
+
+    async def update_user(self, request: UpdateUser) -> UserView:
+        return await self.call(subjects.ACCOUNT_UPDATE, request, UserView)
+
+    async def issue_refresh(self, user_id: str, ttl_s: float) -> RefreshIssued:
+        return await self.call(
+            subjects.REFRESH_ISSUE, IssueRefresh(user_id=user_id, ttl_s=ttl_s), RefreshIssued
+        )
+
+    async def rotate_refresh(self, token: str, ttl_s: float) -> RefreshRotated:
+        return await self.call(
+            subjects.REFRESH_ROTATE, RotateRefresh(token=token, ttl_s=ttl_s), RefreshRotated
+        )
+
+    async def revoke_refresh(self, token: str) -> None:
+        await self.command(subjects.REFRESH_REVOKE, RevokeRefresh(token=token))
+
+    async def create_api_key(self, user_id: str, name: str) -> ApiKeyCreated:
+        return await self.call(
+            subjects.API_KEY_CREATE, CreateApiKey(user_id=user_id, name=name), ApiKeyCreated
+        )
+
+    async def list_api_keys(self, user_id: str) -> ApiKeyList:
+        return await self.call(subjects.API_KEY_LIST, ListApiKeys(user_id=user_id), ApiKeyList)
+
+    async def revoke_api_key(self, user_id: str, key_id: str) -> None:
+        await self.command(subjects.API_KEY_REVOKE, RevokeApiKey(user_id=user_id, key_id=key_id))
+
+    async def verify_api_key(self, secret: str) -> ApiKeyOwner:
+        return await self.call(subjects.API_KEY_VERIFY, VerifyApiKey(secret=secret), ApiKeyOwner)
+
+    async def get_settings(self, user_id: str) -> UserSettings:
+        return await self.call(subjects.SETTINGS_GET, GetSettings(user_id=user_id), UserSettings)
+
+    async def put_settings(self, user_id: str, settings: UserSettings) -> UserSettings:
+        return await self.call(
+            subjects.SETTINGS_PUT, PutSettings(user_id=user_id, settings=settings), UserSettings
+        )
+
+    # conversations
+    async def create_conversation(self, request: CreateConversation) -> ConversationView:
+        return await self.call(subjects.CONV_CREATE, request, ConversationView)
+
+    async def list_conversations(self, request: ListConversations) -> ConversationList:
+        return await self.call(subjects.CONV_LIST, request, ConversationList)
+
+    async def get_conversation(self, request: GetConversation) -> ConversationDetail:
+        return await self.call(subjects.CONV_GET, request, ConversationDetail)
+
+    async def update_conversation(self, request: UpdateConversation) -> ConversationView:
+        return await self.call(subjects.CONV_UPDATE, request, ConversationView)
+
+    async def delete_conversation(self, request: DeleteConversation) -> None:
+        await self.command(subjects.CONV_DELETE, request)
