@@ -1,5 +1,6 @@
 """Fixtures of the api tests: settings, tokens, a unit app over ``FakeGateway``, and a
-real api (uvicorn in this event loop) over the session's nats-server."""
+real api (uvicorn in this event loop) with the real persistence service (in-process, SQLite)
+over the session's nats-server."""
 
 from __future__ import annotations
 
@@ -10,15 +11,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from litestar.testing import TestClient
 
 from chat_api.app import create_app
 from chat_api.auth import issue_token
+from chat_api.auth.dev_token import DEV_USER_ID, dev_token
 from chat_api.chat import ChatService
 from chat_api.relay import StreamTable
 from chat_api.settings import ApiSettings
+from persistence.app import run as run_persistence
+from persistence.settings import PersistenceSettings
 from stack.ports import free_port
 from tests.api.fake_gateway import FakeGateway
 
@@ -65,6 +70,9 @@ def client(settings: ApiSettings, fake_gateway: FakeGateway) -> Iterator[TestCli
         app=create_app(settings, chat_service=service), raise_server_exceptions=False
     ) as test_client:
         yield test_client
+
+
+LIVE_USER_ID = DEV_USER_ID
 
 
 @dataclass
@@ -114,13 +122,39 @@ async def live_api(nats_url: str, tmp_path: Path) -> AsyncIterator[LiveApi]:
         worker_sweep_interval_s=0.1,
         shutdown_grace_s=2.0,
     )
+    stop_persistence = asyncio.Event()
+    persistence = asyncio.create_task(
+        run_persistence(
+            PersistenceSettings(
+                nats_url=nats_url,
+                data_dir=tmp_path,
+                events_poll_s=0.2,
+                nats_connect_timeout_s=10.0,
+                drain_timeout_s=3.0,
+            ),
+            stop_persistence,
+        )
+    )
     server, task, app = await start_api(settings)
-    token = issue_token(SECRET, "alice", role="user")
+    # The development admin: persistence creates it, the api checks every token against it.
+    token = dev_token(settings)
+    base_url = f"http://127.0.0.1:{settings.port}"
     try:
-        yield LiveApi(f"http://127.0.0.1:{settings.port}", settings, token, app)
+        async with httpx.AsyncClient(base_url=base_url, timeout=5.0) as http:
+            for _ in range(300):
+                me = await http.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+                if me.status_code == 200:
+                    break
+                assert not persistence.done(), "persistence exited"
+                await asyncio.sleep(0.05)
+            else:
+                raise TimeoutError("persistence never answered")
+        yield LiveApi(base_url, settings, token, app)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 15)
+        stop_persistence.set()
+        await asyncio.wait_for(persistence, 30)
 
 
 def with_settings(settings: ApiSettings, **changes: Any) -> ApiSettings:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,7 +27,6 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from openai.types.chat import ChatCompletionMessageParam
 
-from chat_api.auth import issue_token
 from chat_api.chat import ChatService
 from contracts import codec, subjects
 from contracts.events import (
@@ -39,7 +39,7 @@ from contracts.events import (
 from inference_worker.engine import ScriptedEngine
 from inference_worker.settings import load_settings
 from stack.processes import ManagedProcess
-from tests.api.conftest import SECRET, LiveApi
+from tests.api.conftest import LIVE_USER_ID, LiveApi
 from tests.inference_worker.harness import Heartbeats, RunningWorker, running_worker, worker_env
 
 pytestmark = pytest.mark.integration
@@ -133,10 +133,10 @@ async def test_chat_streams_tokens_with_seq_ids(
         "completion_tokens": 3,
         "total_tokens": prompt_tokens + 3,
     }
-    # The worker generated it, for alice, and reported the same usage.
+    # The worker generated it, for the caller, and reported the same usage.
     assert request_id in worker.engine.prompts
     assert isinstance(completed, RequestCompleted)
-    assert (completed.user_id, completed.worker_id) == ("alice", worker.worker_id)
+    assert (completed.user_id, completed.worker_id) == (LIVE_USER_ID, worker.worker_id)
     assert completed.usage is not None
     assert completed.usage.prompt_tokens == prompt_tokens
     assert completed.usage.completion_tokens == 3
@@ -206,6 +206,17 @@ async def test_no_worker_is_503(http: httpx.AsyncClient) -> None:
     assert ready.status_code == 503
 
 
+async def _registered_user(live_api: LiveApi) -> dict[str, str]:
+    """A second, ordinary user (registered and logged in): auth headers."""
+    email = f"mallory-{uuid.uuid4().hex[:8]}@example.com"
+    credentials = {"email": email, "password": "a long enough password"}
+    async with httpx.AsyncClient(base_url=live_api.base_url, timeout=TIMEOUT) as client:
+        assert (await client.post("/api/auth/register", json=credentials)).status_code == 201
+        login = await client.post("/api/auth/login", json=credentials)
+        assert login.status_code == 200, login.text
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
 async def test_unknown_model_is_404(http: httpx.AsyncClient) -> None:
     response = await http.post("/api/chat", json=_body(model="does-not-exist"))
     assert response.status_code == 404
@@ -224,7 +235,7 @@ async def test_cancel_route_aborts_the_generation(
             other = httpx.AsyncClient(
                 base_url=live_api.base_url,
                 timeout=TIMEOUT,
-                headers={"Authorization": "Bearer " + issue_token(SECRET, "mallory")},
+                headers=await _registered_user(live_api),
             )
             async with other:
                 assert (await other.post(f"/api/chat/{request_id}/cancel")).status_code == 404
