@@ -10,7 +10,7 @@ REQ_HASH := $(shell cat requirements/*.txt | sha256sum | cut -c1-12)
 VENV ?= $(CACHE_DIR)/venv-$(REQ_HASH)
 PY := $(VENV)/bin/python
 
-export PYTHONPATH := $(CURDIR):$(CURDIR)/services/api:$(CURDIR)/services/inference-worker:$(CURDIR)/services/persistence:$(CURDIR)/deploy
+export PYTHONPATH := $(CURDIR):$(CURDIR)/services/api:$(CURDIR)/services/inference-worker:$(CURDIR)/services/persistence:$(CURDIR)/services/model-admin:$(CURDIR)/deploy
 export DATA_DIR ?= $(CURDIR)/.data
 export MODEL_CACHE_DIR ?= $(CACHE_DIR)/models
 # Nothing may be downloaded at run time: models come from PyPI packages.
