@@ -14,10 +14,11 @@ from pathlib import Path
 
 import msgspec
 
-from bench import platform_path
+from bench import conversation_load, platform_path
 from bench.direct_path import DirectEngine
 from bench.stats import LevelResult, summarize
 from bench.workload import Message, long_context_chat, short_chat
+from chat_api.auth.dev_token import DEV_USER_ID
 from inference_worker.settings import load_settings as load_worker_settings
 from stack.launcher import Stack
 from stack.ports import free_port
@@ -147,12 +148,22 @@ def main() -> int:
     say("platform: starting nats-server, worker and api")
     with Stack(settings) as stack:
         stack.wait_ready(say)
-        results += asyncio.run(run_platform(config, settings.api_url, dev_token(stack_dir)))
+        token = dev_token(stack_dir)
+        results += asyncio.run(run_platform(config, settings.api_url, token))
+        say("conversation load: 1,000 stored messages through GET /api/conversations/{id}")
+        load = asyncio.run(
+            conversation_load.measure(settings.api_url, token, stack.nats_url, user_id=DEV_USER_ID)
+        )
+        say(
+            f"conversation load: {load.messages} messages, p50 {load.p50_ms} ms, "
+            f"p95 {load.p95_ms} ms, max {load.max_ms} ms over {load.requests} requests"
+        )
     print(table(results))
     config.out.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "max_tokens": config.max_tokens,
         "levels": list(config.levels),
+        "conversation_load": msgspec.to_builtins(load),
         "results": {
             path: {
                 f"{r.case}_c{r.concurrency}"
