@@ -4,10 +4,13 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 # The virtualenv (about 3.5 GB with vLLM) and the prepared model live outside the checkout
-# so a fresh clone reuses them; the venv path changes whenever a requirements file does.
+# so a fresh clone reuses them. A new engine pin means a new venv; a change to the other
+# requirement files installs into the existing one (its stamp names every file's hash).
 CACHE_DIR ?= $(HOME)/.cache/llmchat
+ENGINE_HASH := $(shell cat requirements/engine-cpu.txt | sha256sum | cut -c1-12)
 REQ_HASH := $(shell cat requirements/*.txt | sha256sum | cut -c1-12)
-VENV ?= $(CACHE_DIR)/venv-$(REQ_HASH)
+VENV ?= $(CACHE_DIR)/venv-$(ENGINE_HASH)
+STAMP := $(VENV)/.installed-$(REQ_HASH)
 PY := $(VENV)/bin/python
 
 export PYTHONPATH := $(CURDIR):$(CURDIR)/services/api:$(CURDIR)/services/inference-worker:$(CURDIR)/services/persistence:$(CURDIR)/services/model-admin:$(CURDIR)/deploy
@@ -28,11 +31,12 @@ help:
 	@echo "make bench  platform vs direct engine: TTFT, tokens/s, requests/min"
 	@echo "make lint   ruff + mypy"
 
-env: $(VENV)/.installed
+env: $(STAMP)
 
-$(VENV)/.installed: requirements/base.txt requirements/engine-cpu.txt requirements/dev.txt
-	@echo ">> creating $(VENV) (first time only: a few minutes, about 3.5 GB)"
-	$(PYTHON) -m venv $(VENV)
+$(STAMP): requirements/base.txt requirements/engine-cpu.txt requirements/dev.txt
+	@test -x $(VENV)/bin/python || { \
+	  echo ">> creating $(VENV) (first time only: a few minutes, about 3.5 GB)"; \
+	  $(PYTHON) -m venv $(VENV); }
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -r requirements/engine-cpu.txt -r requirements/base.txt -r requirements/dev.txt
 	$(VENV)/bin/pip uninstall -y torchvision torchaudio torchcodec
