@@ -13,7 +13,7 @@ VENV ?= $(CACHE_DIR)/venv-$(ENGINE_HASH)
 STAMP := $(VENV)/.installed-$(REQ_HASH)
 PY := $(VENV)/bin/python
 
-export PYTHONPATH := $(CURDIR):$(CURDIR)/services/api:$(CURDIR)/services/inference-worker:$(CURDIR)/services/persistence:$(CURDIR)/services/model-admin:$(CURDIR)/deploy
+export PYTHONPATH := $(CURDIR):$(CURDIR)/services/api:$(CURDIR)/services/inference-worker:$(CURDIR)/services/persistence:$(CURDIR)/services/model-admin:$(CURDIR)/services/metering:$(CURDIR)/deploy
 export DATA_DIR ?= $(CURDIR)/.data
 export MODEL_CACHE_DIR ?= $(CACHE_DIR)/models
 # Nothing may be downloaded at run time: models come from PyPI packages.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import msgspec
 
-from bench import conversation_load, platform_path
+from bench import conversation_load, observability, platform_path
 from bench.direct_path import DirectEngine
 from bench.stats import LevelResult, summarize
 from bench.workload import Message, long_context_chat, short_chat
@@ -175,6 +175,17 @@ def main() -> int:
             for path in ("platform", "direct")
         },
     }
+    if os.environ.get("BENCH_OBSERVABILITY") == "1":  # metrics + tracing + logs, on vs off
+        comparison = observability.run_comparison(
+            config.levels,
+            config.max_tokens,
+            config.data_dir / "bench-observability",
+            dev_token,
+            say,
+            int(os.environ.get("BENCH_OBSERVABILITY_ROUNDS", "1")),
+        )
+        document["observability"] = msgspec.to_builtins(comparison)
+        results += [r for phase in comparison.on + comparison.off for r in phase.levels]
     config.out.write_bytes(msgspec.json.format(msgspec.json.encode(document)))
     say(f"wrote {config.out}")
     failed = any(r.error_rate > 0 for r in results)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
+from contracts.admin import ActivateProfile, DesiredState, SwapStatus
 from contracts.events import ChatEvent
 from contracts.inference import CancelRequest, ChatRequest, Chunk
 from contracts.workers import WorkerStatus
@@ -20,5 +21,10 @@ decode_chunk = msgspec.json.Decoder(Chunk).decode
 decode_cancel = msgspec.json.Decoder(CancelRequest).decode
 decode_event = msgspec.json.Decoder(ChatEvent).decode
 decode_worker_status = msgspec.json.Decoder(WorkerStatus).decode
+
+# model admin (issue 5)
+decode_activate = msgspec.json.Decoder(ActivateProfile).decode
+decode_swap_status = msgspec.json.Decoder(SwapStatus).decode
+decode_desired_state = msgspec.json.Decoder(DesiredState).decode
 
 DecodeErrors = (msgspec.DecodeError, msgspec.ValidationError)

@@ -24,6 +24,8 @@ class RequestAccepted(msgspec.Struct, frozen=True, kw_only=True, tag="accepted")
     conversation_id: str | None = None
     user_message: str | None = None
     """The new user message of a conversation chat, stored by persistence."""
+    api_key_id: str | None = None
+    """The API key the caller authenticated with (None: a JWT); metering records it."""
     v: int = SCHEMA_VERSION
 
 

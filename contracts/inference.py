@@ -47,6 +47,8 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     created_at: float
     conversation_id: str | None = None
     """Set when the chat continues a saved conversation; carried into the events."""
+    api_key_id: str | None = None
+    """The API key the caller used (None: a JWT); the api copies it into ``RequestAccepted``."""
     v: int = SCHEMA_VERSION
 
 

@@ -12,11 +12,12 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    KeyValueConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 
 from contracts import subjects
 
@@ -89,3 +90,91 @@ async def ensure_streams(js: JetStreamContext, chunk_max_age_s: float = 15 * MIN
             await js.add_stream(config)
         else:
             await js.update_stream(config)
+    await ensure_model_admin(js)
+
+
+# --- model admin (issue 5) ---------------------------------------------------------------
+WORKER_STATUS_TTL_S = 60.0
+"""``worker_status`` bucket TTL: an entry is removed this long after its worker's last
+heartbeat (a worker is already *gone* after 3 heartbeat intervals; this only bounds the
+bucket)."""
+DESIRED_STATE_HISTORY = 16
+"""Past desired states kept per group (``kv.history(group)``): the audit trail of swaps."""
+
+
+def admin_stream_config() -> StreamConfig:
+    # Commands and swap statuses: small, rare, worth keeping for audit. Commands are
+    # de-duplicated by command id (Nats-Msg-Id) within the window.
+    return StreamConfig(
+        name=subjects.ADMIN_STREAM,
+        subjects=[subjects.ADMIN_COMMAND_SUBJECTS, subjects.ADMIN_STATUS_SUBJECTS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=30 * DAY,
+        max_msgs=100_000,
+        duplicate_window=10 * MINUTE,
+        discard=DiscardPolicy.OLD,
+    )
+
+
+def desired_state_kv_config() -> KeyValueConfig:
+    return KeyValueConfig(
+        bucket=subjects.DESIRED_STATE_BUCKET,
+        description="desired profile per worker group (model-admin)",
+        history=DESIRED_STATE_HISTORY,
+        storage=StorageType.FILE,
+    )
+
+
+def worker_status_kv_config() -> KeyValueConfig:
+    return KeyValueConfig(
+        bucket=subjects.WORKER_STATUS_BUCKET,
+        description="latest WorkerStatus per worker id",
+        history=1,
+        ttl=WORKER_STATUS_TTL_S,
+        storage=StorageType.MEMORY,
+    )
+
+
+def aliases_kv_config() -> KeyValueConfig:
+    return KeyValueConfig(
+        bucket=subjects.MODEL_ALIASES_BUCKET,
+        description="aliases re-pointed by admins (model-admin)",
+        history=DESIRED_STATE_HISTORY,
+        storage=StorageType.FILE,
+    )
+
+
+def commands_consumer_config() -> ConsumerConfig:
+    """model-admin's durable view of every command (also those sent with the NATS CLI)."""
+    return ConsumerConfig(
+        durable_name=subjects.MODEL_ADMIN_COMMANDS_CONSUMER,
+        filter_subject=subjects.ADMIN_COMMAND_SUBJECTS,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=30.0,
+        max_deliver=5,
+    )
+
+
+async def ensure_model_admin(js: JetStreamContext) -> None:
+    """The ADMIN stream and the three KV buckets; creates what is missing, keeps the rest."""
+    config = admin_stream_config()
+    assert config.name is not None
+    try:
+        await js.stream_info(config.name)
+    except NotFoundError:
+        try:
+            await js.add_stream(config)
+        except BadRequestError:  # another service created it meanwhile
+            await js.update_stream(config)
+    else:
+        await js.update_stream(config)
+    for kv_config in (desired_state_kv_config(), worker_status_kv_config(), aliases_kv_config()):
+        try:
+            await js.key_value(kv_config.bucket)
+        except BucketNotFoundError:
+            try:
+                await js.create_key_value(kv_config)
+            except BadRequestError:  # created by another service meanwhile
+                await js.key_value(kv_config.bucket)

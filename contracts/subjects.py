@@ -118,3 +118,88 @@ def event_msg_id(request_id: str, kind: str) -> str:
     """
     terminal = kind in ("completed", "failed", "cancelled")
     return f"{request_id}:{'terminal' if terminal else kind}"
+
+
+# --- metering (issue 4: usage records and usage queries) ------------------------------
+METERING_EVENTS_CONSUMER = "metering"
+"""Durable consumer of EVENTS_STREAM that records one usage row per request."""
+
+METERING_QUEUE = "metering"
+"""Queue group of the metering service's request-reply subjects."""
+
+_USAGE = "metering.v1.usage"
+USAGE_SUMMARY = f"{_USAGE}.summary"
+"""``UsageQuery`` -> ``Reply[UsageSummary]``: totals, per day, per model (, per user)."""
+USAGE_RECORDS = f"{_USAGE}.records"
+"""``ListUsageRecords`` -> ``Reply[UsageRecordPage]``: raw records, keyset pages."""
+
+
+# --- trace context (issue 4: OpenTelemetry tracing across the bus) ---------------------
+TRACEPARENT_HEADER = "traceparent"
+"""W3C Trace Context header on NATS messages (see ``contracts.tracing``): set on the
+``ChatRequest`` publish and on lifecycle events and persistence requests when tracing is on."""
+
+TRACESTATE_HEADER = "tracestate"
+"""W3C Trace Context vendor state; travels with ``traceparent`` when present."""
+
+
+# --- model admin (issue 5: profiles, desired state, swaps, worker status) -------------
+# A worker *group* is the set of workers that share one request consumer group: its name
+# is the served model name of ``request_subject(group)`` / ``request_consumer(group)``.
+ADMIN_STREAM = "MODEL_ADMIN"
+"""Durable stream of model commands and the swap statuses workers report."""
+
+_ADMIN_COMMAND_PREFIX = "model-admin.v1.commands"
+_ADMIN_STATUS_PREFIX = "model-admin.v1.status"
+_ADMIN_RPC = "model-admin.v1.rpc"
+
+ADMIN_COMMAND_SUBJECTS = f"{_ADMIN_COMMAND_PREFIX}.*"
+ADMIN_STATUS_SUBJECTS = f"{_ADMIN_STATUS_PREFIX}.*"
+
+ADMIN_CHANGES = "model-admin.v1.changes"
+"""Core subject: ``AdminChange`` whenever a worker, a swap or a desired state changes."""
+
+MODEL_ADMIN_QUEUE = "model-admin"
+"""Queue group of the model-admin request-reply subjects and of its heartbeat mirror."""
+
+MODEL_ADMIN_COMMANDS_CONSUMER = "model-admin-commands"
+"""Durable consumer of ADMIN_STREAM through which model-admin records the desired state
+of commands published straight onto the bus (NATS CLI)."""
+
+DESIRED_STATE_BUCKET = "model_desired_state"
+"""JetStream KV: key = ``subject_token(group)``, value = ``DesiredState`` (history kept)."""
+WORKER_STATUS_BUCKET = "worker_status"
+"""JetStream KV: key = ``subject_token(worker_id)``, value = the latest ``WorkerStatus``
+(bucket TTL: an entry expires when its worker stops writing)."""
+MODEL_ALIASES_BUCKET = "model_aliases"
+"""JetStream KV: key ``ALIASES_KEY``, value = ``AliasOverrides`` (admin re-pointed aliases)."""
+ALIASES_KEY = "overrides"
+
+ADMIN_PROFILES_LIST = f"{_ADMIN_RPC}.profiles.list"
+"""``ListProfiles`` -> ``Reply[ProfileList]``."""
+ADMIN_PROFILES_GET = f"{_ADMIN_RPC}.profiles.get"
+"""``GetProfile`` -> ``Reply[ProfileDetail]``."""
+ADMIN_PROFILES_ADD = f"{_ADMIN_RPC}.profiles.add"
+"""``AddProfile`` -> ``Reply[ProfileDetail]``."""
+ADMIN_PROFILES_CHECK = f"{_ADMIN_RPC}.profiles.check"
+"""``CheckProfile`` -> ``Reply[CheckResult]`` (dry run, nothing changes)."""
+ADMIN_ACTIVATE = f"{_ADMIN_RPC}.activate"
+"""``ActivateRequest`` -> ``Reply[ActivateAccepted]``."""
+ADMIN_ALIAS_RESOLVE = f"{_ADMIN_RPC}.aliases.resolve"
+"""``ResolveModel`` -> ``Reply[ResolvedModel]``."""
+ADMIN_ALIAS_SET = f"{_ADMIN_RPC}.aliases.set"
+"""``SetAlias`` -> ``Reply[ResolvedModel]``."""
+ADMIN_WORKERS_LIST = f"{_ADMIN_RPC}.workers.list"
+"""``ListWorkers`` -> ``Reply[WorkerList]``."""
+ADMIN_SWAPS_STATUS = f"{_ADMIN_RPC}.swaps.status"
+"""``SwapStatusQuery`` -> ``Reply[SwapReportList]``."""
+
+
+def command_subject(group: str) -> str:
+    """Where ``ActivateProfile`` commands for worker ``group`` go (JetStream, ADMIN_STREAM)."""
+    return f"{_ADMIN_COMMAND_PREFIX}.{subject_token(group)}"
+
+
+def swap_status_subject(worker_id: str) -> str:
+    """Where worker ``worker_id`` reports ``SwapStatus`` (JetStream, ADMIN_STREAM)."""
+    return f"{_ADMIN_STATUS_PREFIX}.{subject_token(worker_id)}"

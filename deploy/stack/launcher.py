@@ -27,14 +27,15 @@ class Readiness:
 
 
 class Stack:
-    """nats-server (unless ``nats_url`` is set), persistence, N inference workers and one
-    api."""
+    """nats-server (unless ``nats_url`` is set), persistence, metering, N inference workers
+    and one api."""
 
     def __init__(self, settings: StackSettings) -> None:
         self.settings = settings
         self.nats: NatsServer | None = None
         self.nats_url = settings.nats_url or ""
         self.persistence: ManagedProcess | None = None
+        self.metering: ManagedProcess | None = None
         self.workers: list[ManagedProcess] = []
         self.api: ManagedProcess | None = None
 
@@ -47,14 +48,28 @@ class Stack:
             self.nats_url = self.nats.url
         common = {"NATS_URL": self.nats_url, "DATA_DIR": str(data_dir), **self.settings.extra_env}
         self.persistence = ManagedProcess(
-            "persistence", "persistence", common, self._log_path("persistence")
+            "persistence",
+            "persistence",
+            {**self.settings.metrics_env("persistence"), **common},
+            self._log_path("persistence"),
         )
         self.persistence.start()
+        self.metering = ManagedProcess(
+            "metering",
+            "metering",
+            {**self.settings.metrics_env("metering"), **common},
+            self._log_path("metering"),
+        )
+        self.metering.start()
         for index in range(1, self.settings.workers + 1):
             worker = ManagedProcess(
                 f"worker-{index}",
                 "inference_worker",
-                {**common, "WORKER_ID": common.get("WORKER_ID", f"worker-{index}")},
+                {
+                    **self.settings.metrics_env("worker", index),
+                    **common,
+                    "WORKER_ID": common.get("WORKER_ID", f"worker-{index}"),
+                },
                 self._log_path(f"worker-{index}"),
             )
             worker.start()
@@ -75,7 +90,7 @@ class Stack:
         return self.settings.log_dir / f"{name}.log" if self.settings.log_dir else None
 
     def processes(self) -> list[ManagedProcess]:
-        services = [self.persistence, *self.workers, self.api]
+        services = [self.persistence, self.metering, *self.workers, self.api]
         return [process for process in services if process is not None]
 
     # --- readiness -----------------------------------------------------------
@@ -131,11 +146,13 @@ class Stack:
     # --- stop ----------------------------------------------------------------
     def stop(self, drain_timeout_s: float = 45.0) -> None:
         """Api first (streams end with an error event), then workers drain, then
-        persistence (it stores the last events), nats last."""
+        metering and persistence (they record the last events), nats last."""
         if self.api is not None:
             self.api.stop(timeout_s=15.0)
         for worker in self.workers:
             worker.stop(timeout_s=drain_timeout_s)
+        if self.metering is not None:
+            self.metering.stop(timeout_s=15.0)
         if self.persistence is not None:
             self.persistence.stop(timeout_s=15.0)
         if self.nats is not None:

@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+DEFAULT_METRICS_PORT_BASE = 9400
+METRICS_PORT_OFFSETS = {"persistence": 1, "metering": 2, "worker": 10}
+
 
 @dataclass(frozen=True, kw_only=True)
 class StackSettings:
@@ -19,10 +22,27 @@ class StackSettings:
     log_dir: Path | None = None
     """Write each child's output to <log_dir>/<name>.log instead of the terminal."""
     extra_env: dict[str, str] = field(default_factory=dict)
+    metrics_port_base: int = 0
+    """Metrics ports of the services (``make run``: 9400): persistence base+1, metering
+    base+2, worker N base+10+N. 0: the services serve no metrics endpoint (the api always
+    serves ``/metrics`` on its own port)."""
 
     @property
     def api_url(self) -> str:
         return f"http://{self.gateway_host}:{self.gateway_port}"
+
+    def metrics_env(self, service: str, index: int = 1) -> dict[str, str]:
+        """The metrics port variable of ``service`` (``persistence``, ``metering``,
+        ``worker`` number ``index``), or nothing when the base is 0. The ports
+        deploy/prometheus/prometheus.yml scrapes."""
+        if self.metrics_port_base <= 0:
+            return {}
+        port = (
+            self.metrics_port_base
+            + METRICS_PORT_OFFSETS[service]
+            + (index if service == "worker" else 0)
+        )
+        return {f"{service.upper()}_METRICS_PORT": str(port)}
 
 
 def load_settings() -> StackSettings:
@@ -31,6 +51,7 @@ def load_settings() -> StackSettings:
         port = int(env.get("GATEWAY_PORT", "8080"))
         workers = int(env.get("STACK_WORKERS", "1"))
         ready_timeout = float(env.get("STACK_READY_TIMEOUT_S", "600"))
+        metrics_port_base = int(env.get("STACK_METRICS_PORT_BASE", str(DEFAULT_METRICS_PORT_BASE)))
     except ValueError as exc:
         raise SystemExit(f"invalid setting: {exc}") from None
     if workers < 1:
@@ -43,4 +64,5 @@ def load_settings() -> StackSettings:
         workers=workers,
         ready_timeout_s=ready_timeout,
         log_dir=Path(env["STACK_LOG_DIR"]) if env.get("STACK_LOG_DIR") else None,
+        metrics_port_base=metrics_port_base,
     )

@@ -107,7 +107,15 @@ async def start_api(settings: ApiSettings) -> tuple[uvicorn.Server, asyncio.Task
 
 
 @pytest.fixture
-async def live_api(nats_url: str, tmp_path: Path) -> AsyncIterator[LiveApi]:
+def live_api_overrides() -> dict[str, Any]:
+    """Settings a test module changes on ``live_api`` (override this fixture there)."""
+    return {}
+
+
+@pytest.fixture
+async def live_api(
+    nats_url: str, tmp_path: Path, live_api_overrides: dict[str, Any]
+) -> AsyncIterator[LiveApi]:
     """The real api on a free port; its default model is unique to the test."""
     model = f"m-{uuid.uuid4().hex[:8]}"
     settings = ApiSettings(
@@ -122,6 +130,7 @@ async def live_api(nats_url: str, tmp_path: Path) -> AsyncIterator[LiveApi]:
         worker_sweep_interval_s=0.1,
         shutdown_grace_s=2.0,
     )
+    settings = replace(settings, **live_api_overrides)
     stop_persistence = asyncio.Event()
     persistence = asyncio.create_task(
         run_persistence(

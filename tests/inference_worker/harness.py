@@ -29,6 +29,7 @@ from contracts.workers import WorkerState, WorkerStatus
 from inference_worker.app import run
 from inference_worker.engine import Engine, build_engine
 from inference_worker.settings import WorkerSettings, load_settings
+from inference_worker.tracing import WorkerTracing
 
 WAIT = 10.0
 
@@ -109,16 +110,17 @@ async def running_worker(
     *,
     wait_state: WorkerState = "ready",
     engine: Engine | None = None,
+    tracing: WorkerTracing | None = None,
 ) -> AsyncIterator[RunningWorker]:
     """``run`` in this event loop; ``engine`` (default: the one ``env`` names) is handed in
-    so a test can look at it."""
+    so a test can look at it, ``tracing`` so a test can read the spans."""
     settings = load_settings(env)
     engine = engine or build_engine(settings)
     heartbeats = Heartbeats()
     sub = await nc.subscribe(subjects.heartbeat_subject(settings.worker_id), cb=heartbeats.on_msg)
     await nc.flush()
     stop = asyncio.Event()
-    task = asyncio.create_task(run(settings, stop=stop, engine=engine))
+    task = asyncio.create_task(run(settings, stop=stop, engine=engine, tracing=tracing))
     worker = RunningWorker(settings, stop, task, heartbeats, engine)
     try:
         waiter = asyncio.create_task(heartbeats.wait_for(wait_state))

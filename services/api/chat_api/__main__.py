@@ -45,6 +45,10 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        # Our structured handler (create_app) writes uvicorn's records too; the request
+        # log (chat_api.request_log) replaces uvicorn's access log.
+        log_config=None,
+        access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 1,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from litestar import Litestar
@@ -26,7 +25,18 @@ from chat_api.lifespan import (
     nats_lifespan,
 )
 from chat_api.persistence_client import Persistence, unavailable
+from chat_api.request_log import RequestLogMiddleware
 from chat_api.settings import ApiSettings
+from chat_api.structured_logs import configure_logging
+from chat_api.telemetry import (
+    METRICS_KEY,
+    TRACING_KEY,
+    ApiMetrics,
+    ApiTracing,
+    MetricsController,
+    TelemetryMiddleware,
+)
+from chat_api.usage import AdminUsageController, UsageController
 from chat_api.user_settings import SettingsController, UserSettingsService
 from chat_api.v1 import OpenAIController
 
@@ -80,15 +90,19 @@ def create_app(
     chat_service: ChatService | None = None,
     debug: bool = False,
     persistence: Persistence | None = None,
+    tracing: ApiTracing | None = None,
 ) -> Litestar:
     """Build the app. Without ``chat_service`` the lifespan connects to NATS and makes one
     (with the persistence client over the same connection); tests pass a service over a
-    fake gateway instead, and optionally a (fake) ``persistence``."""
+    fake gateway instead, and optionally a (fake) ``persistence``. ``tracing`` defaults to
+    what the ``OTEL_*`` settings say (tests hand in one over an in-memory exporter)."""
     settings = settings or ApiSettings.from_env()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     state: dict[str, Any] = {}
+    metrics = ApiMetrics() if settings.metrics_enabled else None
+    tracing = tracing or ApiTracing.from_settings(settings)
+    state[METRICS_KEY] = metrics
+    state[TRACING_KEY] = tracing
     lifespan = []
     if chat_service is None:
         lifespan.append(nats_lifespan(settings))
@@ -105,9 +119,20 @@ def create_app(
             SettingsController,
             ConversationController,
             AdminController,
+            UsageController,
+            AdminUsageController,
+            *([MetricsController] if metrics is not None else []),
         ],
         dependencies=feature_dependencies(settings),
-        middleware=[DefineMiddleware(JWTAuthMiddleware)],
+        middleware=[
+            DefineMiddleware(RequestLogMiddleware, sample_rate=settings.log_sample_messages),
+            *(
+                [DefineMiddleware(TelemetryMiddleware, metrics=metrics, tracing=tracing)]
+                if metrics is not None or tracing is not None
+                else []
+            ),
+            DefineMiddleware(JWTAuthMiddleware),
+        ],
         cors_config=CORSConfig(
             allow_origins=list(settings.cors_origins),
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
@@ -117,6 +142,7 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         before_send=[add_request_id_header],
         lifespan=lifespan,
+        on_shutdown=[tracing.shutdown] if tracing is not None else [],
         state=State(state),
         debug=debug,
     )

@@ -16,6 +16,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import Message, Scope
 
+from chat_api.telemetry.metrics import count_error
 from contracts.errors import ErrorCode
 
 log = logging.getLogger("chat_api.errors")
@@ -81,6 +82,9 @@ STATUS_OF_CODE: dict[str, int] = {
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.SHUTTING_DOWN: 503,
     ErrorCode.TIMEOUT: 504,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.MODEL_OVERLOADED: 503,
+    ErrorCode.CONTENT_BLOCKED: 400,
 }
 
 _CODE_OF_STATUS: dict[int, ErrorCode] = {
@@ -89,6 +93,7 @@ _CODE_OF_STATUS: dict[int, ErrorCode] = {
     404: ErrorCode.NOT_FOUND,
     405: ErrorCode.INVALID_REQUEST,
     409: ErrorCode.CONFLICT,
+    429: ErrorCode.RATE_LIMITED,
     503: ErrorCode.MODEL_UNAVAILABLE,
     504: ErrorCode.TIMEOUT,
 }
@@ -101,6 +106,8 @@ def _openai_type(status_code: int) -> str:
         return "permission_error"
     if status_code == 404:
         return "not_found_error"
+    if status_code == 429:
+        return "rate_limit_error"
     if status_code >= 500:
         return "server_error"
     return "invalid_request_error"
@@ -126,6 +133,7 @@ def error_response(
     headers: dict[str, str] | None = None,
     param: str | None = None,
 ) -> Response[ErrorBody]:
+    count_error(scope, code)
     body = ErrorBody(
         error=ErrorDetail(
             code=code,

@@ -28,6 +28,7 @@ from contracts import codec, subjects
 from contracts.events import RequestAccepted, RequestFailed
 from contracts.inference import CancelReason, CancelRequest, ChatRequest, Chunk
 from contracts.streams import ensure_streams
+from contracts.tracing import inject_trace_context
 
 log = logging.getLogger("chat_api.gateway")
 
@@ -83,6 +84,7 @@ def accepted_event(request: ChatRequest, now: float) -> RequestAccepted:
         at=now,
         conversation_id=request.conversation_id,
         user_message=user_message,
+        api_key_id=request.api_key_id,
     )
 
 
@@ -122,6 +124,8 @@ class NatsGateway:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat_sub: Subscription | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self.propagate_trace = False
+        """Put the current trace context on requests and events (tracing on)."""
 
     @property
     def workers(self) -> WorkerRegistry:
@@ -212,10 +216,11 @@ class NatsGateway:
             subscription = await self.nc.subscribe(
                 subjects.chunk_subject(request.request_id), cb=on_chunk
             )
+            headers = {subjects.MSG_ID_HEADER: request.request_id}
+            if self.propagate_trace:
+                inject_trace_context(headers)
             await self.js.publish(
-                subjects.request_subject(request.model),
-                codec.encode(request),
-                headers={subjects.MSG_ID_HEADER: request.request_id},
+                subjects.request_subject(request.model), codec.encode(request), headers=headers
             )
         except Exception as exc:
             feed.close()
@@ -236,11 +241,10 @@ class NatsGateway:
     async def _publish_event(
         self, subject: str, event: msgspec.Struct, request_id: str, kind: str
     ) -> None:
-        await self.js.publish(
-            subject,
-            codec.encode(event),
-            headers={subjects.MSG_ID_HEADER: subjects.event_msg_id(request_id, kind)},
-        )
+        headers = {subjects.MSG_ID_HEADER: subjects.event_msg_id(request_id, kind)}
+        if self.propagate_trace:
+            inject_trace_context(headers)
+        await self.js.publish(subject, codec.encode(event), headers=headers)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

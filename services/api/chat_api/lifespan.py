@@ -17,9 +17,13 @@ from chat_api.auth import AUTHENTICATOR_KEY, Authenticator
 from chat_api.chat.service import ChatService
 from chat_api.chat.titles import TitleWriter
 from chat_api.gateway import NatsGateway
+from chat_api.limits.admission import ChatAdmission
+from chat_api.metering_client import NatsMetering
 from chat_api.persistence_client import NatsPersistence, Persistence
 from chat_api.relay import StreamTable
 from chat_api.settings import ApiSettings
+from chat_api.telemetry import METRICS_KEY, TRACING_KEY, ApiMetrics
+from chat_api.usage import USAGE_KEY, UsageService
 from chat_api.user_settings import UserSettingsService
 from chat_api.workers import WorkerRegistry
 
@@ -40,6 +44,13 @@ def install_services(
     state[STATE_KEY] = chat_service
     state[PERSISTENCE_KEY] = persistence
     state[AUTHENTICATOR_KEY] = Authenticator(settings, persistence)
+    metrics = state.get(METRICS_KEY)
+    if isinstance(metrics, ApiMetrics) and chat_service.metrics is None:
+        chat_service.metrics = metrics
+        metrics.watch_workers(chat_service.gateway.workers)
+        queue = chat_service.admission.queue
+        if queue is not None:
+            metrics.watch_queue_depth(queue.depths)
     if persistence is not None:
         user_settings = UserSettingsService(settings, persistence)
         state[USER_SETTINGS_KEY] = user_settings
@@ -63,10 +74,17 @@ def nats_lifespan(
             settings.nats_connect_timeout_s,
             settings.worker_sweep_interval_s,
         )
+        gateway.propagate_trace = app.state.get(TRACING_KEY) is not None
         streams = StreamTable()
         persistence = NatsPersistence(gateway.nc, settings.persistence_timeout_s)
-        service = ChatService(settings, gateway, streams)
+        persistence.propagate_trace = gateway.propagate_trace
+        admission = ChatAdmission.from_settings(settings, gateway.js)
+        admission.start()
+        service = ChatService(settings, gateway, streams, admission=admission)
         install_services(app.state, settings, service, persistence)
+        app.state[USAGE_KEY] = UsageService(
+            settings, NatsMetering(gateway.nc, settings.metering_timeout_s)
+        )
         log.info("api connected to NATS at %s; models %s", settings.nats_url, settings.models)
         try:
             yield
@@ -74,6 +92,7 @@ def nats_lifespan(
             if service.titles is not None:
                 await service.titles.close()
             await shutdown_streams(streams, settings.shutdown_grace_s)
+            await admission.close()
             await gateway.close()
             log.info("api stopped")
 

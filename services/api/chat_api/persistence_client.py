@@ -53,6 +53,7 @@ from contracts.conversations import (
 )
 from contracts.errors import ErrorCode
 from contracts.rpc import Reply, RpcError
+from contracts.tracing import inject_trace_context
 
 log = logging.getLogger("chat_api.persistence")
 
@@ -127,10 +128,18 @@ class NatsPersistence:
     def __init__(self, nc: NatsClient, timeout_s: float = 2.0) -> None:
         self.nc = nc
         self.timeout_s = timeout_s
+        self.propagate_trace = False
+        """Put the current trace context on each request (tracing on)."""
 
     async def call(self, subject: str, request: msgspec.Struct, result_type: type[T]) -> T:
+        headers: dict[str, str] | None = None
+        if self.propagate_trace:
+            headers = {}
+            inject_trace_context(headers)
         try:
-            msg = await self.nc.request(subject, encode(request), timeout=self.timeout_s)
+            msg = await self.nc.request(
+                subject, encode(request), timeout=self.timeout_s, headers=headers or None
+            )
         except Exception as exc:  # timeout, no responders, connection closed / draining
             log.warning("persistence request on %s failed: %r", subject, exc)
             raise unavailable() from exc

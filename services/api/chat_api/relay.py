@@ -12,13 +12,24 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from chat_api.gateway import Feed, Gateway, Signal
 from contracts.errors import ErrorCode
 from contracts.events import RequestFailed
-from contracts.inference import CancelReason, ChatRequest, StreamError, StreamStarted, TokenChunk
+from contracts.inference import (
+    CancelReason,
+    ChatRequest,
+    StreamError,
+    StreamStarted,
+    TokenChunk,
+    Usage,
+)
+
+if TYPE_CHECKING:
+    from chat_api.telemetry import StreamObserver
 
 log = logging.getLogger("chat_api.relay")
 
@@ -51,6 +62,7 @@ class Relay:
         request: ChatRequest,
         feed: Feed,
         on_close: Callable[[Relay], None] | None = None,
+        observer: StreamObserver | None = None,
     ) -> None:
         self.gateway = gateway
         self.request = request
@@ -59,12 +71,18 @@ class Relay:
         self.started_at = time.monotonic()
         self.first_token_at: float | None = None
         self._on_close = on_close
+        self._observer = observer
         self._unwatch: Callable[[], None] | None = None
         self._terminal = False
         self._cancel_reason: CancelReason | None = None
         self._closed = False
         self.on_done: Callable[[], None] | None = None
         """Called once when the stream ends normally (``stop`` / ``length``)."""
+        self.outcome: str | None = None
+        """How the stream ended: a finish reason or the error code (None: not yet / cut off)."""
+        self.usage: Usage | None = None
+        self.chunks_relayed = 0
+        """Token chunks received when the relay ended (limits settle on it without usage)."""
         loop = asyncio.get_running_loop()
         delay = max(0.0, request.deadline - time.time())
         self._deadline_timer = loop.call_later(delay, feed.push, Signal("deadline"))
@@ -101,12 +119,15 @@ class Relay:
                     last_seq = item.seq
                     if self.first_token_at is None:
                         self.first_token_at = time.monotonic()
+                        if self._observer is not None:
+                            self._observer.first_token(self.first_token_at)
                     reason = item.finish_reason
                     if reason is None:
                         yield item
                         continue
                     self._terminal = True
                     if reason in ("stop", "length"):
+                        self._observe_end(reason, item.usage)
                         if self.on_done is not None:
                             self._run_on_done()
                         yield item
@@ -114,6 +135,7 @@ class Relay:
                         if item.text:
                             yield TokenChunk(seq=item.seq, text=item.text, token_ids=item.token_ids)
                         code, message = _FINISH_FAILURES[reason]
+                        self._observe_end(code, item.usage)
                         yield StreamFailure(code=code, message=message)
                     return
                 if isinstance(item, StreamStarted):
@@ -122,14 +144,22 @@ class Relay:
                     continue
                 if isinstance(item, StreamError):
                     self._terminal = True
+                    self._observe_end(item.code, item.usage)
                     yield StreamFailure(code=item.code, message=item.message)
                     return
                 failure = self._on_signal(item)
                 if failure is not None:
+                    self._observe_end(failure.code, None)
                     yield failure
                     return
         finally:
+            self.chunks_relayed = max(0, last_seq)
             self.close()
+
+    def _observe_end(self, outcome: str, usage: Usage | None) -> None:
+        self.outcome, self.usage = outcome, usage
+        if self._observer is not None:
+            self._observer.ended(outcome, usage)
 
     def _run_on_done(self) -> None:
         try:
@@ -194,6 +224,8 @@ class Relay:
         self.feed.close()
         if not self._terminal:
             self.gateway.cancel(self.request_id, self._cancel_reason or "client_disconnected")
+        if self._observer is not None:
+            self._observer.closed()
         if self._on_close is not None:
             self._on_close(self)
 

@@ -11,6 +11,9 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
+
+from chat_api.limits.policy import Limits, QueueBounds, RateLimitPolicy, parse_limit
 
 DEFAULT_MODEL = "gemma3-270m"
 
@@ -78,6 +81,42 @@ class ApiSettings:
     auto_title: bool = True
     """Name an untitled conversation after its first exchange (one short inference)."""
     title_timeout_s: float = 30.0
+    # --- usage (issue 4: metering client, /api/usage) ---
+    metering_timeout_s: float = 10.0
+    """How long to wait for a metering reply (a summary or one CSV page) before 503."""
+    usage_page_size: int = 1000
+    """Records per metering request while streaming a CSV (1..1000)."""
+    usage_max_range_days: int = 366
+    """The longest ``from``..``to`` range a usage query may span."""
+    # --- observability (issue 4: metrics, tracing) ---
+    metrics_enabled: bool = True
+    """Prometheus metrics at ``GET /metrics`` (``API_METRICS_ENABLED``)."""
+    otel_traces_exporter: str = "none"
+    """``OTEL_TRACES_EXPORTER``: ``none`` (no tracing at all), ``otlp`` or ``console``."""
+    otel_exporter_otlp_protocol: str = "http/protobuf"
+    """``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`` / ``OTEL_EXPORTER_OTLP_PROTOCOL``."""
+    otel_service_name: str = "llmchat-api"
+    # --- admission and logs (issue 4: rate limits, queue bound, banned words, logs) ---
+    rate_limits: RateLimitPolicy = field(default_factory=RateLimitPolicy)
+    """``LIMIT_{USER,ADMIN}[_KEY]_{RPM,TPM,CONCURRENT}`` (0 = unlimited)."""
+    rate_limit_store: Literal["memory", "redis"] = "memory"
+    """``memory``: this process only (embedded default); ``redis``: shared by instances."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_timeout_s: float = 0.5
+    """Longest wait on Redis per chat admission before the store counts as down."""
+    rate_limit_key_prefix: str = "llmchat:limits"
+    rate_limit_fail_open: bool = True
+    """Store unreachable: admit chats unlimited (True) or answer 503 (False)."""
+    limit_default_output_tokens: int = 256
+    """Tokens a chat without ``max_tokens`` reserves (= the workers' default)."""
+    max_queue_depth: QueueBounds = field(default_factory=QueueBounds)
+    """Requests waiting for a model's workers beyond which chats get 503 (0 = no bound)."""
+    queue_poll_interval_s: float = 0.5
+    queue_retry_after_s: int = 5
+    banned_words: tuple[str, ...] = ()
+    log_format: Literal["json", "text"] = "json"
+    log_sample_messages: float = 0.0
+    """Share (0..1) of chats whose last user message is logged (masked)."""
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -117,4 +156,62 @@ class ApiSettings:
             persistence_timeout_s=float(env.get("PERSISTENCE_TIMEOUT_S", "2")),
             auto_title=_flag(env.get("AUTO_TITLE", "true")),
             title_timeout_s=float(env.get("TITLE_TIMEOUT_S", "30")),
+            metering_timeout_s=float(env.get("METERING_TIMEOUT_S", "10")),
+            usage_page_size=min(max(int(env.get("USAGE_CSV_PAGE_SIZE", "1000")), 1), 1000),
+            usage_max_range_days=max(int(env.get("USAGE_MAX_RANGE_DAYS", "366")), 1),
+            metrics_enabled=_flag(env.get("API_METRICS_ENABLED", "true")),
+            otel_traces_exporter=(env.get("OTEL_TRACES_EXPORTER") or "none").strip().lower(),
+            otel_exporter_otlp_protocol=(
+                env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+                or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+                or "http/protobuf"
+            ),
+            otel_service_name=env.get("OTEL_SERVICE_NAME") or "llmchat-api",
+            **_admission_and_logs(env),
         )
+
+
+def _limits(env: Mapping[str, str], prefix: str, default: Limits) -> Limits:
+    return Limits(
+        rpm=parse_limit(f"{prefix}_RPM", env.get(f"{prefix}_RPM"), default.rpm),
+        tpm=parse_limit(f"{prefix}_TPM", env.get(f"{prefix}_TPM"), default.tpm),
+        concurrent=parse_limit(
+            f"{prefix}_CONCURRENT", env.get(f"{prefix}_CONCURRENT"), default.concurrent
+        ),
+    )
+
+
+def _admission_and_logs(env: Mapping[str, str]) -> dict[str, Any]:
+    """The rate limit, queue bound, banned word and log settings (issue 4)."""
+    policy = RateLimitPolicy()
+    store = env.get("RATE_LIMIT_STORE", "memory").strip().lower() or "memory"
+    if store not in ("memory", "redis"):
+        raise ValueError(f"RATE_LIMIT_STORE={store!r}: expected memory or redis")
+    log_format = env.get("LOG_FORMAT", "json").strip().lower() or "json"
+    if log_format not in ("json", "text"):
+        raise ValueError(f"LOG_FORMAT={log_format!r}: expected json or text")
+    sample = float(env.get("LOG_SAMPLE_MESSAGES", "0") or "0")
+    if not 0.0 <= sample <= 1.0:
+        raise ValueError(f"LOG_SAMPLE_MESSAGES={sample}: expected a share between 0 and 1")
+    return {
+        "rate_limits": RateLimitPolicy(
+            user=_limits(env, "LIMIT_USER", policy.user),
+            admin=_limits(env, "LIMIT_ADMIN", policy.admin),
+            user_key=_limits(env, "LIMIT_USER_KEY", policy.user_key),
+            admin_key=_limits(env, "LIMIT_ADMIN_KEY", policy.admin_key),
+        ),
+        "rate_limit_store": store,
+        "redis_url": env.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
+        "redis_timeout_s": float(env.get("REDIS_TIMEOUT_S", "0.5")),
+        "rate_limit_key_prefix": env.get("RATE_LIMIT_KEY_PREFIX") or "llmchat:limits",
+        "rate_limit_fail_open": _flag(env.get("RATE_LIMIT_FAIL_OPEN", "true")),
+        "limit_default_output_tokens": parse_limit(
+            "LIMIT_DEFAULT_OUTPUT_TOKENS", env.get("LIMIT_DEFAULT_OUTPUT_TOKENS"), 256
+        ),
+        "max_queue_depth": QueueBounds.parse(env.get("MAX_QUEUE_DEPTH", "")),
+        "queue_poll_interval_s": float(env.get("QUEUE_POLL_INTERVAL_S", "0.5")),
+        "queue_retry_after_s": max(1, int(env.get("QUEUE_RETRY_AFTER_S", "5"))),
+        "banned_words": _csv(env.get("BANNED_WORDS", "")),
+        "log_format": log_format,
+        "log_sample_messages": sample,
+    }

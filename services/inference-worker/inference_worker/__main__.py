@@ -12,18 +12,17 @@ import sys
 
 from inference_worker.app import run
 from inference_worker.settings import SettingsError, load_settings
+from inference_worker.structured_logs import configure_logging
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("nats").setLevel(logging.WARNING)
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"inference-worker: bad setting: {exc}", file=sys.stderr)
         return 2
+    configure_logging(settings.log_level, settings.log_format)
+    logging.getLogger("nats").setLevel(logging.WARNING)
     return asyncio.run(run(settings, install_signal_handlers=True))
 
 

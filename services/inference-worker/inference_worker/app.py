@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 import time
+from functools import partial
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -23,11 +24,13 @@ from inference_worker.engine import Engine, build_engine
 from inference_worker.generation import Generation
 from inference_worker.heartbeat import Heartbeat
 from inference_worker.inflight import InFlight
+from inference_worker.metrics import MetricsEndpoint, WorkerMetrics
 from inference_worker.prompt import PromptBuilder
 from inference_worker.settings import WorkerSettings
 from inference_worker.sinks import JetStreamEventSink, NatsChunkSink
 from inference_worker.subscribers.cancels import CancelSubscriber
 from inference_worker.subscribers.requests import RequestSubscriber
+from inference_worker.tracing import WorkerTracing
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +98,17 @@ class Worker:
         js: JetStreamContext,
         engine: Engine,
         inflight: InFlight,
+        *,
+        metrics: WorkerMetrics | None = None,
+        tracing: WorkerTracing | None = None,
     ) -> None:
         self._settings = settings
         self._nc = nc
         self._engine = engine
         self._inflight = inflight
-        self._events = JetStreamEventSink(js)
+        self._metrics = metrics
+        self._tracing = tracing
+        self._events = JetStreamEventSink(js, propagate_trace=tracing is not None)
         self._prompts: PromptBuilder | None = None
 
     def engine_ready(self) -> None:
@@ -133,7 +141,10 @@ class Worker:
         if reason is not None:
             await generation.skip_cancelled(reason)
             return False
-        self._inflight.start(generation)
+        launch = partial(self._inflight.start, generation)
+        task = launch() if self._tracing is None else self._tracing.run(generation, launch)
+        if self._metrics is not None:
+            self._metrics.watch(generation, task)
         return True
 
 
@@ -156,8 +167,10 @@ async def run(
     stop: asyncio.Event | None = None,
     engine: Engine | None = None,
     install_signal_handlers: bool = False,
+    tracing: WorkerTracing | None = None,
 ) -> int:
-    """The worker's lifespan. Returns the process exit code."""
+    """The worker's lifespan. Returns the process exit code. ``tracing`` defaults to what
+    the ``OTEL_*`` settings say (tests hand in one over an in-memory exporter)."""
     stop = stop or asyncio.Event()
     if install_signal_handlers:
         loop = asyncio.get_running_loop()
@@ -187,6 +200,18 @@ async def run(
         return 0
     js = nc.jetstream()
     inflight = InFlight(settings.capacity)
+    tracing = tracing or WorkerTracing.from_settings(settings)
+    metrics: WorkerMetrics | None = None
+    endpoint: MetricsEndpoint | None = None
+    if settings.metrics_port > 0:
+        metrics = WorkerMetrics(
+            settings.model,
+            in_flight=inflight.__len__,
+            engine_running=lambda: engine.running,
+            engine_stats=settings.engine_stats and engine.name == "vllm",
+        )
+        endpoint = MetricsEndpoint(metrics.registry, settings.metrics_host, settings.metrics_port)
+        endpoint.start()
     heartbeat = Heartbeat(
         nc,
         worker_id=settings.worker_id,
@@ -196,9 +221,15 @@ async def run(
         interval_s=settings.heartbeat_s,
         in_flight=inflight.__len__,
     )
-    worker = Worker(settings, nc, js, engine, inflight)
+    worker = Worker(settings, nc, js, engine, inflight, metrics=metrics, tracing=tracing)
     cancels = CancelSubscriber(nc, inflight)
-    requests = RequestSubscriber(js, model=settings.model, inflight=inflight, take=worker.take)
+    requests = RequestSubscriber(
+        js,
+        model=settings.model,
+        inflight=inflight,
+        take=worker.take,
+        trace_context=tracing is not None,
+    )
     exit_code = 0
     engine_started = False
     try:
@@ -243,6 +274,10 @@ async def run(
             await nc.drain()
         except Exception as exc:
             log.debug("nats drain: %r", exc)
+        if endpoint is not None:
+            endpoint.stop()
+        if tracing is not None:
+            tracing.shutdown()
     log.info("worker %s stopped", settings.worker_id)
     return exit_code
 

@@ -59,6 +59,11 @@ class Engine(Protocol):
         """Valid after ``start``."""
         ...
 
+    @property
+    def running(self) -> int:
+        """Generations the engine has not finished (a gauge of the worker's metrics)."""
+        ...
+
     async def start(self) -> None: ...
 
     async def shutdown(self) -> None: ...
@@ -124,7 +129,15 @@ class VllmEngine:
     def _build(self) -> Any:
         from vllm.v1.engine.async_llm import AsyncLLM
 
-        return AsyncLLM.from_engine_args(self.engine_args())
+        stat_loggers: list[Any] | None = None
+        if self._settings.engine_stats:
+            # vLLM's own Prometheus families (vllm:num_requests_running / _waiting,
+            # vllm:kv_cache_usage_perc, ...) in the process-global registry, which the
+            # worker's metrics endpoint serves. Only this logger: not the periodic log lines.
+            from vllm.v1.metrics.loggers import PrometheusStatLogger
+
+            stat_loggers = [PrometheusStatLogger]
+        return AsyncLLM.from_engine_args(self.engine_args(), stat_loggers=stat_loggers)
 
     async def start(self) -> None:
         from vllm import SamplingParams, TokensPrompt

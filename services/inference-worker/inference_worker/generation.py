@@ -57,9 +57,11 @@ class Generation:
         "_running",
         "_text",
         "_worker_id",
+        "first_token_at",
         "outcome",
         "request",
         "task",
+        "usage",
     )
 
     def __init__(
@@ -87,6 +89,10 @@ class Generation:
         self.task: asyncio.Task[None] | None = None
         self.outcome = ""
         """How it ended: a finish reason, or an error / cancel code."""
+        self.first_token_at = 0.0
+        """``time.time()`` of the first token (0: none); for metrics and traces."""
+        self.usage: Usage | None = None
+        """The usage it reported at its end (None: ended before the prompt was built)."""
 
     def start(self) -> asyncio.Task[None]:
         self.task = asyncio.create_task(self.run(), name=f"generation:{self.request.request_id}")
@@ -165,7 +171,7 @@ class Generation:
                                 text_parts.append(text)
                             completion_tokens += len(token_ids)
                             if not first_token_at:
-                                first_token_at = time.time()
+                                first_token_at = self.first_token_at = time.time()
                             if reason is None:
                                 await send(TokenChunk(seq=seq, text=text, token_ids=token_ids))
                                 continue
@@ -229,6 +235,7 @@ class Generation:
             )
         end = time.time()
         self.outcome = finish
+        self.usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
         await self._publish_quietly(
             RequestCompleted(
                 request_id=request_id,
@@ -236,7 +243,7 @@ class Generation:
                 model=self._model,
                 worker_id=self._worker_id,
                 finish_reason=finish,
-                usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
+                usage=self.usage,
                 ttft_ms=_ms(request.created_at, first_token_at or end),
                 latency_ms=_ms(request.created_at, end),
                 at=end,
@@ -260,6 +267,7 @@ class Generation:
     async def _cancelled(self, reason: CancelReason, seq: int, usage: Usage | None) -> None:
         request = self.request
         self.outcome = "cancelled"
+        self.usage = usage
         code = ErrorCode.SHUTTING_DOWN if reason == "shutdown" else ErrorCode.CANCELLED
         await self._send_quietly(
             StreamError(seq=seq, code=code.value, message=f"cancelled: {reason}", usage=usage)
@@ -284,6 +292,7 @@ class Generation:
     async def _fail(self, code: ErrorCode, message: str, *, seq: int, usage: Usage | None) -> None:
         request = self.request
         self.outcome = code.value
+        self.usage = usage
         await self._send_quietly(
             StreamError(seq=seq, code=code.value, message=message, usage=usage)
         )

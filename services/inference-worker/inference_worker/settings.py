@@ -24,6 +24,8 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 DEFAULT_MODEL = "gemma3-270m"
 DEFAULT_MODEL_DIR = "gemma3-270m-hf"
+_TRACE_EXPORTERS = ("none", "otlp", "console")
+_OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 
 
 class SettingsError(ValueError):
@@ -52,11 +54,27 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
     scripted_start_s: float = 0.0
     scripted_fail_start: bool = False
     scripted_text: str = "The quick brown fox jumps over the lazy dog."
+    # Observability (issue 4): Prometheus endpoint, OpenTelemetry tracing.
+    metrics_port: int = 0
+    """``WORKER_METRICS_PORT``: serve /metrics here (0 = no endpoint, no metrics kept)."""
+    metrics_host: str = "127.0.0.1"
+    otel_traces_exporter: str = "none"
+    """``OTEL_TRACES_EXPORTER``: ``none`` (no tracing at all), ``otlp`` or ``console``."""
+    otel_exporter_otlp_protocol: str = "http/protobuf"
+    otel_service_name: str = "llmchat-inference-worker"
+    # Logs (issue 4): LOG_LEVEL / LOG_FORMAT, the same variables in every service.
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
 
     @property
     def capacity(self) -> int:
         """How many generations this worker runs at once (= the engine's max_num_seqs)."""
         return self.max_num_seqs
+
+    @property
+    def engine_stats(self) -> bool:
+        """Let vLLM keep its own Prometheus statistics (only when they are served)."""
+        return self.metrics_port > 0
 
 
 def _default_worker_id() -> str:
@@ -135,6 +153,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
     if dtype not in _DTYPES:
         raise SettingsError(f"WORKER_DTYPE={dtype!r}: expected one of {', '.join(_DTYPES)}")
     chat_template = _str(env, "WORKER_CHAT_TEMPLATE", "gemma")
+    traces_exporter = _str(env, "OTEL_TRACES_EXPORTER", "none").lower()
+    if traces_exporter not in _TRACE_EXPORTERS:
+        raise SettingsError(
+            f"OTEL_TRACES_EXPORTER={traces_exporter!r}: expected one of "
+            f"{', '.join(_TRACE_EXPORTERS)}"
+        )
+    otlp_protocol = (
+        _str(
+            env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", _str(env, "OTEL_EXPORTER_OTLP_PROTOCOL", "")
+        )
+        or "http/protobuf"
+    )
+    if otlp_protocol not in _OTLP_PROTOCOLS:
+        raise SettingsError(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL={otlp_protocol!r}: expected one of "
+            f"{', '.join(_OTLP_PROTOCOLS)}"
+        )
     if chat_template not in FALLBACK_TEMPLATES:
         raise SettingsError(
             f"WORKER_CHAT_TEMPLATE={chat_template!r}: built-in templates are "
@@ -163,4 +198,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
         scripted_text=_str(
             env, "WORKER_SCRIPTED_TEXT", "The quick brown fox jumps over the lazy dog."
         ),
+        metrics_port=_int(env, "WORKER_METRICS_PORT", 0, minimum=0),
+        metrics_host=_str(env, "WORKER_METRICS_HOST", "127.0.0.1"),
+        otel_traces_exporter=traces_exporter,
+        otel_exporter_otlp_protocol=otlp_protocol,
+        otel_service_name=_str(env, "OTEL_SERVICE_NAME", "llmchat-inference-worker"),
+        log_level=_str(env, "LOG_LEVEL", "INFO").upper(),
+        log_format=_log_format(env),
     )
+
+
+def _log_format(env: Mapping[str, str]) -> Literal["json", "text"]:
+    raw = _str(env, "LOG_FORMAT", "json").lower()
+    if raw == "json":
+        return "json"
+    if raw == "text":
+        return "text"
+    raise SettingsError(f"LOG_FORMAT={raw!r}: expected json or text")

@@ -23,6 +23,7 @@ from contracts.events import (
     RequestFailed,
 )
 from contracts.inference import Chunk
+from contracts.tracing import inject_trace_context
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +51,25 @@ class NatsChunkSink:
 class JetStreamEventSink:
     """JetStream publisher of lifecycle events, de-duplicated by request id."""
 
-    def __init__(self, js: JetStreamContext, *, timeout_s: float = 5.0, attempts: int = 3) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        timeout_s: float = 5.0,
+        attempts: int = 3,
+        propagate_trace: bool = False,
+    ) -> None:
         self._js = js
         self._timeout_s = timeout_s
         self._attempts = attempts
+        self._propagate_trace = propagate_trace
+        """Put the current trace context (the generation's span) on each event."""
 
     async def publish(self, event: ChatEvent) -> None:
         subject, kind = _EVENT_ROUTES[type(event)]
         headers = {subjects.MSG_ID_HEADER: subjects.event_msg_id(event.request_id, kind)}
+        if self._propagate_trace:
+            inject_trace_context(headers)
         payload = encode(event)
         for attempt in range(1, self._attempts + 1):
             try:

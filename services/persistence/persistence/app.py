@@ -21,10 +21,12 @@ from persistence.accounts import Accounts
 from persistence.conversations import Conversations
 from persistence.database import UNAVAILABLE_ERRORS, Database
 from persistence.messages import MessageRecorder
+from persistence.metrics import MetricsEndpoint, PersistenceMetrics
 from persistence.migrate import upgrade
 from persistence.settings import PersistenceSettings
 from persistence.subscribers.events import EventSubscriber
 from persistence.subscribers.rpc import RpcServer, routes
+from persistence.tracing import PersistenceTracing
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +114,10 @@ async def run(
     stop: asyncio.Event | None = None,
     *,
     install_signal_handlers: bool = False,
+    tracing: PersistenceTracing | None = None,
 ) -> int:
-    """The service's lifespan. Returns the process exit code."""
+    """The service's lifespan. Returns the process exit code. ``tracing`` defaults to what
+    the ``OTEL_*`` settings say (tests hand in one over an in-memory exporter)."""
     stop = stop or asyncio.Event()
     if install_signal_handlers:
         loop = asyncio.get_running_loop()
@@ -141,9 +145,21 @@ async def run(
         if nc is None:
             log.info("stopped before NATS was reachable")
             return 0
+        tracing = tracing or PersistenceTracing.from_settings(settings)
+        metrics = PersistenceMetrics() if settings.metrics_port > 0 else None
+        endpoint = None
+        if metrics is not None:
+            endpoint = MetricsEndpoint(
+                metrics.registry, settings.metrics_host, settings.metrics_port
+            )
+            endpoint.start()
         try:
-            return await _serve(settings, db, nc, stop)
+            return await _serve(settings, db, nc, stop, metrics, tracing)
         finally:
+            if endpoint is not None:
+                endpoint.stop()
+            if tracing is not None:
+                tracing.shutdown()
             try:
                 await nc.drain()
             except Exception as exc:
@@ -154,7 +170,12 @@ async def run(
 
 
 async def _serve(
-    settings: PersistenceSettings, db: Database, nc: NatsClient, stop: asyncio.Event
+    settings: PersistenceSettings,
+    db: Database,
+    nc: NatsClient,
+    stop: asyncio.Event,
+    metrics: PersistenceMetrics | None = None,
+    tracing: PersistenceTracing | None = None,
 ) -> int:
     js = nc.jetstream()
     await ensure_streams(js)
@@ -163,7 +184,13 @@ async def _serve(
     if not await prepare_database(settings, db, accounts, stop):
         log.info("stopped before the database was ready")
         return 0
-    rpc = RpcServer(nc, routes(accounts, conversations), settings.rpc_concurrency)
+    rpc = RpcServer(
+        nc,
+        routes(accounts, conversations),
+        settings.rpc_concurrency,
+        metrics=metrics,
+        tracing=tracing,
+    )
     events = EventSubscriber(
         js,
         MessageRecorder(db),
@@ -171,6 +198,8 @@ async def _serve(
         poll_s=settings.events_poll_s,
         ack_wait_s=settings.events_ack_wait_s,
         retry_max_s=settings.db_retry_max_s,
+        metrics=metrics,
+        tracing=tracing,
     )
     await rpc.start()
     await events.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -18,6 +19,8 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 _DB_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 DB_FILE_NAME = "llmchat.db"
+_TRACE_EXPORTERS = ("none", "otlp", "console")
+_OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 
 
 class SettingsError(ValueError):
@@ -47,6 +50,17 @@ class PersistenceSettings(msgspec.Struct, frozen=True, kw_only=True):
     events_poll_s: float = 1.0
     events_ack_wait_s: float = 30.0
     drain_timeout_s: float = 10.0
+    # Observability (issue 4): Prometheus endpoint, OpenTelemetry tracing.
+    metrics_port: int = 0
+    """``PERSISTENCE_METRICS_PORT``: serve /metrics here (0 = no endpoint, no metrics)."""
+    metrics_host: str = "127.0.0.1"
+    otel_traces_exporter: str = "none"
+    """``OTEL_TRACES_EXPORTER``: ``none`` (no tracing at all), ``otlp`` or ``console``."""
+    otel_exporter_otlp_protocol: str = "http/protobuf"
+    otel_service_name: str = "llmchat-persistence"
+    # Logs (issue 4): LOG_LEVEL / LOG_FORMAT, the same variables in every service.
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
 
     @property
     def db_url(self) -> str:
@@ -113,6 +127,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> PersistenceSettings:
     admin_password = env.get("ADMIN_PASSWORD") or None
     if (admin_email is None) != (admin_password is None):
         raise SettingsError("ADMIN_EMAIL and ADMIN_PASSWORD must be set together")
+    traces_exporter = (_opt(env, "OTEL_TRACES_EXPORTER") or "none").lower()
+    if traces_exporter not in _TRACE_EXPORTERS:
+        raise SettingsError(
+            f"OTEL_TRACES_EXPORTER={traces_exporter!r}: expected one of "
+            f"{', '.join(_TRACE_EXPORTERS)}"
+        )
+    otlp_protocol = (
+        _opt(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or _opt(env, "OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    )
+    if otlp_protocol not in _OTLP_PROTOCOLS:
+        raise SettingsError(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL={otlp_protocol!r}: expected one of "
+            f"{', '.join(_OTLP_PROTOCOLS)}"
+        )
     return PersistenceSettings(
         nats_url=nats_url,
         data_dir=Path(_opt(env, "DATA_DIR") or ".data").expanduser(),
@@ -130,4 +160,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> PersistenceSettings:
         events_poll_s=_float(env, "PERSISTENCE_EVENTS_POLL_S", 1.0),
         events_ack_wait_s=_float(env, "PERSISTENCE_EVENTS_ACK_WAIT_S", 30.0),
         drain_timeout_s=_float(env, "PERSISTENCE_DRAIN_TIMEOUT_S", 10.0),
+        metrics_port=_int(env, "PERSISTENCE_METRICS_PORT", 0, minimum=0),
+        metrics_host=_opt(env, "PERSISTENCE_METRICS_HOST") or "127.0.0.1",
+        otel_traces_exporter=traces_exporter,
+        otel_exporter_otlp_protocol=otlp_protocol,
+        otel_service_name=_opt(env, "OTEL_SERVICE_NAME") or "llmchat-persistence",
+        log_level=(_opt(env, "LOG_LEVEL") or "INFO").upper(),
+        log_format=_log_format(env),
     )
+
+
+def _log_format(env: Mapping[str, str]) -> Literal["json", "text"]:
+    raw = (_opt(env, "LOG_FORMAT") or "json").lower()
+    if raw == "json":
+        return "json"
+    if raw == "text":
+        return "text"
+    raise SettingsError(f"LOG_FORMAT={raw!r}: expected json or text")

@@ -8,10 +8,12 @@ settings and the live workers, publishes the ``ChatRequest`` and returns the ``R
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from chat_api.auth import AuthUser
+from chat_api.chat.banned_words import BannedWords
 from chat_api.chat.defaults import (
     compose_messages,
     compose_model,
@@ -21,9 +23,13 @@ from chat_api.chat.defaults import (
 from chat_api.chat.titles import TitleWriter
 from chat_api.errors import ApiError
 from chat_api.gateway import Gateway, GatewayUnavailable
+from chat_api.limits.admission import ChatAdmission
+from chat_api.limits.limiter import Ticket
 from chat_api.persistence_client import Persistence, unavailable
 from chat_api.relay import Relay, StreamTable
+from chat_api.request_log import note_chat
 from chat_api.settings import ApiSettings
+from chat_api.telemetry import ApiMetrics
 from contracts.accounts import UserSettings
 from contracts.conversations import ConversationDetail, GetConversation
 from contracts.errors import ErrorCode
@@ -110,7 +116,20 @@ def build_request(
         deadline=now + timeout_s,
         created_at=now,
         conversation_id=spec.conversation_id,
+        api_key_id=user.key_id,
     )
+
+
+def _closing(streams: StreamTable, ticket: Ticket | None) -> Callable[[Relay], None]:
+    """The relay's ``on_close``: leave the stream table, settle the chat's limits."""
+    if ticket is None:
+        return streams.remove
+
+    def close(relay: Relay) -> None:
+        streams.remove(relay)
+        ticket.settle(relay.usage, relay.chunks_relayed)
+
+    return close
 
 
 class ChatService:
@@ -126,6 +145,7 @@ class ChatService:
         persistence: Persistence | None = None,
         user_defaults: UserDefaults | None = None,
         titles: TitleWriter | None = None,
+        admission: ChatAdmission | None = None,
     ) -> None:
         self.settings = settings
         self.gateway = gateway
@@ -133,8 +153,14 @@ class ChatService:
         self.persistence = persistence
         self.user_defaults = user_defaults
         self.titles = titles
+        self.admission = admission or ChatAdmission.from_settings(settings)
+        """Queue bound and rate limits (default: in-process limits, no queue bound)."""
+        self.banned_words = BannedWords(settings.banned_words)
+        self.metrics: ApiMetrics | None = None
+        """Set by the app when metrics are on: each chat gets a ``StreamObserver``."""
 
     async def start(self, user: AuthUser, spec: ChatSpec, request_id: str) -> Relay:
+        started = time.monotonic()
         if not self.streams.accepting:
             raise ApiError(
                 503,
@@ -142,6 +168,7 @@ class ChatService:
                 "the api is shutting down; retry",
                 headers={"Retry-After": RETRY_AFTER_S},
             )
+        self.banned_words.check(spec.messages)
         defaults = (
             await self.user_defaults.for_user(user.id) if self.user_defaults is not None else None
         )
@@ -162,13 +189,24 @@ class ChatService:
                 headers={"Retry-After": RETRY_AFTER_S},
             )
         request = build_request(self.settings, spec, user, request_id, model, time.time())
+        ticket = await self.admission.admit(user, request)
         try:
             feed = await self.gateway.open(request)
         except GatewayUnavailable as exc:
+            if ticket is not None:
+                ticket.forget()
             raise ApiError(
                 503, ErrorCode.MODEL_UNAVAILABLE, str(exc), headers={"Retry-After": RETRY_AFTER_S}
             ) from exc
-        relay = Relay(self.gateway, request, feed, on_close=self.streams.remove)
+        relay = Relay(
+            self.gateway,
+            request,
+            feed,
+            on_close=_closing(self.streams, ticket),
+            observer=None
+            if self.metrics is None
+            else self.metrics.stream(model, user.role, started),
+        )
         if detail is not None and self._wants_title(detail):
             titles = self.titles
             assert titles is not None
@@ -176,6 +214,7 @@ class ChatService:
             message = new_user_message(request.messages)
             relay.on_done = lambda: titles.schedule(user, conversation_id, model, message)
         self.streams.add(relay)
+        note_chat(relay)
         return relay
 
     async def _conversation(

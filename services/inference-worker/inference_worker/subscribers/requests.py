@@ -17,11 +17,13 @@ from collections.abc import Awaitable, Callable
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from opentelemetry import context as otel_context
 
 from contracts import subjects
 from contracts.codec import DecodeErrors, decode_chat_request
 from contracts.inference import ChatRequest
 from contracts.streams import request_consumer_config
+from contracts.tracing import extract_trace_context
 from inference_worker.inflight import InFlight
 
 log = logging.getLogger(__name__)
@@ -39,8 +41,11 @@ class RequestSubscriber:
         inflight: InFlight,
         take: TakeRequest,
         poll_s: float = 1.0,
+        trace_context: bool = False,
     ) -> None:
         self._js = js
+        self._trace_context = trace_context
+        """Take each request inside the trace context its headers carry (tracing on)."""
         self._model = model
         self._inflight = inflight
         self._take = take
@@ -121,8 +126,14 @@ class RequestSubscriber:
                 "ack failed, request left for redelivery request_id=%s: %r", request.request_id, exc
             )
             return False
+        token = (
+            otel_context.attach(extract_trace_context(msg.headers)) if self._trace_context else None
+        )
         try:
             return await self._take(request)
         except Exception:
             log.exception("could not start request_id=%s", request.request_id)
             return False
+        finally:
+            if token is not None:
+                otel_context.detach(token)

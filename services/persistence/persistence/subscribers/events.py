@@ -24,6 +24,8 @@ from contracts import subjects
 from contracts.codec import DecodeErrors, decode_event
 from persistence.database import UNAVAILABLE_ERRORS
 from persistence.messages import MessageRecorder, Outcome
+from persistence.metrics import PersistenceMetrics
+from persistence.tracing import PersistenceTracing, message_span
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +54,12 @@ class EventSubscriber:
         poll_s: float = 1.0,
         ack_wait_s: float = 30.0,
         retry_max_s: float = 10.0,
+        metrics: PersistenceMetrics | None = None,
+        tracing: PersistenceTracing | None = None,
     ) -> None:
         self._js = js
+        self._metrics = metrics
+        self._tracing = tracing
         self._recorder = recorder
         self._batch = batch
         self._poll_s = poll_s
@@ -113,12 +119,22 @@ class EventSubscriber:
                 await self.on_event(msg)
 
     async def on_event(self, msg: Msg) -> None:
+        with message_span(self._tracing, f"store {msg.subject}", msg) as span:
+            outcome = await self._store(msg)
+            if span is not None:
+                span.set_attribute("llmchat.outcome", outcome)
+
+    async def _store(self, msg: Msg) -> str:
+        """Store one event, settle the message; how it went (for metrics and traces)."""
         try:
             event = decode_event(msg.data)
         except DecodeErrors as exc:
             log.warning("malformed event on %s terminated: %s", msg.subject, exc)
             await _settle(msg.term())
-            return
+            self._count("unknown", "malformed")
+            return "malformed"
+        kind = event.__struct_config__.tag
+        assert isinstance(kind, str)
         delay = RETRY_FIRST_S
         attempt = 0
         while True:
@@ -126,6 +142,8 @@ class EventSubscriber:
             try:
                 outcome = await self._recorder.record(event)
             except UNAVAILABLE_ERRORS as exc:
+                if self._metrics is not None:
+                    self._metrics.db_error("events")
                 if attempt == 1 or attempt % 10 == 0:
                     log.warning(
                         "database unavailable storing event %s (attempt %d): %r; retrying",
@@ -135,7 +153,7 @@ class EventSubscriber:
                     )
                 if self._stopping.is_set():
                     await _settle(msg.nak())
-                    return
+                    return "unavailable"
                 await _settle(msg.in_progress())
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
@@ -145,7 +163,8 @@ class EventSubscriber:
                 # A bug, not an outage: leave the message for redelivery after ack_wait.
                 log.exception("storing event %s failed", event.request_id)
                 await _settle(msg.nak(delay=self._retry_max_s))
-                return
+                self._count(kind, "failed")
+                return "failed"
             break
         if attempt > 1:
             log.info("event %s stored after %d attempts", event.request_id, attempt)
@@ -158,6 +177,12 @@ class EventSubscriber:
                 event.conversation_id,
             )
         await _settle(msg.ack())
+        self._count(kind, outcome.value)
+        return outcome.value
+
+    def _count(self, kind: str, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.event(kind, outcome)
 
 
 async def _settle(op: Awaitable[object]) -> None:

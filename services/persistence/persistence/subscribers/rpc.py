@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ import msgspec
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from opentelemetry.trace import SpanKind
 
 from contracts import accounts as acc
 from contracts import conversations as conv
@@ -32,6 +34,8 @@ from persistence.accounts import Accounts
 from persistence.conversations import Conversations
 from persistence.database import UNAVAILABLE_ERRORS
 from persistence.errors import DomainError
+from persistence.metrics import PersistenceMetrics
+from persistence.tracing import PersistenceTracing, message_span
 
 log = logging.getLogger(__name__)
 
@@ -77,28 +81,49 @@ def _error(code: ErrorCode, message: str) -> bytes:
     return encode(Reply[Any](error=RpcError(code=code.value, message=message)))
 
 
+OK = "ok"
+
+
 async def answer(route: Route, data: bytes) -> bytes:
     """The encoded ``Reply`` to one request. Never raises."""
+    reply, _outcome = await answer_with_outcome(route, data)
+    return reply
+
+
+async def answer_with_outcome(route: Route, data: bytes) -> tuple[bytes, str]:
+    """The encoded ``Reply`` and its outcome (``ok`` or the error code). Never raises."""
     try:
         request = route.decode(data)
     except DecodeErrors as exc:
-        return _error(ErrorCode.INVALID_REQUEST, f"malformed request: {exc}")
+        code = ErrorCode.INVALID_REQUEST
+        return _error(code, f"malformed request: {exc}"), code.value
     try:
         result = await route.handle(request)
     except DomainError as exc:
-        return _error(exc.code, exc.message)
+        return _error(exc.code, exc.message), exc.code.value
     except UNAVAILABLE_ERRORS as exc:
         log.warning("%s: database unavailable: %r", route.subject, exc)
-        return _error(ErrorCode.SERVICE_UNAVAILABLE, "database unavailable, try again")
+        code = ErrorCode.SERVICE_UNAVAILABLE
+        return _error(code, "database unavailable, try again"), code.value
     except Exception:
         log.exception("%s failed", route.subject)
-        return _error(ErrorCode.INTERNAL, "internal error")
-    return encode(Reply[Any](ok=result))
+        return _error(ErrorCode.INTERNAL, "internal error"), ErrorCode.INTERNAL.value
+    return encode(Reply[Any](ok=result)), OK
 
 
 class RpcServer:
-    def __init__(self, nc: NatsClient, routes: list[Route], concurrency: int = 64) -> None:
+    def __init__(
+        self,
+        nc: NatsClient,
+        routes: list[Route],
+        concurrency: int = 64,
+        *,
+        metrics: PersistenceMetrics | None = None,
+        tracing: PersistenceTracing | None = None,
+    ) -> None:
         self._nc = nc
+        self._metrics = metrics
+        self._tracing = tracing
         self._routes = routes
         self._slots = asyncio.Semaphore(concurrency)
         self._subs: list[Subscription] = []
@@ -123,7 +148,15 @@ class RpcServer:
 
     async def _serve(self, route: Route, msg: Msg) -> None:
         try:
-            reply = await answer(route, msg.data)
+            started = time.perf_counter()
+            with message_span(self._tracing, route.subject, msg, SpanKind.SERVER) as span:
+                reply, outcome = await answer_with_outcome(route, msg.data)
+                if span is not None:
+                    span.set_attribute("llmchat.outcome", outcome)
+            if self._metrics is not None:
+                self._metrics.rpc(route.subject, outcome, time.perf_counter() - started)
+                if outcome == ErrorCode.SERVICE_UNAVAILABLE:
+                    self._metrics.db_error("rpc")
             if msg.reply:
                 await msg.respond(reply)
         except Exception as exc:  # connection closing: the caller times out

@@ -1,0 +1,67 @@
+"""Joining the bus: how every service connects to NATS.
+
+nats-py retries an unreachable server inside ``connect`` as often as
+``max_reconnect_attempts`` allows (-1: for ever, and then ``connect`` cannot be stopped),
+so each attempt here is short, and reconnecting for ever is switched on only once
+connected. Services start in any order: the one that comes up before NATS waits here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import nats
+from nats.aio.client import Client as NatsClient
+
+log = logging.getLogger("contracts.bus")
+
+
+async def connect(url: str, name: str, stop: asyncio.Event, timeout_s: float) -> NatsClient | None:
+    """Connect to ``url``, retrying for up to ``timeout_s``; None if ``stop`` is set first.
+
+    Raises the last connection error once ``timeout_s`` has passed.
+    """
+    deadline = time.monotonic() + timeout_s
+    connected = False
+
+    async def on_error(exc: Exception) -> None:
+        if connected:
+            log.warning("%s: nats: %r", name, exc)
+
+    async def on_disconnected() -> None:
+        if connected and not stop.is_set():
+            log.warning("%s: disconnected from NATS; reconnecting", name)
+
+    async def on_reconnected() -> None:
+        log.info("%s: reconnected to NATS", name)
+
+    attempt = 0
+    while not stop.is_set():
+        attempt += 1
+        try:
+            nc = await nats.connect(
+                url,
+                name=name,
+                connect_timeout=2,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0.25,
+                error_cb=on_error,
+                disconnected_cb=on_disconnected,
+                reconnected_cb=on_reconnected,
+            )
+        except Exception as exc:
+            if time.monotonic() >= deadline:
+                raise
+            if attempt == 1 or attempt % 10 == 0:
+                log.warning("%s: NATS at %s not reachable yet (%r); retrying", name, url, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+            continue
+        connected = True
+        nc.options["max_reconnect_attempts"] = -1
+        nc.options["reconnect_time_wait"] = 0.5
+        return nc
+    return None

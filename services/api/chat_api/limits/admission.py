@@ -1,0 +1,98 @@
+"""``ChatAdmission``: may this chat start now? The queue bound first, then the rate limits.
+
+Both chat routes (``/api/chat`` and ``/v1/chat/completions``) go through
+``ChatService.start``, which asks ``admit`` after validation (a bad request costs no
+budget) and right before the request is published; the returned ticket is settled when
+the relay closes. Order: a model over its queue bound answers 503 ``model_overloaded``
+before any budget is reserved, so shed load costs the caller nothing.
+"""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext
+
+from chat_api.auth.tokens import AuthUser
+from chat_api.errors import ApiError
+from chat_api.limits.limiter import RateLimiter, Ticket
+from chat_api.limits.memory_store import MemoryLimitStore
+from chat_api.limits.policy import QueueBounds
+from chat_api.limits.queue import JetStreamQueueProbe, QueueMonitor
+from chat_api.limits.redis_store import RedisLimitStore
+from chat_api.limits.store import LimitStore
+from chat_api.settings import ApiSettings
+from contracts.errors import ErrorCode
+from contracts.inference import ChatRequest
+
+
+class ChatAdmission:
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        bounds: QueueBounds,
+        queue: QueueMonitor | None = None,
+        queue_retry_after_s: int = 5,
+    ) -> None:
+        self.limiter = limiter
+        self.bounds = bounds
+        self.queue = queue
+        self.queue_retry_after_s = queue_retry_after_s
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: ApiSettings,
+        js: JetStreamContext | None = None,
+        store: LimitStore | None = None,
+    ) -> ChatAdmission:
+        """The store ``RATE_LIMIT_STORE`` names (unless one is given); with ``js`` also the
+        queue monitor (call ``start``)."""
+        limiter = RateLimiter(
+            settings.rate_limits,
+            store or limit_store(settings),
+            fail_open=settings.rate_limit_fail_open,
+            default_output_tokens=settings.limit_default_output_tokens,
+        )
+        queue = None
+        if js is not None:
+            queue = QueueMonitor(
+                JetStreamQueueProbe(js), settings.models, settings.queue_poll_interval_s
+            )
+        return cls(limiter, settings.max_queue_depth, queue, settings.queue_retry_after_s)
+
+    def start(self) -> None:
+        if self.queue is not None:
+            self.queue.start()
+
+    def check_queue(self, model: str) -> None:
+        if self.queue is None:
+            return
+        bound = self.bounds.for_model(model)
+        if bound <= 0:
+            return
+        depth = self.queue.depth(model)
+        if depth >= bound:
+            raise ApiError(
+                503,
+                ErrorCode.MODEL_OVERLOADED,
+                f"model {model!r} has {depth} requests waiting (bound {bound}); retry later",
+                headers={"Retry-After": str(self.queue_retry_after_s)},
+            )
+
+    async def admit(self, user: AuthUser, request: ChatRequest) -> Ticket | None:
+        """Raise 503 ``model_overloaded`` or 429 ``rate_limited``, else the ticket to settle
+        when the stream ends (None: no limit applies to this caller)."""
+        self.check_queue(request.model)
+        return await self.limiter.acquire(user, request)
+
+    async def close(self) -> None:
+        if self.queue is not None:
+            await self.queue.close()
+        await self.limiter.close()
+
+
+def limit_store(settings: ApiSettings) -> LimitStore:
+    if settings.rate_limit_store == "redis":
+        return RedisLimitStore.from_url(
+            settings.redis_url, settings.rate_limit_key_prefix, settings.redis_timeout_s
+        )
+    return MemoryLimitStore()

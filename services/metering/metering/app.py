@@ -1,0 +1,213 @@
+"""The metering process: NATS, database, migrations, the events consumer, usage queries.
+
+``run(settings, stop)`` is the whole lifespan; ``python -m metering`` calls it with signal
+handlers installed (SIGTERM / SIGINT -> drain). Tests (and the api's integration tests)
+call it in-process with a ``stop`` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+
+import nats
+from nats.aio.client import Client as NatsClient
+
+from contracts.streams import ensure_streams
+from metering.database import Database, is_unavailable
+from metering.metrics import MeteringMetrics, MetricsEndpoint
+from metering.migrate import upgrade
+from metering.queries import UsageQueries
+from metering.recorder import UsageRecorder
+from metering.settings import MeteringSettings
+from metering.subscribers.events import EventSubscriber
+from metering.subscribers.rpc import RpcServer, routes
+from metering.tracing import MeteringTracing
+
+log = logging.getLogger(__name__)
+
+
+async def connect_nats(settings: MeteringSettings, stop: asyncio.Event) -> NatsClient | None:
+    """Connect, retrying until ``nats_connect_timeout_s`` (NATS may start after us).
+
+    Each attempt is short; reconnecting for ever is switched on only once connected.
+    Returns None if ``stop`` is set meanwhile.
+    """
+    deadline = time.monotonic() + settings.nats_connect_timeout_s
+    connected = False
+
+    async def on_error(exc: Exception) -> None:
+        if connected:
+            log.warning("nats: %r", exc)
+
+    async def on_disconnected() -> None:
+        log.warning("disconnected from NATS; reconnecting")
+
+    async def on_reconnected() -> None:
+        log.info("reconnected to NATS")
+
+    attempt = 0
+    while not stop.is_set():
+        attempt += 1
+        try:
+            nc = await nats.connect(
+                settings.nats_url,
+                name="metering",
+                connect_timeout=2,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0.25,
+                error_cb=on_error,
+                disconnected_cb=on_disconnected,
+                reconnected_cb=on_reconnected,
+            )
+        except Exception as exc:
+            if time.monotonic() >= deadline:
+                raise
+            if attempt == 1 or attempt % 10 == 0:
+                log.warning("NATS at %s not reachable yet (%r); retrying", settings.nats_url, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+            continue
+        connected = True
+        nc.options["max_reconnect_attempts"] = -1
+        nc.options["reconnect_time_wait"] = 0.5
+        return nc
+    return None
+
+
+async def prepare_database(settings: MeteringSettings, db: Database, stop: asyncio.Event) -> bool:
+    """Migrate (or just check the database answers), retrying while it is unreachable.
+    False if ``stop`` was set first."""
+    delay = 0.25
+    attempt = 0
+    while not stop.is_set():
+        attempt += 1
+        try:
+            if settings.migrate:
+                await upgrade(db)
+            else:
+                await db.ping()
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            if attempt == 1 or attempt % 10 == 0:
+                log.warning("database not available yet (%r); retrying", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, settings.db_retry_max_s)
+            continue
+        log.info("database ready (%s)", db.url.get_backend_name())
+        return True
+    return False
+
+
+async def run(
+    settings: MeteringSettings,
+    stop: asyncio.Event | None = None,
+    *,
+    install_signal_handlers: bool = False,
+    tracing: MeteringTracing | None = None,
+) -> int:
+    """The service's lifespan. Returns the process exit code. ``tracing`` defaults to what
+    the ``OTEL_*`` settings say (tests hand in one over an in-memory exporter)."""
+    stop = stop or asyncio.Event()
+    if install_signal_handlers:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_url, pool_size=settings.db_pool_size, timeout_s=settings.db_timeout_s)
+    log.info(
+        "metering starting: nats=%s database=%s",
+        settings.nats_url,
+        db.url.render_as_string(hide_password=True),
+    )
+    try:
+        try:
+            nc = await connect_nats(settings, stop)
+        except Exception as exc:
+            log.error(
+                "NATS at %s not reachable within %.0fs: %r",
+                settings.nats_url,
+                settings.nats_connect_timeout_s,
+                exc,
+            )
+            return 1
+        if nc is None:
+            log.info("stopped before NATS was reachable")
+            return 0
+        tracing = tracing or MeteringTracing.from_settings(settings)
+        metrics = MeteringMetrics() if settings.metrics_port > 0 else None
+        endpoint = None
+        if metrics is not None:
+            endpoint = MetricsEndpoint(
+                metrics.registry, settings.metrics_host, settings.metrics_port
+            )
+            endpoint.start()
+        try:
+            return await _serve(settings, db, nc, stop, metrics, tracing)
+        finally:
+            if endpoint is not None:
+                endpoint.stop()
+            if tracing is not None:
+                tracing.shutdown()
+            try:
+                await nc.drain()
+            except Exception as exc:
+                log.debug("nats drain: %r", exc)
+    finally:
+        await db.dispose()
+        log.info("metering stopped")
+
+
+async def _serve(
+    settings: MeteringSettings,
+    db: Database,
+    nc: NatsClient,
+    stop: asyncio.Event,
+    metrics: MeteringMetrics | None = None,
+    tracing: MeteringTracing | None = None,
+) -> int:
+    js = nc.jetstream()
+    await ensure_streams(js)
+    if not await prepare_database(settings, db, stop):
+        log.info("stopped before the database was ready")
+        return 0
+    rpc = RpcServer(
+        nc,
+        routes(UsageQueries(db)),
+        settings.rpc_concurrency,
+        metrics=metrics,
+        tracing=tracing,
+    )
+    events = EventSubscriber(
+        js,
+        UsageRecorder(db),
+        batch=settings.events_batch,
+        poll_s=settings.events_poll_s,
+        ack_wait_s=settings.events_ack_wait_s,
+        retry_max_s=settings.db_retry_max_s,
+        tracing=tracing,
+    )
+    if metrics is not None:
+        metrics.watch_events(events)
+    await rpc.start()
+    await events.start()
+    log.info("metering ready")
+    try:
+        await stop.wait()
+    finally:
+        log.info("draining")
+        await events.stop(settings.drain_timeout_s)
+        await rpc.stop(settings.drain_timeout_s)
+        log.info(
+            "events since start: %d recorded, %d duplicates, %d malformed",
+            events.recorded,
+            events.duplicates,
+            events.terminated,
+        )
+    return 0

@@ -1,0 +1,102 @@
+"""The database handle: async engine, sessions, the SQLite write lock, error classes.
+
+PostgreSQL (asyncpg) in production, SQLite (aiosqlite) in the embedded default (its own
+file, ``metering.db``: metering shares no tables with anyone). SQLite allows one writer,
+so write transactions of this process take an in-process lock on SQLite (one metering
+process owns the file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+REJECTED_ERRORS: tuple[type[BaseException], ...] = (
+    exc.IntegrityError,
+    exc.DataError,
+    exc.ProgrammingError,
+    exc.NotSupportedError,
+)
+"""The database refuses what was sent: retrying the same statement cannot help."""
+
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    exc.SQLAlchemyError,
+    OSError,
+    TimeoutError,
+)
+"""What a database call raises when the database is down, slow or broken (check
+``REJECTED_ERRORS`` first: they are ``SQLAlchemyError`` too). The caller retries later or
+answers ``service_unavailable``."""
+
+
+def is_unavailable(error: BaseException) -> bool:
+    return isinstance(error, UNAVAILABLE_ERRORS) and not isinstance(error, REJECTED_ERRORS)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # queries do not wait for the writer
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 5, timeout_s: float = 10.0) -> None:
+        self.url = sa.engine.make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            self.engine: AsyncEngine = create_async_engine(
+                self.url, connect_args={"timeout": max(timeout_s, 30.0)}
+            )
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_async_engine(
+                self.url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                pool_timeout=timeout_s,
+                connect_args={"timeout": timeout_s, "command_timeout": timeout_s * 3},
+            )
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction, committed on success, rolled back on error."""
+        if self.is_sqlite:
+            async with self._write_lock, self._sessions() as session, session.begin():
+                yield session
+        else:
+            async with self._sessions() as session, session.begin():
+                yield session
+
+    def insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+        """The dialect's INSERT, which has ``on_conflict_do_update``."""
+        if self.is_sqlite:
+            return sqlite.insert(table)
+        return postgresql.insert(table)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

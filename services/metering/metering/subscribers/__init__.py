@@ -1,0 +1,1 @@
+"""NATS adapters of metering: the event consumer and the request-reply handlers."""

@@ -1,0 +1,27 @@
+"""``python -m model_admin``: run the model-admin service until SIGTERM / SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from model_admin.app import run
+from model_admin.settings import SettingsError, load_settings
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"model-admin: bad setting: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("nats").setLevel(logging.WARNING)
+    return asyncio.run(run(settings, install_signal_handlers=True))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

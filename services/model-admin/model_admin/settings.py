@@ -1,0 +1,114 @@
+"""``ModelAdminSettings``: the one typed configuration of the service, built once from env.
+
+Every variable is read here and nowhere else; a bad value raises ``SettingsError`` naming
+the variable, at start-up. Shared variables (``NATS_URL``, ``DATA_DIR``, ``LOG_LEVEL``)
+have no prefix; the service's own start with ``MODEL_ADMIN_``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+from model_admin.registry import DEFAULT_PROFILE_DIR
+
+DEFAULT_GROUP = "gemma3-270m"
+"""The group today's workers serve (``WORKER_MODEL``'s default)."""
+_GROUP = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value the service cannot use."""
+
+
+class ModelAdminSettings(msgspec.Struct, frozen=True, kw_only=True):
+    nats_url: str = "nats://127.0.0.1:4222"
+    data_dir: Path = Path(".data")
+    profiles_dir: Path = DEFAULT_PROFILE_DIR
+    """Version-controlled profiles (read-only to the service)."""
+    added_profiles_dir: Path | None = None
+    """Profiles admins add; None: ``<data_dir>/model-admin/profiles``."""
+    default_group: str = DEFAULT_GROUP
+    """Group an activate / check without a group goes to, when more than one group exists."""
+    command_drain_timeout_s: float = 30.0
+    """``ActivateProfile.drain_timeout_s`` when the request does not set one."""
+    gone_after_intervals: float = 3.0
+    """A worker silent for this many of its heartbeat intervals is gone."""
+    sweep_interval_s: float = 1.0
+    """How often the gone-watcher looks."""
+    rpc_concurrency: int = 32
+    nats_connect_timeout_s: float = 60.0
+    drain_timeout_s: float = 5.0
+    log_level: str = "INFO"
+
+    @property
+    def overlay_dir(self) -> Path:
+        if self.added_profiles_dir is not None:
+            return self.added_profiles_dir
+        return self.data_dir / "model-admin" / "profiles"
+
+
+def _opt(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    return None if raw is None or raw.strip() == "" else raw.strip()
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _opt(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a number") from None
+    if value != value or value <= 0:
+        raise SettingsError(f"{name}={raw!r}: must be > 0")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = _opt(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected an integer") from None
+    if value < 1:
+        raise SettingsError(f"{name}={raw!r}: must be >= 1")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> ModelAdminSettings:
+    """Build the settings from ``env`` (default ``os.environ``); raise ``SettingsError``."""
+    env = os.environ if env is None else env
+    nats_url = _opt(env, "NATS_URL") or "nats://127.0.0.1:4222"
+    if not nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
+        raise SettingsError(f"NATS_URL={nats_url!r}: expected a nats:// (or tls://) URL")
+    profiles_dir = Path(_opt(env, "MODEL_ADMIN_PROFILES_DIR") or DEFAULT_PROFILE_DIR).expanduser()
+    if not profiles_dir.is_dir():
+        raise SettingsError(f"MODEL_ADMIN_PROFILES_DIR={str(profiles_dir)!r}: not a directory")
+    added = _opt(env, "MODEL_ADMIN_ADDED_PROFILES_DIR")
+    group = _opt(env, "MODEL_ADMIN_DEFAULT_GROUP") or DEFAULT_GROUP
+    if not _GROUP.fullmatch(group):
+        raise SettingsError(
+            f"MODEL_ADMIN_DEFAULT_GROUP={group!r}: expected 1-64 of A-Z a-z 0-9 _ -"
+        )
+    return ModelAdminSettings(
+        nats_url=nats_url,
+        data_dir=Path(_opt(env, "DATA_DIR") or ".data").expanduser(),
+        profiles_dir=profiles_dir,
+        added_profiles_dir=Path(added).expanduser() if added else None,
+        default_group=group,
+        command_drain_timeout_s=_float(env, "MODEL_ADMIN_COMMAND_DRAIN_TIMEOUT_S", 30.0),
+        gone_after_intervals=_float(env, "MODEL_ADMIN_GONE_AFTER_INTERVALS", 3.0),
+        sweep_interval_s=_float(env, "MODEL_ADMIN_SWEEP_INTERVAL_S", 1.0),
+        rpc_concurrency=_int(env, "MODEL_ADMIN_RPC_CONCURRENCY", 32),
+        nats_connect_timeout_s=_float(env, "MODEL_ADMIN_NATS_CONNECT_TIMEOUT_S", 60.0),
+        drain_timeout_s=_float(env, "MODEL_ADMIN_DRAIN_TIMEOUT_S", 5.0),
+        log_level=(_opt(env, "LOG_LEVEL") or "INFO").upper(),
+    )

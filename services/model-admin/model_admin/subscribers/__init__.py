@@ -1,0 +1,1 @@
+"""NATS subscribers of model-admin: request-reply, heartbeat mirror, watchers."""

@@ -1,0 +1,237 @@
+"""What model-admin watches, each in its own task, each feeding ``ModelAdmin`` / ``Fleet``:
+
+- ``worker_status`` bucket (KV watch) -> ``Fleet.update``; an ``AdminChange`` when a
+  worker's state, profile or load changes; a sweep every ``sweep_interval_s`` marks a
+  silent worker gone (and announces it).
+- ``model_desired_state`` and ``model_aliases`` buckets (KV watch): what other model-admin
+  instances wrote.
+- swap statuses (ADMIN stream, ordered consumer from the start of the stream): the latest
+  per command and worker; statuses sent before this instance started are replayed into
+  memory only.
+- commands (ADMIN stream, durable ``MODEL_ADMIN_COMMANDS_CONSUMER``, new ones only): a
+  command an operator published with the NATS CLI becomes the group's desired state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+from nats.js.errors import FetchTimeoutError
+from nats.js.kv import KeyValue
+
+from contracts import subjects
+from contracts.admin import AdminChange, AliasOverrides
+from contracts.codec import (
+    DecodeErrors,
+    decode_activate,
+    decode_desired_state,
+    decode_swap_status,
+    decode_worker_status,
+)
+from contracts.streams import commands_consumer_config
+from model_admin.service import ChangeSink, ModelAdmin
+
+log = logging.getLogger(__name__)
+_DELETED = ("DEL", "PURGE")
+_decode_aliases = msgspec.json.Decoder(AliasOverrides).decode
+
+
+def _entry_time(created: Any, fallback: float) -> float:
+    """The server's timestamp of a KV entry (nats-py gives a datetime), else ``fallback``."""
+    if isinstance(created, datetime.datetime):
+        return min(created.timestamp(), fallback)
+    return fallback
+
+
+class Watchers:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        admin: ModelAdmin,
+        changes: ChangeSink,
+        *,
+        worker_kv: KeyValue,
+        desired_kv: KeyValue,
+        aliases_kv: KeyValue,
+        sweep_interval_s: float,
+    ) -> None:
+        self._js = js
+        self._admin = admin
+        self._changes = changes
+        self._worker_kv = worker_kv
+        self._desired_kv = desired_kv
+        self._aliases_kv = aliases_kv
+        self._sweep_interval_s = sweep_interval_s
+        self._started_at = time.time()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+
+    async def start(self) -> None:
+        """Load the buckets' current content first (so the first query sees it), then
+        follow them."""
+        for name, kv, on_entry in (
+            (subjects.DESIRED_STATE_BUCKET, self._desired_kv, self._on_desired),
+            (subjects.MODEL_ALIASES_BUCKET, self._aliases_kv, self._on_aliases),
+            (subjects.WORKER_STATUS_BUCKET, self._worker_kv, self._on_worker),
+        ):
+            watcher = await kv.watchall()
+            self._closers.append(watcher.stop)
+            loaded = asyncio.get_running_loop().create_future()
+            self._spawn(self._follow(watcher, on_entry, loaded), f"watch-{name}")
+            await loaded
+        status_sub = await self._js.subscribe(
+            subjects.ADMIN_STATUS_SUBJECTS,
+            stream=subjects.ADMIN_STREAM,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL,
+            cb=self._on_swap_status,
+        )
+        self._closers.append(status_sub.unsubscribe)
+        commands = await self._js.pull_subscribe(
+            subjects.ADMIN_COMMAND_SUBJECTS,
+            durable=subjects.MODEL_ADMIN_COMMANDS_CONSUMER,
+            stream=subjects.ADMIN_STREAM,
+            config=commands_consumer_config(),
+        )
+        self._spawn(self._pull_commands(commands), "commands")
+        self._spawn(self._sweep(), "gone-sweep")
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        self._tasks.append(asyncio.ensure_future(coro))
+        self._tasks[-1].set_name(name)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for close in self._closers:
+            with contextlib.suppress(Exception):
+                await close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _follow(
+        self,
+        watcher: KeyValue.KeyWatcher,
+        on_entry: Callable[[KeyValue.Entry, bool], Awaitable[None]],
+        loaded: asyncio.Future[None],
+    ) -> None:
+        async for entry in watcher:
+            if entry is None:  # the initial values are all in
+                if not loaded.done():
+                    loaded.set_result(None)
+                continue
+            try:
+                await on_entry(entry, loaded.done())
+            except Exception:
+                log.exception("watch %s/%s failed", entry.bucket, entry.key)
+        if not loaded.done():
+            loaded.set_result(None)
+
+    async def _on_worker(self, entry: KeyValue.Entry, live: bool) -> None:
+        fleet = self._admin.fleet
+        if entry.operation in _DELETED or not entry.value:
+            fleet.remove(entry.key)
+            return
+        try:
+            status = decode_worker_status(entry.value)
+        except DecodeErrors as exc:
+            log.warning("worker_status/%s: malformed entry: %s", entry.key, exc)
+            return
+        now = time.time()
+        view = fleet.update(status, now if live else _entry_time(entry.created, now))
+        if view is not None and live:
+            await self._announce(AdminChange(kind="worker", worker=view, at=now))
+
+    async def _on_desired(self, entry: KeyValue.Entry, live: bool) -> None:
+        desired = self._admin.fleet.desired
+        if entry.operation in _DELETED or not entry.value:
+            for group in [g for g in desired if subjects.subject_token(g) == entry.key]:
+                del desired[group]
+            return
+        try:
+            state = decode_desired_state(entry.value)
+        except DecodeErrors as exc:
+            log.warning("model_desired_state/%s: malformed entry: %s", entry.key, exc)
+            return
+        desired[state.group] = state
+
+    async def _on_aliases(self, entry: KeyValue.Entry, live: bool) -> None:
+        if entry.key != subjects.ALIASES_KEY:
+            return
+        if entry.operation in _DELETED or not entry.value:
+            self._admin.catalog.set_overrides({})
+            return
+        try:
+            overrides = _decode_aliases(entry.value)
+        except DecodeErrors as exc:
+            log.warning("model_aliases: malformed entry: %s", exc)
+            return
+        self._admin.catalog.set_overrides(overrides.aliases)
+
+    async def _on_swap_status(self, msg: Msg) -> None:
+        try:
+            status = decode_swap_status(msg.data)
+        except DecodeErrors as exc:
+            log.warning("malformed swap status on %s dropped: %s", msg.subject, exc)
+            return
+        try:
+            await self._admin.on_swap_status(status, live=status.at >= self._started_at - 5.0)
+        except Exception:
+            log.exception("swap status %s failed", status.command_id)
+
+    async def _pull_commands(self, sub: Any) -> None:
+        while not self._stopping.is_set():
+            try:
+                msgs = await sub.fetch(16, timeout=1.0)
+            except (FetchTimeoutError, TimeoutError):
+                continue
+            except Exception as exc:
+                log.warning("commands fetch: %r", exc)
+                await asyncio.sleep(0.5)
+                continue
+            for msg in msgs:
+                try:
+                    command = decode_activate(msg.data)
+                except DecodeErrors as exc:
+                    log.warning("malformed command on %s terminated: %s", msg.subject, exc)
+                    await msg.term()
+                    continue
+                try:
+                    await self._admin.on_command(command)
+                except Exception as exc:
+                    log.warning("command %s not recorded yet: %r", command.command_id, exc)
+                    await msg.nak(delay=1.0)
+                    continue
+                await msg.ack()
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_interval_s)
+            now = time.time()
+            for view in self._admin.fleet.sweep(now):
+                log.warning(
+                    "worker %s (group %s) is gone: silent for %.1fs",
+                    view.status.worker_id,
+                    view.status.model,
+                    view.age_s,
+                )
+                await self._announce(AdminChange(kind="worker", worker=view, at=now))
+
+    async def _announce(self, change: AdminChange) -> None:
+        try:
+            await self._changes.publish(change)
+        except Exception as exc:
+            log.debug("change not announced: %r", exc)
