@@ -64,6 +64,8 @@ class PhaseResult(msgspec.Struct, kw_only=True):
     spans_exported: int
     """OTLP export requests the sink received (0 when off)."""
     scrapes: int
+    scrape_failures: int
+    """Scrapes that failed (an endpoint that was not up): should be 0."""
 
 
 class Comparison(msgspec.Struct, kw_only=True):
@@ -282,11 +284,12 @@ def run_phase(
         cpu_ms_per_token=round(cpu * 1000 / tokens, 3) if tokens else 0.0,
         spans_exported=exports,
         scrapes=scraper.scrapes,
+        scrape_failures=scraper.failures,
     )
     progress(
         f"observability {label}: {phase.tokens_per_s} tok/s over {phase.requests} chats, "
         f"{phase.cpu_ms_per_token} ms CPU per token, {exports} span exports, "
-        f"{scraper.scrapes} scrapes"
+        f"{scraper.scrapes} scrapes ({scraper.failures} failed)"
     )
     return phase
 

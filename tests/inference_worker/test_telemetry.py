@@ -4,7 +4,6 @@ through, the HTTP endpoint) and tracing (a generation span in the request's trac
 from __future__ import annotations
 
 import asyncio
-import socket
 import urllib.request
 
 import pytest
@@ -91,8 +90,9 @@ def test_endpoint_serves_the_exposition_format() -> None:
         assert not MetricsEndpoint(metrics.registry, "127.0.0.1", port).start()
     finally:
         endpoint.stop()
-    with socket.socket() as probe:  # closed: the port can be bound again
-        probe.bind(("127.0.0.1", port))
+    again = MetricsEndpoint(metrics.registry, "127.0.0.1", port)  # stopped: the port is free
+    assert again.start()
+    again.stop()
 
 
 def test_settings_read_the_observability_variables() -> None:

@@ -11,7 +11,9 @@ import os
 import time
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
+from prometheus_client import CollectorRegistry
 
 from contracts.errors import ErrorCode
 from contracts.events import RequestCancelled, RequestCompleted
@@ -25,8 +27,10 @@ from contracts.inference import (
 )
 from inference_worker.engine import VllmEngine
 from inference_worker.generation import Generation
+from inference_worker.metrics import EngineStatsCollector
 from inference_worker.model_prep import prepare
 from inference_worker.prompt import PromptBuilder
+from stack.ports import free_port
 from tests.inference_worker.fakes import ListChunkSink, ListEventSink
 
 pytestmark = pytest.mark.slow
@@ -39,6 +43,10 @@ async def engine() -> AsyncIterator[VllmEngine]:
     settings = load_settings(
         {**os.environ, "WORKER_MAX_MODEL_LEN": "1024", "WORKER_MAX_NUM_SEQS": "4"}
     )
+    # Engine statistics on, as in a worker that serves metrics (WORKER_METRICS_PORT): the
+    # endpoint itself is not started here, only vLLM's stat logger.
+    settings = msgspec.structs.replace(settings, metrics_port=free_port())
+    assert settings.engine_stats
     await asyncio.to_thread(prepare, settings.model_path)
     vllm = VllmEngine(settings)
     started = time.monotonic()
@@ -121,3 +129,23 @@ async def test_cancel_aborts_the_engine(engine: VllmEngine) -> None:
     assert 0 < error.usage.completion_tokens < 900
     [event] = events.events
     assert isinstance(event, RequestCancelled)
+
+
+async def test_engine_statistics(engine: VllmEngine) -> None:
+    """vLLM's own Prometheus families, as the worker's metrics endpoint serves them."""
+    generation, _, events = _generation(engine, "Name a colour.", 8, "slow-3")
+    await asyncio.wait_for(generation.start(), 120)
+    assert isinstance(events.events[0], RequestCompleted)
+    registry = CollectorRegistry()
+    registry.register(EngineStatsCollector())
+    families = {family.name for family in registry.collect()}
+    assert {
+        "vllm:num_requests_running",
+        "vllm:num_requests_waiting",
+        "vllm:kv_cache_usage_perc",
+    } <= families
+    assert all(name.startswith("vllm:") for name in families)
+    labels = {"model_name": "gemma3-270m", "engine": "0"}
+    generated = registry.get_sample_value("vllm:generation_tokens_total", labels)
+    assert generated is not None
+    assert generated > 0

@@ -160,9 +160,6 @@ async def serve(app: Any, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]
     raise TimeoutError("api did not start")
 
 
-InstanceFactory = Callable[..., Any]
-
-
 @asynccontextmanager
 async def api_instances(
     settings: ApiSettings,

@@ -151,6 +151,9 @@ async def test_model_overloaded_when_the_queue_is_deeper_than_the_bound(
         assert error["code"] == "model_overloaded"
         assert error["request_id"] == shed.headers["x-request-id"]
         assert "requests waiting" in error["message"]
+        # The same depths are the queue gauge of the metrics endpoint.
+        metrics = await http.get("/metrics")
+        assert f'llmchat_api_queue_depth{{model="{model}"}} 1.0' in metrics.text
 
         client = openai.AsyncOpenAI(
             base_url=f"{live_api.base_url}/v1", api_key=live_api.token, max_retries=0
