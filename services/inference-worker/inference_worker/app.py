@@ -8,16 +8,15 @@ signal handlers installed (SIGTERM / SIGINT -> drain). Tests call it in-process 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import time
 from functools import partial
 
-import nats
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
+from contracts.bus import connect
 from contracts.inference import ChatRequest
 from contracts.streams import ensure_streams
 from inference_worker.engine import Engine, build_engine
@@ -36,56 +35,6 @@ log = logging.getLogger(__name__)
 
 CANCEL_GRACE_S = 5.0
 """After the drain timeout: how long cancelled generations get to report."""
-
-
-async def connect_nats(settings: WorkerSettings, stop: asyncio.Event) -> NatsClient | None:
-    """Connect, retrying until ``nats_connect_timeout_s`` (NATS may start after us).
-
-    nats-py retries an unreachable server inside ``connect`` as often as
-    ``max_reconnect_attempts`` allows (-1: for ever, unstoppable), so each attempt here is
-    short and reconnecting for ever is switched on only once connected. Returns None if
-    ``stop`` is set meanwhile.
-    """
-    deadline = time.monotonic() + settings.nats_connect_timeout_s
-    connected = False
-
-    async def on_error(exc: Exception) -> None:
-        if connected:
-            log.warning("nats: %r", exc)
-
-    async def on_disconnected() -> None:
-        log.warning("disconnected from NATS; reconnecting")
-
-    async def on_reconnected() -> None:
-        log.info("reconnected to NATS")
-
-    attempt = 0
-    while not stop.is_set():
-        attempt += 1
-        try:
-            nc = await nats.connect(
-                settings.nats_url,
-                name=f"inference-worker:{settings.worker_id}",
-                connect_timeout=2,
-                max_reconnect_attempts=1,
-                reconnect_time_wait=0.25,
-                error_cb=on_error,
-                disconnected_cb=on_disconnected,
-                reconnected_cb=on_reconnected,
-            )
-        except Exception as exc:
-            if time.monotonic() >= deadline:
-                raise
-            if attempt == 1 or attempt % 10 == 0:
-                log.warning("NATS at %s not reachable yet (%r); retrying", settings.nats_url, exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.5)
-            continue
-        connected = True
-        nc.options["max_reconnect_attempts"] = -1
-        nc.options["reconnect_time_wait"] = 0.5
-        return nc
-    return None
 
 
 class Worker:
@@ -186,7 +135,12 @@ async def run(
         settings.nats_url,
     )
     try:
-        nc = await connect_nats(settings, stop)
+        nc = await connect(
+            settings.nats_url,
+            f"inference-worker:{settings.worker_id}",
+            stop,
+            settings.nats_connect_timeout_s,
+        )
     except Exception as exc:
         log.error(
             "NATS at %s not reachable within %.0fs: %r",

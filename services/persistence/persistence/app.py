@@ -11,11 +11,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 
-import nats
 from nats.aio.client import Client as NatsClient
 
+from contracts.bus import connect
 from contracts.streams import ensure_streams
 from persistence.accounts import Accounts
 from persistence.conversations import Conversations
@@ -29,54 +28,6 @@ from persistence.subscribers.rpc import RpcServer, routes
 from persistence.tracing import PersistenceTracing
 
 log = logging.getLogger(__name__)
-
-
-async def connect_nats(settings: PersistenceSettings, stop: asyncio.Event) -> NatsClient | None:
-    """Connect, retrying until ``nats_connect_timeout_s`` (NATS may start after us).
-
-    Each attempt is short; reconnecting for ever is switched on only once connected.
-    Returns None if ``stop`` is set meanwhile.
-    """
-    deadline = time.monotonic() + settings.nats_connect_timeout_s
-    connected = False
-
-    async def on_error(exc: Exception) -> None:
-        if connected:
-            log.warning("nats: %r", exc)
-
-    async def on_disconnected() -> None:
-        log.warning("disconnected from NATS; reconnecting")
-
-    async def on_reconnected() -> None:
-        log.info("reconnected to NATS")
-
-    attempt = 0
-    while not stop.is_set():
-        attempt += 1
-        try:
-            nc = await nats.connect(
-                settings.nats_url,
-                name="persistence",
-                connect_timeout=2,
-                max_reconnect_attempts=1,
-                reconnect_time_wait=0.25,
-                error_cb=on_error,
-                disconnected_cb=on_disconnected,
-                reconnected_cb=on_reconnected,
-            )
-        except Exception as exc:
-            if time.monotonic() >= deadline:
-                raise
-            if attempt == 1 or attempt % 10 == 0:
-                log.warning("NATS at %s not reachable yet (%r); retrying", settings.nats_url, exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.5)
-            continue
-        connected = True
-        nc.options["max_reconnect_attempts"] = -1
-        nc.options["reconnect_time_wait"] = 0.5
-        return nc
-    return None
 
 
 async def prepare_database(
@@ -133,7 +84,9 @@ async def run(
     )
     try:
         try:
-            nc = await connect_nats(settings, stop)
+            nc = await connect(
+                settings.nats_url, "persistence", stop, settings.nats_connect_timeout_s
+            )
         except Exception as exc:
             log.error(
                 "NATS at %s not reachable within %.0fs: %r",
