@@ -8,7 +8,9 @@ the lifespan drains NATS.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import Iterator
 from types import FrameType
 
 import uvicorn
@@ -29,6 +31,16 @@ class ApiServer(uvicorn.Server):  # type: ignore[misc]
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         await super().serve(sockets)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                # uvicorn re-raises the captured SIGTERM / SIGINT after a graceful shutdown
+                # (exit status -15); a drained api exits 0 like the other services.
+                self._captured_signals.clear()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         service = self.chat_app.state.get(STATE_KEY)
