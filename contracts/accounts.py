@@ -14,6 +14,9 @@ import msgspec
 
 Role = Literal["user", "admin"]
 
+API_KEY_PREFIX = "sk-llmchat-"
+"""Every API key starts with this: the api tells keys from JWTs by it."""
+
 
 class UserView(msgspec.Struct, frozen=True, kw_only=True):
     id: str

@@ -14,7 +14,8 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-API_KEY_PREFIX = "sk-llmchat-"
+from contracts.accounts import API_KEY_PREFIX
+
 API_KEY_SHOWN_CHARS = 12
 """``ApiKeyView.prefix`` is the first 12 characters of the key."""
 UNUSABLE_PASSWORD = "!unusable"

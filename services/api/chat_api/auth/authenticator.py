@@ -16,9 +16,8 @@ from chat_api.errors import ApiError
 from chat_api.persistence_client import Persistence
 from chat_api.settings import ApiSettings
 from chat_api.ttl_cache import TTLCache
-from contracts.accounts import ApiKeyOwner, UserView
+from contracts.accounts import API_KEY_PREFIX, ApiKeyOwner, UserView
 
-API_KEY_PREFIX = "sk-llmchat-"
 AUTHENTICATOR_KEY = "authenticator"
 """Where the app state keeps the ``Authenticator`` the middleware uses."""
 
