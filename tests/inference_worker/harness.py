@@ -111,6 +111,8 @@ async def running_worker(
     wait_state: WorkerState = "ready",
     engine: Engine | None = None,
     tracing: WorkerTracing | None = None,
+    engine_factory: Callable[[WorkerSettings], Engine] | None = None,
+    within: float = WAIT,
 ) -> AsyncIterator[RunningWorker]:
     """``run`` in this event loop; ``engine`` (default: the one ``env`` names) is handed in
     so a test can look at it, ``tracing`` so a test can read the spans."""
@@ -120,11 +122,19 @@ async def running_worker(
     sub = await nc.subscribe(subjects.heartbeat_subject(settings.worker_id), cb=heartbeats.on_msg)
     await nc.flush()
     stop = asyncio.Event()
-    task = asyncio.create_task(run(settings, stop=stop, engine=engine, tracing=tracing))
+    task = asyncio.create_task(
+        run(
+            settings,
+            stop=stop,
+            engine=engine,
+            tracing=tracing,
+            engine_factory=engine_factory or build_engine,
+        )
+    )
     worker = RunningWorker(settings, stop, task, heartbeats, engine)
     try:
-        waiter = asyncio.create_task(heartbeats.wait_for(wait_state))
-        await asyncio.wait({waiter, task}, timeout=WAIT, return_when=asyncio.FIRST_COMPLETED)
+        waiter = asyncio.create_task(heartbeats.wait_for(wait_state, within))
+        await asyncio.wait({waiter, task}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
         if not waiter.done():
             waiter.cancel()
             if task.done():
@@ -133,7 +143,7 @@ async def running_worker(
         yield worker
     finally:
         if not task.done():
-            await worker.stopped()
+            await worker.stopped(max(WAIT, within))
         await sub.unsubscribe()
 
 

@@ -1,4 +1,4 @@
-"""The worker process: NATS, streams, heartbeats, engine, subscribers, drain.
+"""The worker process: NATS, streams, heartbeats, engine, subscribers, swaps, drain.
 
 ``run(settings)`` is the whole lifespan; ``python -m inference_worker`` calls it with
 signal handlers installed (SIGTERM / SIGINT -> drain). Tests call it in-process with a
@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Callable
 from functools import partial
 
 from nats.aio.client import Client as NatsClient
@@ -19,16 +20,20 @@ from nats.js import JetStreamContext
 from contracts.bus import connect
 from contracts.inference import ChatRequest
 from contracts.streams import ensure_streams
+from contracts.workers import WorkerHardware
 from inference_worker.engine import Engine, build_engine
 from inference_worker.generation import Generation
+from inference_worker.hardware import detect_hardware, refusal
 from inference_worker.heartbeat import Heartbeat
 from inference_worker.inflight import InFlight
 from inference_worker.metrics import MetricsEndpoint, WorkerMetrics
 from inference_worker.prompt import PromptBuilder
-from inference_worker.settings import WorkerSettings
-from inference_worker.sinks import JetStreamEventSink, NatsChunkSink
+from inference_worker.settings import SettingsError, WorkerSettings
+from inference_worker.sinks import JetStreamEventSink, JetStreamSwapStatusSink, NatsChunkSink
+from inference_worker.subscribers.admin import CommandSubscriber, desired_profile, desired_state
 from inference_worker.subscribers.cancels import CancelSubscriber
 from inference_worker.subscribers.requests import RequestSubscriber
+from inference_worker.swap import EngineHost, Swapper
 from inference_worker.tracing import WorkerTracing
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,16 @@ class Worker:
         self._tracing = tracing
         self._events = JetStreamEventSink(js, propagate_trace=tracing is not None)
         self._prompts: PromptBuilder | None = None
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def use(self, settings: WorkerSettings, engine: Engine) -> None:
+        """Serve with ``engine`` (started) from now on: at start and after each swap."""
+        self._settings = settings
+        self._engine = engine
+        self.engine_ready()
 
     def engine_ready(self) -> None:
         s = self._settings
@@ -110,6 +125,68 @@ async def _start_engine(engine: Engine, heartbeat: Heartbeat) -> None:
         await heartbeat.set_state("loading", f"loading for {time.monotonic() - started:.0f}s")
 
 
+async def _hardware(settings: WorkerSettings) -> WorkerHardware | None:
+    try:
+        return await asyncio.to_thread(detect_hardware, settings)
+    except Exception as exc:
+        log.warning("hardware unknown (compatibility not checked on this worker): %r", exc)
+        return None
+
+
+async def _start_settings(
+    settings: WorkerSettings,
+    nc: NatsClient,
+    js: JetStreamContext,
+    hardware: WorkerHardware | None,
+) -> tuple[WorkerSettings, str | None]:
+    """What to load first: the group's desired profile if model-admin set one (a restarted
+    worker comes back on it), else the env settings; and the command that set it."""
+    desired = await desired_state(js, settings.model)
+    if desired is None:
+        return settings, None
+    if desired.profile_id == settings.profile_id:
+        return settings, desired.command_id
+    spec = await desired_profile(nc, js, settings.model, desired)
+    if spec is None:
+        log.warning(
+            "desired profile %s of group %s unknown here: starting on %s",
+            desired.profile_id,
+            settings.model,
+            settings.profile_id,
+        )
+        return settings, None
+    reason = refusal(spec, hardware)
+    if reason is None:
+        try:
+            planned = settings.for_profile(spec)
+        except SettingsError as exc:
+            reason = str(exc)
+        else:
+            log.info("group %s desires %s: loading it", settings.model, spec.id)
+            return planned, desired.command_id
+    log.warning(
+        "desired profile %s cannot load here (%s): starting on %s",
+        spec.id,
+        reason,
+        settings.profile_id,
+    )
+    return settings, None
+
+
+async def _first_load(host: EngineHost, fallback: WorkerSettings) -> None:
+    """Start the engine; if it is the desired profile and fails, the env one instead."""
+    try:
+        await host.start()
+    except Exception:
+        if host.settings is fallback:
+            raise
+        log.exception(
+            "desired profile %s failed to load: trying %s", host.profile_id, fallback.profile_id
+        )
+        await host.unload()
+        await host.load(fallback)
+
+
 async def run(
     settings: WorkerSettings,
     *,
@@ -117,15 +194,18 @@ async def run(
     engine: Engine | None = None,
     install_signal_handlers: bool = False,
     tracing: WorkerTracing | None = None,
+    engine_factory: Callable[[WorkerSettings], Engine] = build_engine,
 ) -> int:
     """The worker's lifespan. Returns the process exit code. ``tracing`` defaults to what
-    the ``OTEL_*`` settings say (tests hand in one over an in-memory exporter)."""
+    the ``OTEL_*`` settings say (tests hand in one over an in-memory exporter).
+    ``engine_factory`` builds the engine of a profile a swap (or the desired state at
+    start) loads; ``engine``, if given, is the one for ``settings``."""
     stop = stop or asyncio.Event()
     if install_signal_handlers:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    engine = engine or build_engine(settings)
+    engine = engine or engine_factory(settings)
     log.info(
         "worker %s starting: model=%s engine=%s capacity=%d nats=%s",
         settings.worker_id,
@@ -161,20 +241,11 @@ async def run(
         metrics = WorkerMetrics(
             settings.model,
             in_flight=inflight.__len__,
-            engine_running=lambda: engine.running,
+            engine_running=lambda: host.engine.running,
             engine_stats=settings.engine_stats and engine.name == "vllm",
         )
         endpoint = MetricsEndpoint(metrics.registry, settings.metrics_host, settings.metrics_port)
         endpoint.start()
-    heartbeat = Heartbeat(
-        nc,
-        worker_id=settings.worker_id,
-        model=settings.model,
-        engine=engine.name,
-        capacity=settings.capacity,
-        interval_s=settings.heartbeat_s,
-        in_flight=inflight.__len__,
-    )
     worker = Worker(settings, nc, js, engine, inflight, metrics=metrics, tracing=tracing)
     cancels = CancelSubscriber(nc, inflight)
     requests = RequestSubscriber(
@@ -184,15 +255,62 @@ async def run(
         take=worker.take,
         trace_context=tracing is not None,
     )
+    heartbeat = Heartbeat(
+        nc,
+        worker_id=settings.worker_id,
+        model=settings.model,
+        engine=engine.name,
+        capacity=settings.capacity,
+        interval_s=settings.heartbeat_s,
+        in_flight=inflight.__len__,
+        profile_id=settings.profile_id,
+        queue_depth=requests.pending,
+    )
+
+    def loaded(loaded_settings: WorkerSettings, loaded_engine: Engine) -> None:
+        worker.use(loaded_settings, loaded_engine)
+        if not inflight.resize(loaded_settings.capacity):
+            log.warning("capacity stays %d: generations still running", inflight.capacity)
+        heartbeat.capacity = inflight.capacity
+        heartbeat.engine = loaded_engine.name
+        heartbeat.profile_id = loaded_settings.profile_id
+
+    host = EngineHost(
+        settings,
+        engine,
+        factory=engine_factory,
+        start=partial(_start_engine, heartbeat=heartbeat),
+        loaded=loaded,
+    )
+    swapper = Swapper(
+        worker_id=settings.worker_id,
+        group=settings.model,
+        host=host,
+        intake=requests,
+        inflight=inflight,
+        state=heartbeat,
+        statuses=JetStreamSwapStatusSink(js, settings.worker_id),
+        compatibility=lambda spec: refusal(spec, heartbeat.hardware),
+    )
+    commands = CommandSubscriber(js, group=settings.model, apply=swapper.apply)
     exit_code = 0
     engine_started = False
     try:
         await ensure_streams(js)
+        heartbeat.hardware = await _hardware(settings)
         heartbeat.start()
         await heartbeat.set_state("loading")
         # Cancels first: a cancel for a request still queued is remembered meanwhile.
         await cancels.start()
-        engine_task = asyncio.create_task(_start_engine(engine, heartbeat))
+        # Commands before the desired state is read: none falls between the two.
+        await commands.start()
+        start_settings, command_id = await _start_settings(settings, nc, js, heartbeat.hardware)
+        if command_id is not None:
+            swapper.mark_applied(command_id)
+            heartbeat.command_id = command_id
+        if start_settings is not settings:
+            host.settings, host.engine = start_settings, engine_factory(start_settings)
+        engine_task = asyncio.create_task(_first_load(host, settings))
         stop_task = asyncio.create_task(stop.wait())
         await asyncio.wait({engine_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         if not engine_task.done():  # stopped while loading
@@ -208,20 +326,22 @@ async def run(
                 exit_code = 1
             else:
                 engine_started = True
-                worker.engine_ready()
                 await requests.start()
                 await heartbeat.set_state("ready")
+                commands.start_applying()
                 await stop_task
         stop_task.cancel()
+        await commands.stop()  # a swap under way is abandoned: the worker is stopping
         if engine_started:
             await _drain(settings, heartbeat, requests, inflight)
     finally:
+        await commands.stop()
         await cancels.stop()
         if exit_code == 0:
             await heartbeat.set_state("stopped")
         await heartbeat.stop()
         try:
-            await engine.shutdown()
+            await host.engine.shutdown()
         except Exception:
             log.exception("engine shutdown failed")
         try:

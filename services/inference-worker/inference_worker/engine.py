@@ -114,6 +114,11 @@ class VllmEngine:
         from vllm.engine.arg_utils import AsyncEngineArgs
 
         s = self._settings
+        extra: dict[str, Any] = {}
+        if s.quantization is not None:  # a profile's; the env settings never set them
+            extra["quantization"] = s.quantization
+        if s.kv_cache_dtype != "auto":
+            extra["kv_cache_dtype"] = s.kv_cache_dtype
         return AsyncEngineArgs(
             model=str(s.model_path),
             served_model_name=[s.model],
@@ -124,6 +129,7 @@ class VllmEngine:
             enforce_eager=s.enforce_eager,
             tensor_parallel_size=s.tensor_parallel_size,
             disable_log_stats=True,
+            **extra,
         )
 
     def _build(self) -> Any:

@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from nats.aio.client import Client as NatsClient
 
 from contracts import subjects
 from contracts.codec import encode
-from contracts.workers import WorkerState, WorkerStatus
+from contracts.workers import WorkerHardware, WorkerState, WorkerStatus
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +28,25 @@ class Heartbeat:
         capacity: int,
         interval_s: float,
         in_flight: Callable[[], int],
+        profile_id: str | None = None,
+        hardware: WorkerHardware | None = None,
+        queue_depth: Callable[[], Awaitable[int | None]] | None = None,
     ) -> None:
         self._nc = nc
         self._subject = subjects.heartbeat_subject(worker_id)
         self._worker_id = worker_id
         self._model = model
-        self._engine = engine
-        self._capacity = capacity
+        self.engine = engine
+        self.capacity = capacity
         self._interval_s = interval_s
         self._in_flight = in_flight
+        self.profile_id = profile_id
+        """The profile the engine runs (a swap changes it once the new engine is ready)."""
+        self.hardware = hardware
+        self.command_id: str | None = None
+        """The last ``ActivateProfile`` applied (or being applied)."""
+        self._queue_depth = queue_depth
+        self._pending: int | None = None
         self.state: WorkerState = "starting"
         self.detail = ""
         self._task: asyncio.Task[None] | None = None
@@ -47,11 +57,15 @@ class Heartbeat:
             model=self._model,
             state=self.state,
             in_flight=self._in_flight(),
-            capacity=self._capacity,
-            engine=self._engine,
+            capacity=self.capacity,
+            engine=self.engine,
             detail=self.detail,
             interval_s=self._interval_s,
             sent_at=time.time(),
+            profile_id=self.profile_id,
+            queue_depth=self._pending,
+            hardware=self.hardware,
+            command_id=self.command_id,
         )
 
     async def set_state(self, state: WorkerState, detail: str = "") -> None:
@@ -81,5 +95,12 @@ class Heartbeat:
 
     async def _run(self) -> None:
         while True:
+            if self._queue_depth is not None:
+                # One JetStream API call per interval; a state change reuses the last value.
+                try:
+                    self._pending = await asyncio.wait_for(self._queue_depth(), self._interval_s)
+                except Exception as exc:
+                    log.debug("queue depth unknown: %r", exc)
+                    self._pending = None
             await self.beat()
             await asyncio.sleep(self._interval_s)

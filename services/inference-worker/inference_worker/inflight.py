@@ -81,6 +81,18 @@ class InFlight:
                 break
             del self._cancelled[request_id]
 
+    def resize(self, capacity: int) -> bool:
+        """Take a new capacity (a swap to a profile with another max_num_seqs). Only when
+        idle and nothing pulls (every slot free), so no slot taken from the old semaphore
+        is released into the new one; False (capacity unchanged) otherwise."""
+        if capacity == self.capacity:
+            return True
+        if self._running:
+            return False
+        self.capacity = capacity
+        self._slots = asyncio.Semaphore(capacity)
+        return True
+
     def cancel_all(self, reason: CancelReason) -> int:
         for generation in list(self._running.values()):
             generation.cancel(reason)

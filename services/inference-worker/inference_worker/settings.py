@@ -14,9 +14,12 @@ from typing import Literal
 
 import msgspec
 
+from contracts.admin import ProfileSpec
 from inference_worker.prompt import FALLBACK_TEMPLATES
 
 EngineKind = Literal["vllm", "scripted"]
+DeviceSetting = Literal["auto", "cpu", "cuda"]
+_DEVICES: tuple[DeviceSetting, ...] = ("auto", "cpu", "cuda")
 Dtype = Literal["auto", "half", "float16", "bfloat16", "float", "float32"]
 _DTYPES: tuple[Dtype, ...] = ("auto", "half", "float16", "bfloat16", "float", "float32")
 _ENGINES: tuple[EngineKind, ...] = ("vllm", "scripted")
@@ -24,6 +27,10 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 DEFAULT_MODEL = "gemma3-270m"
 DEFAULT_MODEL_DIR = "gemma3-270m-hf"
+DEFAULT_PROFILE = "gemma3-270m"
+DEFAULT_HF_MODEL = "google/gemma-3-270m"
+"""The Hugging Face model of the prepared folder ``MODEL_CACHE_DIR/gemma3-270m-hf``: every
+profile of that model (gemma3-270m, gemma3-270m-long) loads from it unless mapped."""
 _TRACE_EXPORTERS = ("none", "otlp", "console")
 _OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 
@@ -38,12 +45,24 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
     model: str = DEFAULT_MODEL
     engine: EngineKind = "vllm"
     model_path: Path
+    profile_id: str = DEFAULT_PROFILE
+    """``WORKER_PROFILE``: the model-admin profile the engine settings below amount to
+    (reported in heartbeats; a swap replaces the engine fields with another profile's)."""
+    device: DeviceSetting = "auto"
+    """``WORKER_DEVICE``: what the worker reports as its hardware (auto: cuda if torch
+    sees a GPU and the engine is vllm, else cpu)."""
+    model_cache_dir: Path = Path("~/.cache/llmchat/models")
+    model_paths: dict[str, Path] = msgspec.field(default_factory=dict)
+    """``WORKER_MODEL_PATHS``: local folder per profile id or Hugging Face model."""
     dtype: Dtype = "bfloat16"
     max_model_len: int = 4096
     gpu_memory_utilization: float = 0.3
     max_num_seqs: int = 16
     enforce_eager: bool = True
     tensor_parallel_size: int = 1
+    quantization: str | None = None
+    """vLLM ``quantization`` (None: the checkpoint's own); set by a profile."""
+    kv_cache_dtype: str = "auto"
     chat_template: str = "gemma"
     heartbeat_s: float = 1.0
     drain_timeout_s: float = 30.0
@@ -76,14 +95,83 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
         """Let vLLM keep its own Prometheus statistics (only when they are served)."""
         return self.metrics_port > 0
 
+    def model_path_for(self, profile: ProfileSpec) -> Path | None:
+        """The local folder a profile loads from: ``WORKER_MODEL_PATHS`` by profile id,
+        then by Hugging Face model, then the worker's own ``WORKER_MODEL_PATH`` for its
+        own profile, then the convention ``MODEL_CACHE_DIR/<profile id>-hf`` if it exists."""
+        for key in (profile.id, profile.hf_model):
+            if key in self.model_paths:
+                return self.model_paths[key]
+        if profile.id == self.profile_id:
+            return self.model_path
+        conventional = self.model_cache_dir / f"{profile.id}-hf"
+        return conventional if conventional.is_dir() else None
+
+    def for_profile(self, profile: ProfileSpec) -> WorkerSettings:
+        """These settings with the engine fields of ``profile`` (what a swap loads).
+
+        Raises ``SettingsError`` (nothing is unloaded then) when the profile names a
+        dtype or template this worker does not know, or no local folder for its model."""
+        engine = profile.engine
+        if engine.dtype not in _DTYPES:
+            raise SettingsError(f"profile {profile.id}: dtype {engine.dtype!r} is not supported")
+        template = profile.chat_template or self.chat_template
+        if template not in FALLBACK_TEMPLATES:
+            raise SettingsError(f"profile {profile.id}: no built-in chat template {template!r}")
+        path = self.model_path_for(profile)
+        if self.engine == "vllm":
+            if path is None:
+                raise SettingsError(
+                    f"profile {profile.id}: no local folder for {profile.hf_model} "
+                    f"(set WORKER_MODEL_PATHS={profile.id}=/path/to/folder)"
+                )
+            if not path.is_dir():
+                raise SettingsError(f"profile {profile.id}: model folder {path} not found")
+        return msgspec.structs.replace(
+            self,
+            profile_id=profile.id,
+            model_path=path or self.model_path,
+            dtype=engine.dtype,  # type: ignore[arg-type]  # checked against _DTYPES above
+            max_model_len=engine.max_model_len,
+            gpu_memory_utilization=engine.gpu_memory_utilization,
+            max_num_seqs=engine.max_num_seqs,
+            enforce_eager=engine.enforce_eager,
+            tensor_parallel_size=engine.tensor_parallel_size,
+            quantization=None if engine.quantization == "none" else engine.quantization,
+            kv_cache_dtype=engine.kv_cache_dtype,
+            chat_template=template,
+            default_max_tokens=profile.sampling.max_tokens,
+        )
+
 
 def _default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def _default_model_path(env: Mapping[str, str]) -> Path:
+def _model_cache_dir(env: Mapping[str, str]) -> Path:
     cache = env.get("MODEL_CACHE_DIR") or str(Path.home() / ".cache" / "llmchat" / "models")
-    return Path(cache).expanduser() / DEFAULT_MODEL_DIR
+    return Path(cache).expanduser()
+
+
+def _default_model_path(env: Mapping[str, str]) -> Path:
+    return _model_cache_dir(env) / DEFAULT_MODEL_DIR
+
+
+def _model_paths(env: Mapping[str, str]) -> dict[str, Path]:
+    """``WORKER_MODEL_PATHS=profile-or-hf-model=/path,...`` over the built-in
+    ``google/gemma-3-270m -> MODEL_CACHE_DIR/gemma3-270m-hf``."""
+    paths = {DEFAULT_HF_MODEL: _default_model_path(env)}
+    raw = env.get("WORKER_MODEL_PATHS", "")
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise SettingsError(
+                f"WORKER_MODEL_PATHS={raw!r}: expected profile=/path[,profile=/path...]"
+            )
+        paths[key.strip()] = Path(value.strip()).expanduser()
+    return paths
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
@@ -153,6 +241,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
     if dtype not in _DTYPES:
         raise SettingsError(f"WORKER_DTYPE={dtype!r}: expected one of {', '.join(_DTYPES)}")
     chat_template = _str(env, "WORKER_CHAT_TEMPLATE", "gemma")
+    device = _str(env, "WORKER_DEVICE", "auto").lower()
+    if device not in _DEVICES:
+        raise SettingsError(f"WORKER_DEVICE={device!r}: expected one of {', '.join(_DEVICES)}")
     traces_exporter = _str(env, "OTEL_TRACES_EXPORTER", "none").lower()
     if traces_exporter not in _TRACE_EXPORTERS:
         raise SettingsError(
@@ -181,6 +272,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
         model=_str(env, "WORKER_MODEL", DEFAULT_MODEL),
         engine=engine,  # type: ignore[arg-type]  # checked against _ENGINES above
         model_path=model_path,
+        profile_id=_str(env, "WORKER_PROFILE", DEFAULT_PROFILE),
+        device=device,  # type: ignore[arg-type]  # checked against _DEVICES above
+        model_cache_dir=_model_cache_dir(env),
+        model_paths=_model_paths(env),
         dtype=dtype,  # type: ignore[arg-type]  # checked against _DTYPES above
         max_model_len=_int(env, "WORKER_MAX_MODEL_LEN", 4096, minimum=16),
         gpu_memory_utilization=_float(env, "WORKER_GPU_MEMORY_UTILIZATION", 0.3, maximum=1.0),

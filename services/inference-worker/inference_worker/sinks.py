@@ -14,6 +14,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from contracts import subjects
+from contracts.admin import SwapStatus
 from contracts.codec import encode
 from contracts.events import (
     ChatEvent,
@@ -85,3 +86,21 @@ class JetStreamEventSink:
                     exc,
                 )
                 await asyncio.sleep(0.2 * attempt)
+
+
+class JetStreamSwapStatusSink:
+    """Publishes this worker's ``SwapStatus`` on ``swap_status_subject(worker_id)``."""
+
+    def __init__(self, js: JetStreamContext, worker_id: str, *, timeout_s: float = 5.0) -> None:
+        self._js = js
+        self._subject = subjects.swap_status_subject(worker_id)
+        self._timeout_s = timeout_s
+
+    async def report(self, status: SwapStatus) -> None:
+        msg_id = f"{status.command_id}:{status.worker_id}:{status.phase}"
+        await self._js.publish(
+            self._subject,
+            encode(status),
+            timeout=self._timeout_s,
+            headers={subjects.MSG_ID_HEADER: msg_id},
+        )

@@ -70,9 +70,12 @@ async def run(
         return await _serve(settings, catalog, nc, stop)
     finally:
         try:
-            await nc.drain()
+            # bounded: a KV watcher stopped with messages still queued never drains
+            await asyncio.wait_for(nc.drain(), settings.drain_timeout_s)
         except Exception as exc:
             log.debug("nats drain: %r", exc)
+        if not nc.is_closed:
+            await nc.close()
         log.info("model-admin stopped")
 
 

@@ -67,6 +67,24 @@ class RequestSubscriber:
         )
         self._task = asyncio.create_task(self._pull_loop(), name="pull-requests")
 
+    async def pause(self) -> None:
+        """Stop pulling (a swap drains): what is queued stays in the stream."""
+        await self.stop()
+
+    async def resume(self) -> None:
+        """Pull again from the same durable consumer (the group's: nothing queued is lost)."""
+        if self._task is None:
+            self._stopping = False
+            await self.start()
+
+    async def pending(self) -> int | None:
+        """Requests waiting in the group's consumer (``num_pending``): the queue depth."""
+        info = await self._js.consumer_info(
+            subjects.REQUESTS_STREAM, subjects.request_consumer(self._model)
+        )
+        pending: int | None = info.num_pending
+        return pending
+
     async def stop(self) -> None:
         """Stop taking requests. The pending pull is left to expire (at most ``poll_s``)
         rather than cancelled, so no request is delivered to a subscription nobody reads;

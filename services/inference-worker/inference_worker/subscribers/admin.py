@@ -1,0 +1,132 @@
+"""``on_command``: model-admin's commands to this worker's group, and the desired state.
+
+Every worker of a group must see every ``ActivateProfile``, so each has its OWN consumer
+on ``command_subject(group)``: an ephemeral ordered push consumer from ``DeliverPolicy.NEW``
+(nothing to clean up when the worker dies). What was commanded while the worker was down
+is in the group's desired state (KV ``model_desired_state``), which the worker reads at
+start (``desired_profile``). Commands are applied one at a time, in order, by one task,
+once the first engine is ready; the subscription starts earlier so that a command sent
+while the worker loads is not missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import msgspec
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
+
+from contracts import subjects
+from contracts.admin import ActivateProfile, DesiredState, GetProfile, ProfileDetail, ProfileSpec
+from contracts.codec import DecodeErrors, decode_activate, decode_desired_state, encode
+from contracts.rpc import Reply
+
+log = logging.getLogger(__name__)
+
+ApplyCommand = Callable[[ActivateProfile], Awaitable[object]]
+_decode_profile_reply = msgspec.json.Decoder(Reply[ProfileDetail]).decode
+
+
+class CommandSubscriber:
+    def __init__(self, js: JetStreamContext, *, group: str, apply: ApplyCommand) -> None:
+        self._js = js
+        self._group = group
+        self._apply = apply
+        self._queue: asyncio.Queue[ActivateProfile] = asyncio.Queue()
+        self._sub: JetStreamContext.PushSubscription | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Subscribe (commands queue up until ``start_applying``)."""
+        self._sub = await self._js.subscribe(
+            subjects.command_subject(self._group),
+            stream=subjects.ADMIN_STREAM,
+            cb=self.on_command,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.NEW,
+        )
+
+    def start_applying(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._apply_loop(), name="apply-commands")
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            sub, self._sub = self._sub, None
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:  # connection already closed
+                log.debug("command unsubscribe: %r", exc)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def on_command(self, msg: Msg) -> None:
+        try:
+            command = decode_activate(msg.data)
+        except DecodeErrors as exc:
+            log.warning("malformed command on %s ignored: %s", msg.subject, exc)
+            return
+        if subjects.subject_token(command.group) != subjects.subject_token(self._group):
+            log.warning("command %s names group %s: ignored", command.command_id, command.group)
+            return
+        self._queue.put_nowait(command)
+
+    async def _apply_loop(self) -> None:
+        while True:
+            command = await self._queue.get()
+            await self._apply(command)
+
+
+async def desired_state(js: JetStreamContext, group: str) -> DesiredState | None:
+    """The group's entry of ``model_desired_state`` (None: never set, or unreadable)."""
+    try:
+        kv = await js.key_value(subjects.DESIRED_STATE_BUCKET)
+        entry = await kv.get(subjects.subject_token(group))
+    except (BucketNotFoundError, KeyNotFoundError, NotFoundError):
+        return None
+    if not entry.value:
+        return None
+    try:
+        return decode_desired_state(entry.value)
+    except DecodeErrors as exc:
+        log.warning("desired state of %s unreadable: %s", group, exc)
+        return None
+
+
+async def desired_profile(
+    nc: NatsClient, js: JetStreamContext, group: str, desired: DesiredState
+) -> ProfileSpec | None:
+    """The full profile the desired state names: the group's last command if it is that
+    profile's (a restarted worker needs no model-admin), else ``profiles.get``."""
+    try:
+        last = await js.get_last_msg(subjects.ADMIN_STREAM, subjects.command_subject(group))
+        if last.data:
+            command = decode_activate(last.data)
+            if command.profile.id == desired.profile_id:
+                return command.profile
+    except NotFoundError:
+        pass
+    except Exception as exc:
+        log.warning("last command of %s unreadable: %r", group, exc)
+    try:
+        reply = await nc.request(
+            subjects.ADMIN_PROFILES_GET, encode(GetProfile(name=desired.profile_id)), timeout=3.0
+        )
+        answer = _decode_profile_reply(reply.data)
+    except Exception as exc:
+        log.warning("profile %s not available from model-admin: %r", desired.profile_id, exc)
+        return None
+    if answer.ok is None:
+        log.warning("profile %s refused by model-admin: %s", desired.profile_id, answer.error)
+        return None
+    return answer.ok.spec
