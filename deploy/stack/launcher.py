@@ -27,8 +27,8 @@ class Readiness:
 
 
 class Stack:
-    """nats-server (unless ``nats_url`` is set), persistence, metering, N inference workers
-    and one api."""
+    """nats-server (unless ``nats_url`` is set), persistence, metering, model-admin, N
+    inference workers and one api."""
 
     def __init__(self, settings: StackSettings) -> None:
         self.settings = settings
@@ -36,6 +36,7 @@ class Stack:
         self.nats_url = settings.nats_url or ""
         self.persistence: ManagedProcess | None = None
         self.metering: ManagedProcess | None = None
+        self.model_admin: ManagedProcess | None = None
         self.workers: list[ManagedProcess] = []
         self.api: ManagedProcess | None = None
 
@@ -61,6 +62,10 @@ class Stack:
             self._log_path("metering"),
         )
         self.metering.start()
+        self.model_admin = ManagedProcess(
+            "model-admin", "model_admin", common, self._log_path("model-admin")
+        )
+        self.model_admin.start()
         for index in range(1, self.settings.workers + 1):
             worker = ManagedProcess(
                 f"worker-{index}",
@@ -90,7 +95,7 @@ class Stack:
         return self.settings.log_dir / f"{name}.log" if self.settings.log_dir else None
 
     def processes(self) -> list[ManagedProcess]:
-        services = [self.persistence, self.metering, *self.workers, self.api]
+        services = [self.persistence, self.metering, self.model_admin, *self.workers, self.api]
         return [process for process in services if process is not None]
 
     # --- readiness -----------------------------------------------------------
@@ -151,6 +156,8 @@ class Stack:
             self.api.stop(timeout_s=15.0)
         for worker in self.workers:
             worker.stop(timeout_s=drain_timeout_s)
+        if self.model_admin is not None:
+            self.model_admin.stop(timeout_s=15.0)
         if self.metering is not None:
             self.metering.stop(timeout_s=15.0)
         if self.persistence is not None:

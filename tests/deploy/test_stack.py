@@ -41,10 +41,16 @@ def test_stack_starts_serves_a_chat_and_stops_cleanly(
         assert response.status_code == 200
         assert "event: done" in response.text
         names = sorted(process.name for process in stack.processes())
-        assert names == ["api", "metering", "persistence", "worker-1"]
+        assert names == ["api", "metering", "model-admin", "persistence", "worker-1"]
     finally:
         stack.stop()
     codes = {process.name: process.exit_code() for process in stack.processes()}
-    assert codes == {"api": 0, "metering": 0, "persistence": 0, "worker-1": 0}, {
+    assert codes == {
+        "api": 0,
+        "metering": 0,
+        "model-admin": 0,
+        "persistence": 0,
+        "worker-1": 0,
+    }, {
         name: stack_log for name, stack_log in ((p.name, p.log_tail(15)) for p in stack.processes())
     }

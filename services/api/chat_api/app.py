@@ -24,6 +24,8 @@ from chat_api.lifespan import (
     install_services,
     nats_lifespan,
 )
+from chat_api.model_admin_client import ModelAdmin
+from chat_api.models.controllers import AdminModelsController, ModelsController, provide_models
 from chat_api.persistence_client import Persistence, unavailable
 from chat_api.request_log import RequestLogMiddleware
 from chat_api.settings import ApiSettings
@@ -82,6 +84,7 @@ def feature_dependencies(settings: ApiSettings) -> dict[str, Provide]:
         "conversations": Provide(conversations, sync_to_thread=False),
         "admin": Provide(admin, sync_to_thread=False),
         "user_settings": Provide(user_settings, sync_to_thread=False),
+        "models": Provide(provide_models, sync_to_thread=False),
     }
 
 
@@ -91,11 +94,14 @@ def create_app(
     debug: bool = False,
     persistence: Persistence | None = None,
     tracing: ApiTracing | None = None,
+    model_admin: ModelAdmin | None = None,
 ) -> Litestar:
     """Build the app. Without ``chat_service`` the lifespan connects to NATS and makes one
     (with the persistence client over the same connection); tests pass a service over a
     fake gateway instead, and optionally a (fake) ``persistence``. ``tracing`` defaults to
-    what the ``OTEL_*`` settings say (tests hand in one over an in-memory exporter)."""
+    what the ``OTEL_*`` settings say (tests hand in one over an in-memory exporter).
+    ``model_admin`` (with ``chat_service``): a (fake) model-admin client for the models
+    routes and the chat router."""
     settings = settings or ApiSettings.from_env()
     configure_logging(settings.log_level, settings.log_format)
     state: dict[str, Any] = {}
@@ -107,7 +113,7 @@ def create_app(
     if chat_service is None:
         lifespan.append(nats_lifespan(settings))
     else:
-        install_services(state, settings, chat_service, persistence)
+        install_services(state, settings, chat_service, persistence, model_admin)
     return Litestar(
         route_handlers=[
             ChatController,
@@ -121,6 +127,8 @@ def create_app(
             AdminController,
             UsageController,
             AdminUsageController,
+            ModelsController,
+            AdminModelsController,
             *([MetricsController] if metrics is not None else []),
         ],
         dependencies=feature_dependencies(settings),

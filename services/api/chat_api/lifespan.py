@@ -19,6 +19,8 @@ from chat_api.chat.titles import TitleWriter
 from chat_api.gateway import NatsGateway
 from chat_api.limits.admission import ChatAdmission
 from chat_api.metering_client import NatsMetering
+from chat_api.model_admin_client import ModelAdmin, NatsModelAdmin
+from chat_api.models import MODELS_KEY, ModelRouter, ModelsService
 from chat_api.persistence_client import NatsPersistence, Persistence
 from chat_api.relay import StreamTable
 from chat_api.settings import ApiSettings
@@ -39,9 +41,20 @@ def install_services(
     settings: ApiSettings,
     chat_service: ChatService,
     persistence: Persistence | None,
+    model_admin: ModelAdmin | None = None,
 ) -> None:
-    """Put the chat service, persistence client and the objects built on it on the state."""
+    """Put the chat service, persistence client, model-admin client and the objects built
+    on them on the state."""
     state[STATE_KEY] = chat_service
+    if model_admin is not None and chat_service.router.admin is None:
+        chat_service.router = ModelRouter(settings, model_admin)
+    state[MODELS_KEY] = ModelsService(
+        settings,
+        model_admin,
+        chat_service.router,
+        chat_service.gateway.workers,
+        chat_service.streams,
+    )
     state[PERSISTENCE_KEY] = persistence
     state[AUTHENTICATOR_KEY] = Authenticator(settings, persistence)
     metrics = state.get(METRICS_KEY)
@@ -80,12 +93,24 @@ def nats_lifespan(
         persistence.propagate_trace = gateway.propagate_trace
         admission = ChatAdmission.from_settings(settings, gateway.js)
         admission.start()
-        service = ChatService(settings, gateway, streams, admission=admission)
-        install_services(app.state, settings, service, persistence)
+        model_admin = NatsModelAdmin(gateway.nc, settings.model_admin_timeout_s)
+        service = ChatService(
+            settings,
+            gateway,
+            streams,
+            admission=admission,
+            router=ModelRouter(settings, model_admin),
+        )
+        install_services(app.state, settings, service, persistence, model_admin)
         app.state[USAGE_KEY] = UsageService(
             settings, NatsMetering(gateway.nc, settings.metering_timeout_s)
         )
-        log.info("api connected to NATS at %s; models %s", settings.nats_url, settings.models)
+        log.info(
+            "api connected to NATS at %s; models %s; model-admin routing %s",
+            settings.nats_url,
+            settings.models,
+            settings.model_admin_routing,
+        )
         try:
             yield
         finally:

@@ -242,6 +242,8 @@ class StreamTable:
     def __init__(self) -> None:
         self._relays: dict[str, Relay] = {}
         self.accepting = True
+        self.closing = asyncio.Event()
+        """Set by ``begin_shutdown``: other long responses (admin SSE) end on it too."""
         self._empty = asyncio.Event()
         self._empty.set()
 
@@ -264,6 +266,7 @@ class StreamTable:
     def begin_shutdown(self) -> None:
         """Refuse new requests; every open stream ends with a ``shutting_down`` error."""
         self.accepting = False
+        self.closing.set()
         for relay in list(self._relays.values()):
             relay.shutdown()
 

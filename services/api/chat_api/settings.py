@@ -117,6 +117,17 @@ class ApiSettings:
     log_format: Literal["json", "text"] = "json"
     log_sample_messages: float = 0.0
     """Share (0..1) of chats whose last user message is logged (masked)."""
+    # --- model administration (issue 5: model-admin client, routing by alias) ---
+    model_admin_routing: Literal["auto", "off"] = "auto"
+    """``auto``: a chat's model is resolved by model-admin (profile id or alias -> worker
+    group), falling back to the ``MODELS`` whitelist when model-admin does not answer or
+    does not know the name; ``off``: the ``MODELS`` whitelist only (no model-admin calls
+    on the chat path)."""
+    model_admin_timeout_s: float = 2.0
+    """How long to wait for a model-admin reply before answering 503 (or falling back)."""
+    model_resolve_ttl_s: float = 2.0
+    """How long a resolved name (or "model-admin is not answering") is kept; an alias an
+    admin re-points takes effect for chats within this time."""
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -214,4 +225,21 @@ def _admission_and_logs(env: Mapping[str, str]) -> dict[str, Any]:
         "banned_words": _csv(env.get("BANNED_WORDS", "")),
         "log_format": log_format,
         "log_sample_messages": sample,
+        **_model_admin(env),
+    }
+
+
+def _model_admin(env: Mapping[str, str]) -> dict[str, Any]:
+    """The model-admin client and chat routing settings (issue 5)."""
+    routing = (env.get("MODEL_ADMIN_ROUTING") or "auto").strip().lower()
+    if routing not in ("auto", "off"):
+        raise ValueError(f"MODEL_ADMIN_ROUTING={routing!r}: expected auto or off")
+    timeout_s = float(env.get("MODEL_ADMIN_TIMEOUT_S") or "2")
+    ttl_s = float(env.get("MODEL_RESOLVE_TTL_S") or "2")
+    if timeout_s <= 0 or ttl_s < 0:
+        raise ValueError("MODEL_ADMIN_TIMEOUT_S must be > 0 and MODEL_RESOLVE_TTL_S >= 0")
+    return {
+        "model_admin_routing": routing,
+        "model_admin_timeout_s": timeout_s,
+        "model_resolve_ttl_s": ttl_s,
     }

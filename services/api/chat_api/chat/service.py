@@ -25,6 +25,7 @@ from chat_api.errors import ApiError
 from chat_api.gateway import Gateway, GatewayUnavailable
 from chat_api.limits.admission import ChatAdmission
 from chat_api.limits.limiter import Ticket
+from chat_api.models.routing import ModelRouter, whitelist_route
 from chat_api.persistence_client import Persistence, unavailable
 from chat_api.relay import Relay, StreamTable
 from chat_api.request_log import note_chat
@@ -54,15 +55,8 @@ class UserDefaults(Protocol):
 
 
 def resolve_model(settings: ApiSettings, model: str | None) -> str:
-    name = model or settings.default_model
-    if name not in settings.models:
-        raise ApiError(
-            404,
-            ErrorCode.MODEL_NOT_FOUND,
-            f"model {name!r} does not exist; available: {', '.join(settings.models)}",
-            param="model",
-        )
-    return name
+    """The ``MODELS`` whitelist alone (``ModelRouter`` adds model-admin's names)."""
+    return whitelist_route(settings, model or settings.default_model).group
 
 
 def check_limits(settings: ApiSettings, spec: ChatSpec) -> None:
@@ -146,6 +140,7 @@ class ChatService:
         user_defaults: UserDefaults | None = None,
         titles: TitleWriter | None = None,
         admission: ChatAdmission | None = None,
+        router: ModelRouter | None = None,
     ) -> None:
         self.settings = settings
         self.gateway = gateway
@@ -156,6 +151,8 @@ class ChatService:
         self.admission = admission or ChatAdmission.from_settings(settings)
         """Queue bound and rate limits (default: in-process limits, no queue bound)."""
         self.banned_words = BannedWords(settings.banned_words)
+        self.router = router or ModelRouter(settings)
+        """Model name -> worker group (default: the ``MODELS`` whitelist only)."""
         self.metrics: ApiMetrics | None = None
         """Set by the app when metrics are on: each chat gets a ``StreamObserver``."""
 
@@ -179,7 +176,7 @@ class ChatService:
             model=compose_model(self.settings, spec.model, defaults),
             sampling=compose_sampling(spec.sampling, defaults),
         )
-        model = resolve_model(self.settings, spec.model)
+        model = (await self.router.route(spec.model)).group
         check_limits(self.settings, spec)
         if not self.gateway.workers.serves(model):
             raise ApiError(

@@ -94,10 +94,18 @@ class OpenAIController(Controller):
 
     @get("/models", summary="Models this api serves (OpenAI shape)")
     async def models(self, chat_service: ChatService) -> ModelList:
+        """The ``MODELS`` names, then (when model-admin answers) every profile users may
+        pick and each of its aliases; ``ready`` = a live worker can take it now."""
         workers = chat_service.gateway.workers
-        return ModelList(
-            data=[
-                ModelCard(id=name, ready=workers.serves(name))
-                for name in chat_service.settings.models
-            ]
-        )
+        cards = [
+            ModelCard(id=name, ready=workers.serves(name)) for name in chat_service.settings.models
+        ]
+        seen = {card.id for card in cards}
+        profiles = await chat_service.router.profiles()
+        for profile in profiles.profiles if profiles is not None else []:
+            ready = profile.ready_workers > 0
+            for name in (profile.id, *profile.aliases):
+                if name not in seen:
+                    seen.add(name)
+                    cards.append(ModelCard(id=name, ready=ready, profile=profile.id))
+        return ModelList(data=cards)

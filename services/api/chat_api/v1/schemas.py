@@ -84,6 +84,8 @@ class ModelCard(msgspec.Struct, kw_only=True):
     created: int = 0
     owned_by: str = "llmchat"
     ready: bool
+    profile: str | None = None
+    """The model-admin profile this name (a profile id or an alias) resolves to."""
 
 
 class ModelList(msgspec.Struct, kw_only=True):

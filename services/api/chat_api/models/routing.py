@@ -1,0 +1,145 @@
+"""``ModelRouter``: which worker group a chat's model name goes to.
+
+Order (``MODEL_ADMIN_ROUTING=auto``):
+
+1. model-admin's ``aliases.resolve`` (profile id or alias, re-pointable by admins) ->
+   the group of the profile (``ResolvedModel.group``); a profile no group is meant to run
+   (``served`` false) is 503 ``model_unavailable``;
+2. a name model-admin does not know, or any name while model-admin does not answer
+   (not running, timeout): the ``MODELS`` whitelist, the name being its own group (the
+   behaviour before model-admin existed);
+3. otherwise 404 ``model_not_found``.
+
+Answers (and "model-admin is not answering") are kept ``MODEL_RESOLVE_TTL_S``, so a
+chat costs at most one request-reply per name per TTL, and none while model-admin is
+down. ``MODEL_ADMIN_ROUTING=off`` is step 2 alone. Whether a live worker of the group is
+ready is checked by the caller against its own worker registry (fresher than the cache).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from chat_api.errors import ApiError
+from chat_api.model_admin_client import ModelAdmin, ModelAdminUnavailable
+from chat_api.settings import ApiSettings
+from contracts.admin import ListProfiles, ProfileList, ResolvedModel, ResolveModel
+from contracts.errors import ErrorCode
+
+log = logging.getLogger("chat_api.models")
+
+RETRY_AFTER_S = "5"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    """What the chat asked for (or the default model)."""
+    group: str
+    """The served model name: ``request_subject(group)``, the workers' heartbeat ``model``."""
+    profile_id: str | None = None
+    """None: routed by the ``MODELS`` whitelist."""
+    via: Literal["model-admin", "whitelist"] = "whitelist"
+
+
+_UNKNOWN = object()
+"""Cached: model-admin answered that it knows no such name."""
+
+
+def whitelist_route(settings: ApiSettings, name: str) -> Route:
+    if name not in settings.models:
+        raise ApiError(
+            404,
+            ErrorCode.MODEL_NOT_FOUND,
+            f"model {name!r} does not exist; available: {', '.join(settings.models)}",
+            param="model",
+        )
+    return Route(name=name, group=name)
+
+
+class ModelRouter:
+    def __init__(
+        self,
+        settings: ApiSettings,
+        admin: ModelAdmin | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.admin = admin if settings.model_admin_routing == "auto" else None
+        self._clock = clock
+        self._ttl = settings.model_resolve_ttl_s
+        self._cache: dict[str, tuple[float, ResolvedModel | object]] = {}
+        self._down_until = 0.0
+
+    @property
+    def asks_model_admin(self) -> bool:
+        """Model-admin is in use and not known to be down right now."""
+        return self.admin is not None and self._clock() >= self._down_until
+
+    def _mark_down(self, why: BaseException) -> None:
+        if self._clock() >= self._down_until:
+            log.info("model-admin not answering (%r); routing by MODELS for now", why)
+        self._down_until = self._clock() + max(self._ttl, 0.5)
+
+    async def _resolve(self, name: str) -> ResolvedModel | object | None:
+        """model-admin's answer, ``_UNKNOWN``, or None (not asked / not answering)."""
+        if self.admin is None:
+            return None
+        now = self._clock()
+        cached = self._cache.get(name)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        if now < self._down_until:
+            return None
+        result: ResolvedModel | object
+        try:
+            result = await self.admin.resolve(ResolveModel(name=name))
+        except ModelAdminUnavailable as exc:
+            self._mark_down(exc)
+            return None
+        except ApiError as exc:
+            if exc.status_code not in (400, 404):
+                raise
+            result = _UNKNOWN
+        if self._ttl > 0:
+            if len(self._cache) > 1024:  # names are client input: bound the cache
+                self._cache.clear()
+            self._cache[name] = (now + self._ttl, result)
+        return result
+
+    async def route(self, model: str | None) -> Route:
+        name = model or self.settings.default_model
+        resolved = await self._resolve(name)
+        if isinstance(resolved, ResolvedModel):
+            if not resolved.served:
+                raise ApiError(
+                    503,
+                    ErrorCode.MODEL_UNAVAILABLE,
+                    f"model {name!r} (profile {resolved.profile_id!r}) is not active on any "
+                    "worker group; an admin can activate it",
+                    headers={"Retry-After": RETRY_AFTER_S},
+                )
+            return Route(
+                name=name, group=resolved.group, profile_id=resolved.profile_id, via="model-admin"
+            )
+        return whitelist_route(self.settings, name)
+
+    async def profiles(self) -> ProfileList | None:
+        """The profiles users may pick, or None (routing off, model-admin not answering)."""
+        if not self.asks_model_admin:
+            return None
+        assert self.admin is not None
+        try:
+            return await self.admin.list_profiles(ListProfiles(admin=False))
+        except ModelAdminUnavailable as exc:
+            self._mark_down(exc)
+            return None
+
+    def forget(self) -> None:
+        """Drop every cached answer (an admin changed an alias or a desired state here)."""
+        self._cache.clear()
+        self._down_until = 0.0
