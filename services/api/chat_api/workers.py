@@ -21,6 +21,9 @@ LostCallback = Callable[[str, str], None]
 _GONE_STATES = ("stopped", "failed")
 
 
+_SWAP_STATES = frozenset({"draining", "loading"})
+
+
 class WorkerView(msgspec.Struct, frozen=True, kw_only=True):
     """One worker as /readyz shows it."""
 
@@ -77,6 +80,21 @@ class WorkerRegistry:
         now = self._clock()
         return any(
             e.status.model == model and e.status.state == "ready" and self._is_fresh(e, now)
+            for e in self._workers.values()
+        )
+
+    def accepts(self, model: str) -> bool:
+        """True when a request for ``model`` will be served: a fresh worker is ready, or is
+        in the middle of a profile swap (draining / loading under a command). Requests
+        queue in the stream meanwhile; their deadline bounds the wait."""
+        now = self._clock()
+        return any(
+            e.status.model == model
+            and self._is_fresh(e, now)
+            and (
+                e.status.state == "ready"
+                or (e.status.state in _SWAP_STATES and e.status.command_id is not None)
+            )
             for e in self._workers.values()
         )
 

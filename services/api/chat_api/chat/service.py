@@ -178,7 +178,7 @@ class ChatService:
         )
         model = (await self.router.route(spec.model)).group
         check_limits(self.settings, spec)
-        if not self.gateway.workers.serves(model):
+        if not self.gateway.workers.accepts(model):
             raise ApiError(
                 503,
                 ErrorCode.MODEL_UNAVAILABLE,
