@@ -342,6 +342,8 @@ class ResolvedModel(msgspec.Struct, frozen=True, kw_only=True):
     ready_workers: int
     sampling: ProfileSampling
     max_model_len: int
+    whitelisted: bool = True
+    """False: the profile is not offered to users (FR-3); the api refuses chats for it."""
 
 
 class SetAlias(msgspec.Struct, frozen=True, kw_only=True):

@@ -358,6 +358,7 @@ class ModelAdmin:
             profile_id=profile.id,
             group=group,
             served=served,
+            whitelisted=profile.whitelisted,
             ready_workers=ready(group),
             sampling=ProfileSampling(
                 temperature=profile.sampling.temperature,

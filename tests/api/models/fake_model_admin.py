@@ -101,6 +101,8 @@ class FakeModelAdmin:
             "large": "big",
         }
         self.groups: dict[str, str] = {"gemma3-270m": "gemma3-270m", "big": "big-group"}
+        self.hidden: set[str] = set()
+        """Profile ids that are not whitelisted for users."""
         self.down = False
         self.refuse: tuple[str, str] | None = None
         self.calls: list[msgspec.Struct] = []
@@ -174,6 +176,7 @@ class FakeModelAdmin:
             ready_workers=1,
             sampling=ProfileSampling(),
             max_model_len=4096,
+            whitelisted=profile_id not in self.hidden,
         )
 
     async def changes(self) -> FakeFeed:

@@ -265,6 +265,19 @@ def test_chat_routes_by_alias_and_profile_id(
     _error(_chat(models_client, auth_headers, "nope"), 404, "model_not_found")
 
 
+def test_a_profile_that_is_not_whitelisted_is_not_offered(
+    models_client: TestClient[Any],
+    auth_headers: dict[str, str],
+    gateway: FakeGateway,
+    admin_fake: FakeModelAdmin,
+) -> None:
+    gateway.workers.observe(ready_status("w-big", "big-group"))
+    admin_fake.hidden.add("big")
+    response = _chat(models_client, auth_headers, "large")
+    _error(response, 404, "model_not_found")
+    assert not gateway.requests
+
+
 def test_known_model_without_a_ready_worker_is_503(
     models_client: TestClient[Any], auth_headers: dict[str, str]
 ) -> None:

@@ -4,7 +4,8 @@ Order (``MODEL_ADMIN_ROUTING=auto``):
 
 1. model-admin's ``aliases.resolve`` (profile id or alias, re-pointable by admins) ->
    the group of the profile (``ResolvedModel.group``); a profile no group is meant to run
-   (``served`` false) is 503 ``model_unavailable``;
+   (``served`` false) is 503 ``model_unavailable``; a profile that is not whitelisted is
+   404 ``model_not_found`` (FR-3);
 2. a name model-admin does not know, or any name while model-admin does not answer
    (not running, timeout): the ``MODELS`` whitelist, the name being its own group (the
    behaviour before model-admin existed);
@@ -115,6 +116,13 @@ class ModelRouter:
         name = model or self.settings.default_model
         resolved = await self._resolve(name)
         if isinstance(resolved, ResolvedModel):
+            if not resolved.whitelisted:
+                raise ApiError(
+                    404,
+                    ErrorCode.MODEL_NOT_FOUND,
+                    f"model {name!r} is not offered to users; an admin can whitelist it",
+                    param="model",
+                )
             if not resolved.served:
                 raise ApiError(
                     503,
