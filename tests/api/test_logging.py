@@ -1,6 +1,5 @@
 """Structured logs: the JSON lines actually written, masking of every kind of secret and
-personal data, the request log line with the plan's fields, message sampling, and the
-same masking in the worker's and persistence's copies of the module."""
+personal data, the request log line with the plan's fields, message sampling."""
 
 from __future__ import annotations
 
@@ -10,16 +9,12 @@ import logging
 import secrets
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
 
-import chat_api.structured_logs as api_logs
-import inference_worker.structured_logs as worker_logs
-import persistence.structured_logs as persistence_logs
+import structured_logs
 from chat_api.app import create_app
 from chat_api.auth import issue_token
 from chat_api.chat import ChatService
@@ -50,7 +45,7 @@ class Captured:
 @pytest.fixture
 def captured() -> Iterator[Captured]:
     stream = io.StringIO()
-    handler = api_logs.configure_logging("INFO", "json", stream)
+    handler = structured_logs.configure_logging("INFO", "json", stream)
     yield Captured(stream)
     logging.getLogger().removeHandler(handler)
 
@@ -108,7 +103,7 @@ def test_each_kind_is_masked_in_the_emitted_line(
     assert secret not in written
     assert written.count(placeholder) >= 5
     first = captured.lines()[0]
-    assert first["message"] == "event: " + api_logs.mask(text)
+    assert first["message"] == "event: " + structured_logs.mask(text)
     assert first["level"] == "INFO"
     assert first["logger"] == "tests.logging"
 
@@ -119,22 +114,9 @@ def test_ordinary_fields_are_not_masked(captured: Captured, text: str) -> None:
     assert captured.lines()[0]["message"] == text
 
 
-@pytest.mark.parametrize("module", [worker_logs, persistence_logs], ids=["worker", "persistence"])
-def test_every_service_masks_alike(module: ModuleType) -> None:
-    """Services share only wire contracts, so each has its own copy of the module; the
-    copies are kept identical."""
-    assert module.__file__ is not None
-    assert api_logs.__file__ is not None
-    assert Path(module.__file__).read_text() == Path(api_logs.__file__).read_text()
-    for _, text, _, _ in SECRETS:
-        assert module.mask(text) == api_logs.mask(text)
-    for text in NOT_SECRETS:
-        assert module.mask(text) == text
-
-
 def test_text_format(captured: Captured) -> None:
     stream = io.StringIO()
-    handler = api_logs.configure_logging("INFO", "text", stream)
+    handler = structured_logs.configure_logging("INFO", "text", stream)
     try:
         log.info("done for %s", "a@b.io", extra={"request_id": "r1", "status_code": 200})
     finally:
@@ -160,7 +142,7 @@ def test_request_line_carries_the_plans_fields(
         app=create_app(settings, chat_service=service), raise_server_exceptions=False
     ) as client:
         stream = io.StringIO()
-        handler = api_logs.configure_logging("INFO", "json", stream)  # after create_app
+        handler = structured_logs.configure_logging("INFO", "json", stream)  # after create_app
         try:
             body = {"messages": [{"role": "user", "content": PROMPT}], "system_prompt": "brief"}
             response = client.post("/api/chat", json=body, headers=auth_headers)
@@ -193,7 +175,7 @@ def test_sampled_messages_are_masked(settings: ApiSettings, auth_headers: dict[s
         app=create_app(settings, chat_service=service), raise_server_exceptions=False
     ) as client:
         stream = io.StringIO()
-        handler = api_logs.configure_logging("INFO", "json", stream)
+        handler = structured_logs.configure_logging("INFO", "json", stream)
         try:
             body = {"model": "gemma3-270m", "messages": [{"role": "user", "content": PROMPT}]}
             assert client.post("/v1/chat/completions", json=body, headers=auth_headers).is_success

@@ -29,7 +29,6 @@ from chat_api.models.controllers import AdminModelsController, ModelsController,
 from chat_api.persistence_client import Persistence, unavailable
 from chat_api.request_log import RequestLogMiddleware
 from chat_api.settings import ApiSettings
-from chat_api.structured_logs import configure_logging
 from chat_api.telemetry import (
     METRICS_KEY,
     TRACING_KEY,
@@ -41,6 +40,7 @@ from chat_api.telemetry import (
 from chat_api.usage import AdminUsageController, UsageController
 from chat_api.user_settings import SettingsController, UserSettingsService
 from chat_api.v1 import OpenAIController
+from structured_logs import configure_logging
 
 
 def provide_chat_service(state: State) -> ChatService:

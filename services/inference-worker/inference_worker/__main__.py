@@ -12,7 +12,7 @@ import sys
 
 from inference_worker.app import run
 from inference_worker.settings import SettingsError, load_settings
-from inference_worker.structured_logs import configure_logging
+from structured_logs import configure_logging
 
 
 def main() -> int:

@@ -8,7 +8,7 @@ import sys
 
 from persistence.app import run
 from persistence.settings import SettingsError, load_settings
-from persistence.structured_logs import configure_logging
+from structured_logs import configure_logging
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""Structured logs of this service: one JSON object per line (or text), every record masked.
+"""Structured logs of every service: one JSON object per line (or text), every record masked.
 
 ``configure_logging`` puts ONE handler on the root logger, so every logger (ours,
 uvicorn's, nats') goes through ``MaskingFilter`` and the formatter. Masked before a
@@ -10,8 +10,8 @@ unless sampling is on (``LOG_SAMPLE_MESSAGES``), and then it goes through the sa
 
 JSON line: ``{"ts", "level", "logger", "message", ...extra fields, "exc"?}``; extra
 fields are what the call passed in ``extra=`` (the request log's request_id, user_id,
-model, ...). Each service has its own copy of this module (services share only wire
-contracts); tests/api/test_logging.py keeps the copies identical.
+model, ...). One package for all services: what is masked is one policy, and three
+copies of it (one per service) would drift.
 """
 
 from __future__ import annotations
