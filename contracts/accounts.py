@@ -12,6 +12,8 @@ from typing import Literal
 
 import msgspec
 
+from contracts.subjects import SCHEMA_VERSION
+
 Role = Literal["user", "admin"]
 
 API_KEY_PREFIX = "sk-llmchat-"
@@ -146,3 +148,20 @@ class GetSettings(msgspec.Struct, frozen=True, kw_only=True):
 class PutSettings(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str
     settings: UserSettings
+
+
+AccountChangeKind = Literal["user", "key", "settings"]
+
+
+class AccountChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """On ``ACCOUNT_CHANGES`` (core): what persistence changed, for caches to drop.
+
+    ``user``: role or disabled flag; ``key``: an API key was revoked (``key_id``);
+    ``settings``: the user's chat defaults.
+    """
+
+    kind: AccountChangeKind
+    user_id: str
+    key_id: str | None = None
+    at: float
+    v: int = SCHEMA_VERSION

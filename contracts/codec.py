@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import msgspec
 
-from contracts.admin import ActivateProfile, DesiredState, SwapStatus
+from contracts.accounts import AccountChanged
+from contracts.admin import ActivateProfile, AdminChange, DesiredState, SwapStatus
 from contracts.events import ChatEvent
 from contracts.inference import CancelRequest, ChatRequest, Chunk
 from contracts.workers import WorkerStatus
@@ -26,5 +27,9 @@ decode_worker_status = msgspec.json.Decoder(WorkerStatus).decode
 decode_activate = msgspec.json.Decoder(ActivateProfile).decode
 decode_swap_status = msgspec.json.Decoder(SwapStatus).decode
 decode_desired_state = msgspec.json.Decoder(DesiredState).decode
+decode_admin_change = msgspec.json.Decoder(AdminChange).decode
+
+# accounts (cache invalidation)
+decode_account_changed = msgspec.json.Decoder(AccountChanged).decode
 
 DecodeErrors = (msgspec.DecodeError, msgspec.ValidationError)

@@ -65,6 +65,10 @@ CONV_GET = f"{_CONVERSATIONS}.get"
 CONV_UPDATE = f"{_CONVERSATIONS}.update"
 CONV_DELETE = f"{_CONVERSATIONS}.delete"
 
+ACCOUNT_CHANGES = "persistence.v1.account-changes"
+"""Core subject: ``AccountChanged`` after a user, an API key or a user's settings change,
+so every api instance drops what it cached of that user at once."""
+
 PERSISTENCE_EVENTS_CONSUMER = "persistence"
 """Durable consumer of EVENTS_STREAM that stores conversation messages."""
 

@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from contracts.accounts import (
+    AccountChanged,
     Authenticate,
     CreateApiKey,
     GetSettings,
@@ -299,3 +300,39 @@ async def test_dev_admin_and_first_admin_bootstrap(accounts: Accounts) -> None:
     boss = await accounts.authenticate(Authenticate(email="boss@example.com", password=PASSWORD))
     assert boss.role == "admin"
     assert (await accounts.list_users(ListUsers())).total == 2
+
+
+class RecordedChanges:
+    """An ``AccountChanges`` that keeps what it is told (the NATS one is tested live)."""
+
+    def __init__(self) -> None:
+        self.changes: list[AccountChanged] = []
+
+    async def announce(self, change: AccountChanged) -> None:
+        self.changes.append(change)
+
+
+async def test_committed_changes_are_announced_and_refused_ones_are_not(db: Database) -> None:
+    told = RecordedChanges()
+    accounts = Accounts(db, fast_passwords(), changes=told)
+    admin = await accounts.register(
+        RegisterUser(email="only-admin@example.com", password=PASSWORD, role="admin")
+    )
+    user = await accounts.register(RegisterUser(email="plain@example.com", password=PASSWORD))
+    assert told.changes == []  # a new user has nothing cached anywhere
+    await refused(
+        ErrorCode.FORBIDDEN, accounts.update_user(UpdateUser(user_id=admin.id, role="user"))
+    )
+    await refused(ErrorCode.NOT_FOUND, accounts.update_user(UpdateUser(user_id="nobody")))
+    assert told.changes == []
+    await accounts.update_user(UpdateUser(user_id=user.id, disabled=True))
+    key = await accounts.create_api_key(CreateApiKey(user_id=admin.id, name="k"))
+    await accounts.revoke_api_key(RevokeApiKey(user_id=admin.id, key_id=key.key.id))
+    await accounts.put_settings(
+        PutSettings(user_id=admin.id, settings=UserSettings(temperature=0.2))
+    )
+    assert [(c.kind, c.user_id, c.key_id) for c in told.changes] == [
+        ("user", user.id, None),
+        ("key", admin.id, key.key.id),
+        ("settings", admin.id, None),
+    ]

@@ -126,6 +126,15 @@ class NatsGateway:
         self._sweeper: asyncio.Task[None] | None = None
         self.propagate_trace = False
         """Put the current trace context on requests and events (tracing on)."""
+        self.on_reconnect: list[Callable[[], None]] = []
+        """Called after the NATS connection comes back (core messages may be lost)."""
+
+    async def _reconnected(self) -> None:
+        for hook in list(self.on_reconnect):
+            try:
+                hook()
+            except Exception:
+                log.exception("reconnect hook failed")
 
     @property
     def workers(self) -> WorkerRegistry:
@@ -142,6 +151,12 @@ class NatsGateway:
         """Connect (retrying until ``timeout_s``), ensure the streams, start the registry."""
         deadline = time.monotonic() + timeout_s
         delay = 0.1
+        gateway: NatsGateway | None = None
+
+        async def reconnected() -> None:
+            if gateway is not None:
+                await gateway._reconnected()
+
         while True:
             try:
                 nc = await nats.connect(
@@ -150,6 +165,7 @@ class NatsGateway:
                     connect_timeout=2,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
+                    reconnected_cb=reconnected,
                 )
                 break
             except Exception as exc:

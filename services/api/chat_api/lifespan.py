@@ -14,6 +14,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from chat_api.auth import AUTHENTICATOR_KEY, Authenticator
+from chat_api.cache_invalidation import CacheInvalidation
 from chat_api.chat.service import ChatService
 from chat_api.chat.titles import TitleWriter
 from chat_api.gateway import NatsGateway
@@ -102,6 +103,13 @@ def nats_lifespan(
             router=ModelRouter(settings, model_admin),
         )
         install_services(app.state, settings, service, persistence, model_admin)
+        invalidation = CacheInvalidation(
+            app.state[AUTHENTICATOR_KEY],
+            app.state.get(USER_SETTINGS_KEY),
+            service.router if service.router.admin is not None else None,
+        )
+        await invalidation.start(gateway.nc)
+        gateway.on_reconnect.append(invalidation.reconnected)
         app.state[USAGE_KEY] = UsageService(
             settings, NatsMetering(gateway.nc, settings.metering_timeout_s)
         )
@@ -118,6 +126,7 @@ def nats_lifespan(
                 await service.titles.close()
             await shutdown_streams(streams, settings.shutdown_grace_s)
             await admission.close()
+            await invalidation.stop()
             await gateway.close()
             log.info("api stopped")
 

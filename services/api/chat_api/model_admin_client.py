@@ -38,7 +38,7 @@ from contracts.admin import (
     SwapStatus,
     WorkerList,
 )
-from contracts.codec import encode
+from contracts.codec import decode_admin_change, decode_swap_status, encode
 from contracts.errors import ErrorCode
 from contracts.rpc import Reply
 
@@ -103,8 +103,6 @@ _DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {
         ResolvedModel,
     )
 }
-_decode_change = msgspec.json.Decoder(AdminChange).decode
-_decode_swap = msgspec.json.Decoder(SwapStatus).decode
 
 
 class NatsChangeFeed:
@@ -126,7 +124,7 @@ class NatsChangeFeed:
 
     async def _on_change(self, msg: Msg) -> None:
         try:
-            change = _decode_change(msg.data)
+            change = decode_admin_change(msg.data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             log.warning("bad admin change: %s", exc)
             return
@@ -135,7 +133,7 @@ class NatsChangeFeed:
 
     async def _on_swap(self, msg: Msg) -> None:
         try:
-            self._put(_decode_swap(msg.data))
+            self._put(decode_swap_status(msg.data))
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             log.warning("bad swap status on %s: %s", msg.subject, exc)
 

@@ -73,7 +73,7 @@ class ApiSettings:
     access_token_ttl_s: float = 900.0
     refresh_token_ttl_s: float = 30 * 24 * 3600.0
     allow_registration: bool = True
-    auth_cache_ttl_s: float = 2.0
+    auth_cache_ttl_s: float = 60.0
     """How long a looked-up user / API key / user settings is trusted before asking again."""
     admin_can_read_conversations: bool = False
     persistence_timeout_s: float = 2.0
@@ -125,9 +125,9 @@ class ApiSettings:
     on the chat path)."""
     model_admin_timeout_s: float = 2.0
     """How long to wait for a model-admin reply before answering 503 (or falling back)."""
-    model_resolve_ttl_s: float = 2.0
-    """How long a resolved name (or "model-admin is not answering") is kept; an alias an
-    admin re-points takes effect for chats within this time."""
+    model_resolve_ttl_s: float = 30.0
+    """How long a resolved name is kept at most. Changes announced by model-admin drop it
+    at once; this bounds a missed announcement."""
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -162,7 +162,7 @@ class ApiSettings:
             access_token_ttl_s=float(env.get("ACCESS_TOKEN_TTL_S", "900")),
             refresh_token_ttl_s=float(env.get("REFRESH_TOKEN_TTL_S", str(30 * 24 * 3600))),
             allow_registration=_flag(env.get("ALLOW_REGISTRATION", "true")),
-            auth_cache_ttl_s=float(env.get("AUTH_CACHE_TTL_S", "2")),
+            auth_cache_ttl_s=float(env.get("AUTH_CACHE_TTL_S", "60")),
             admin_can_read_conversations=_flag(env.get("ADMIN_CAN_READ_CONVERSATIONS", "false")),
             persistence_timeout_s=float(env.get("PERSISTENCE_TIMEOUT_S", "2")),
             auto_title=_flag(env.get("AUTO_TITLE", "true")),
@@ -235,7 +235,7 @@ def _model_admin(env: Mapping[str, str]) -> dict[str, Any]:
     if routing not in ("auto", "off"):
         raise ValueError(f"MODEL_ADMIN_ROUTING={routing!r}: expected auto or off")
     timeout_s = float(env.get("MODEL_ADMIN_TIMEOUT_S") or "2")
-    ttl_s = float(env.get("MODEL_RESOLVE_TTL_S") or "2")
+    ttl_s = float(env.get("MODEL_RESOLVE_TTL_S") or "30")
     if timeout_s <= 0 or ttl_s < 0:
         raise ValueError("MODEL_ADMIN_TIMEOUT_S must be > 0 and MODEL_RESOLVE_TTL_S >= 0")
     return {

@@ -48,6 +48,9 @@ class TTLCache(Generic[K, V]):
     def discard(self, key: K) -> None:
         self._entries.pop(key, None)
 
+    def clear(self) -> None:
+        self._entries.clear()
+
     def discard_where(self, predicate: Callable[[V], bool]) -> None:
         for key in [k for k, (_, v) in self._entries.items() if predicate(v)]:
             del self._entries[key]

@@ -17,6 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.accounts import (
+    AccountChanged,
+    AccountChangeKind,
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyOwner,
@@ -43,6 +45,7 @@ from contracts.accounts import (
 )
 from contracts.errors import ErrorCode
 from contracts.rpc import Ack
+from persistence.account_changes import AccountChanges
 from persistence.credentials import (
     API_KEY_SHOWN_CHARS,
     UNUSABLE_PASSWORD,
@@ -109,10 +112,21 @@ class Accounts:
         db: Database,
         passwords: Passwords | None = None,
         clock: Callable[[], float] = time.time,
+        changes: AccountChanges | None = None,
     ) -> None:
         self._db = db
         self._passwords = passwords or Passwords()
         self._clock = clock
+        self.changes = changes
+        """Told after each committed change that cached copies must not outlive."""
+
+    async def _announce(
+        self, kind: AccountChangeKind, user_id: str, key_id: str | None = None
+    ) -> None:
+        if self.changes is not None:
+            await self.changes.announce(
+                AccountChanged(kind=kind, user_id=user_id, key_id=key_id, at=self._clock())
+            )
 
     # --- users ------------------------------------------------------------------
     async def register(self, req: RegisterUser) -> UserView:
@@ -204,6 +218,7 @@ class Accounts:
                     raise DomainError(ErrorCode.FORBIDDEN, "cannot remove the last enabled admin")
             user.role = role
             user.disabled = disabled
+        await self._announce("user", user.id)
         return user_view(user)
 
     async def _user(self, s: AsyncSession, user_id: str) -> User:
@@ -318,6 +333,7 @@ class Accounts:
                 raise not_found("API key")
             if key.revoked_at is None:
                 key.revoked_at = self._clock()
+        await self._announce("key", req.user_id, req.key_id)
         return Ack()
 
     async def verify_api_key(self, req: VerifyApiKey) -> ApiKeyOwner:
@@ -360,6 +376,7 @@ class Accounts:
             row.temperature = v.temperature
             row.top_p = v.top_p
             row.max_tokens = v.max_tokens
+        await self._announce("settings", req.user_id)
         return _settings_view(row)
 
     # --- bootstrap ----------------------------------------------------------------

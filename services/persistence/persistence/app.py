@@ -16,6 +16,7 @@ from nats.aio.client import Client as NatsClient
 
 from contracts.bus import connect
 from contracts.streams import ensure_streams
+from persistence.account_changes import NatsAccountChanges
 from persistence.accounts import Accounts
 from persistence.conversations import Conversations
 from persistence.database import UNAVAILABLE_ERRORS, Database
@@ -132,7 +133,7 @@ async def _serve(
 ) -> int:
     js = nc.jetstream()
     await ensure_streams(js)
-    accounts = Accounts(db)
+    accounts = Accounts(db, changes=NatsAccountChanges(nc))
     conversations = Conversations(db)
     if not await prepare_database(settings, db, accounts, stop):
         log.info("stopped before the database was ready")

@@ -13,11 +13,13 @@ from litestar.testing import TestClient
 
 from chat_api.app import create_app
 from chat_api.chat import ChatService
-from chat_api.models import MODELS_KEY, ModelsService
+from chat_api.errors import ApiError
+from chat_api.models import MODELS_KEY, ModelRouter, ModelsService
+from chat_api.models.routing import SHORT_TTL_S
 from chat_api.relay import StreamTable
 from chat_api.settings import ApiSettings
 from contracts import subjects
-from contracts.admin import AdminChange, AliasOverrides, CheckProfile, SwapStatus
+from contracts.admin import AdminChange, AliasOverrides, CheckProfile, ResolveModel, SwapStatus
 from tests.api.conftest import TokenFactory
 from tests.api.fake_gateway import FakeGateway, ready_status
 from tests.api.models.fake_model_admin import FakeModelAdmin
@@ -354,8 +356,6 @@ async def test_events_stream_snapshot_changes_and_shutdown(
     settings: ApiSettings, gateway: FakeGateway, admin_fake: FakeModelAdmin
 ) -> None:
     streams = StreamTable()
-    from chat_api.models import ModelRouter
-
     service = ModelsService(
         settings, admin_fake, ModelRouter(settings, admin_fake), gateway.workers, streams
     )
@@ -378,8 +378,6 @@ async def test_events_stream_snapshot_changes_and_shutdown(
 async def test_events_stream_closes_its_feed_on_disconnect(
     settings: ApiSettings, gateway: FakeGateway, admin_fake: FakeModelAdmin
 ) -> None:
-    from chat_api.models import ModelRouter
-
     admin_fake.down = True  # snapshot unavailable, the feed still works
     service = ModelsService(
         settings, admin_fake, ModelRouter(settings, admin_fake), gateway.workers, StreamTable()
@@ -412,3 +410,45 @@ def test_routing_settings_from_env() -> None:
     )
     with pytest.raises(ValueError, match="MODEL_ADMIN_ROUTING"):
         ApiSettings.from_env(env | {"MODEL_ADMIN_ROUTING": "maybe"})
+
+
+# --- route cache: long for answers, short for "unknown" / "down", dropped on changes ----
+async def test_router_caches_answers_long_and_unknown_names_briefly(
+    settings: ApiSettings, admin_fake: FakeModelAdmin
+) -> None:
+    now = [100.0]
+    settings = replace(settings, models=("gemma3-270m",), model_resolve_ttl_s=30.0)
+    router = ModelRouter(settings, admin_fake, clock=lambda: now[0])
+
+    def resolves() -> int:
+        return sum(isinstance(call, ResolveModel) for call in admin_fake.calls)
+
+    assert (await router.route("small")).group == "gemma3-270m"
+    with pytest.raises(ApiError):
+        await router.route("later")  # unknown to model-admin and not in MODELS
+    assert resolves() == 2
+    now[0] += SHORT_TTL_S + 0.1
+    admin_fake.groups["later"] = "later-group"  # a profile added meanwhile
+    assert (await router.route("small")).group == "gemma3-270m"  # still cached
+    assert (await router.route("later")).group == "later-group"  # asked again
+    assert resolves() == 3
+    admin_fake.aliases["small"] = "big"  # re-pointed; the announcement drops the cache
+    router.forget()
+    assert (await router.route("small")).group == "big-group"
+    now[0] += 31.0
+    assert (await router.route("later")).group == "later-group"  # TTL bounds a missed one
+    assert resolves() == 5
+
+
+async def test_router_asks_again_soon_after_model_admin_was_down(
+    settings: ApiSettings, admin_fake: FakeModelAdmin
+) -> None:
+    now = [0.0]
+    settings = replace(settings, models=("gemma3-270m",), model_resolve_ttl_s=30.0)
+    router = ModelRouter(settings, admin_fake, clock=lambda: now[0])
+    admin_fake.down = True
+    assert (await router.route("gemma3-270m")).via == "whitelist"
+    admin_fake.down = False
+    assert (await router.route("gemma3-270m")).via == "whitelist"  # not asked yet
+    now[0] += SHORT_TTL_S + 0.1
+    assert (await router.route("gemma3-270m")).via == "model-admin"

@@ -3,7 +3,8 @@
 Two kinds of credential: a JWT access token (signature and expiry checked here), or an
 API key (``sk-llmchat-...``) that persistence verifies. Either way the user record is
 consulted, so a disabled user's tokens and keys stop working and a changed role applies;
-records are cached for ``AUTH_CACHE_TTL_S`` so this costs one dict lookup on most requests.
+records are cached (``AUTH_CACHE_TTL_S``; dropped early when persistence announces a change,
+see ``chat_api.cache_invalidation``) so this costs one dict lookup on most requests.
 Without a persistence client (unit apps) JWTs are trusted as signed and API keys refused.
 """
 
@@ -89,3 +90,7 @@ class Authenticator:
     def forget_key(self, key_id: str) -> None:
         """Drop a revoked key from the cache so it stops working here at once."""
         self.keys.discard_where(lambda owner: owner.key_id == key_id)
+
+    def forget_all(self) -> None:
+        self.users.clear()
+        self.keys.clear()

@@ -11,10 +11,13 @@ Order (``MODEL_ADMIN_ROUTING=auto``):
    behaviour before model-admin existed);
 3. otherwise 404 ``model_not_found``.
 
-Answers (and "model-admin is not answering") are kept ``MODEL_RESOLVE_TTL_S``, so a
-chat costs at most one request-reply per name per TTL, and none while model-admin is
-down. ``MODEL_ADMIN_ROUTING=off`` is step 2 alone. Whether a live worker of the group is
-ready is checked by the caller against its own worker registry (fresher than the cache).
+Resolved names are kept ``MODEL_RESOLVE_TTL_S`` and dropped as soon as model-admin
+announces a desired-state or alias change (``chat_api.cache_invalidation``), so a chat
+costs no request-reply on most requests. "No such name" and "model-admin is not
+answering" are kept only ``SHORT_TTL_S``: a profile added or a model-admin restarted is
+seen within seconds. ``MODEL_ADMIN_ROUTING=off`` is step 2 alone. Whether a live worker
+of the group is ready is checked by the caller against its own worker registry (fresher
+than the cache).
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ from contracts.errors import ErrorCode
 log = logging.getLogger("chat_api.models")
 
 RETRY_AFTER_S = "5"
+
+SHORT_TTL_S = 2.0
+"""How long an unknown name, or model-admin not answering, is kept (at most)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +90,7 @@ class ModelRouter:
     def _mark_down(self, why: BaseException) -> None:
         if self._clock() >= self._down_until:
             log.info("model-admin not answering (%r); routing by MODELS for now", why)
-        self._down_until = self._clock() + max(self._ttl, 0.5)
+        self._down_until = self._clock() + max(min(self._ttl, SHORT_TTL_S), 0.5)
 
     async def _resolve(self, name: str) -> ResolvedModel | object | None:
         """model-admin's answer, ``_UNKNOWN``, or None (not asked / not answering)."""
@@ -106,10 +112,11 @@ class ModelRouter:
             if exc.status_code not in (400, 404):
                 raise
             result = _UNKNOWN
-        if self._ttl > 0:
+        ttl = self._ttl if isinstance(result, ResolvedModel) else min(self._ttl, SHORT_TTL_S)
+        if ttl > 0:
             if len(self._cache) > 1024:  # names are client input: bound the cache
                 self._cache.clear()
-            self._cache[name] = (now + self._ttl, result)
+            self._cache[name] = (now + ttl, result)
         return result
 
     async def route(self, model: str | None) -> Route:

@@ -1,7 +1,8 @@
 """Per-user chat defaults (FR-2, FR-3): read (cached), validate, store.
 
 The chat path asks ``for_user`` on every chat; answers are cached for
-``AUTH_CACHE_TTL_S`` (a ``PUT`` in this instance drops the entry at once).
+``AUTH_CACHE_TTL_S`` (a ``PUT`` through any api instance drops the entry at once: here
+directly, elsewhere through persistence's ``AccountChanged``).
 """
 
 from __future__ import annotations
@@ -67,3 +68,10 @@ class UserSettingsService:
         stored = await self.persistence.put_settings(user_id, value)
         self._cache.discard(user_id)
         return stored
+
+    def forget(self, user_id: str) -> None:
+        """Drop the cached settings of ``user_id`` (changed through another instance)."""
+        self._cache.discard(user_id)
+
+    def forget_all(self) -> None:
+        self._cache.clear()
