@@ -1,8 +1,12 @@
 """`python -m bench` (make bench): platform vs direct engine, side by side in one run.
 
-Order: the direct engine runs in this process first and is shut down, then the
-platform (nats-server, one worker with the same engine settings, the api) starts and
-runs the same prompts. Only one engine is loaded at a time: two would share 2 cores.
+Each round runs both paths with the same prompts: the direct engine in this process
+(then shut down), and the platform (nats-server, persistence, metering, model-admin, one
+worker with the same engine settings, the api). Only one engine is loaded at a time: two
+would share 2 cores. Rounds alternate the order (direct first, then platform first, ...)
+so that a machine getting slower or faster during the run does not favour one path, and
+the report pools the samples of all rounds: on a noisy 2-core box one round's p50 moves
+by 10-20 ms from run to run, more than the effect being measured.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import msgspec
 
 from bench import conversation_load, observability, platform_path
 from bench.direct_path import DirectEngine
-from bench.stats import LevelResult, summarize
+from bench.stats import LevelResult, Sample, summarize
 from bench.workload import Message, long_context_chat, short_chat
 from chat_api.auth.dev_token import DEV_USER_ID
 from inference_worker.settings import load_settings as load_worker_settings
@@ -25,7 +29,7 @@ from stack.ports import free_port
 from stack.settings import StackSettings
 
 REQUESTS_PER_SLOT = 4
-"""Each level runs max(8, 4 x concurrency) requests."""
+"""Each level runs max(8, 4 x concurrency) requests per round."""
 LONG_CONTEXT_REQUESTS = 4
 
 
@@ -34,12 +38,30 @@ class BenchConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_tokens: int
     out: Path
     data_dir: Path
+    rounds: int = 2
+
+
+class LevelRun(msgspec.Struct, kw_only=True):
+    """One level of one path in one round, before it is summarised."""
+
+    path: str
+    case: str
+    concurrency: int
+    samples: list[Sample]
+    wall_s: float
+
+    def summary(self) -> LevelResult:
+        return summarize(self.path, self.case, self.concurrency, self.samples, self.wall_s)
 
 
 def load_config() -> BenchConfig:
     data_dir = Path(os.environ.get("DATA_DIR", ".data")).resolve()
     levels = tuple(int(x) for x in os.environ.get("BENCH_LEVELS", "1,5,10").split(","))
+    rounds = int(os.environ.get("BENCH_ROUNDS", "2"))
+    if rounds < 1:
+        raise SystemExit("BENCH_ROUNDS must be at least 1")
     return BenchConfig(
+        rounds=rounds,
         levels=levels,
         max_tokens=int(os.environ.get("BENCH_MAX_TOKENS", "64")),
         out=Path(os.environ.get("BENCH_OUT") or data_dir / "bench.json"),
@@ -59,37 +81,59 @@ def say(line: str) -> None:
     print(f"[bench] {line}", flush=True)
 
 
-async def run_direct(config: BenchConfig) -> list[LevelResult]:
+def level_run(
+    path: str, case: str, concurrency: int, samples: list[Sample], wall: float
+) -> LevelRun:
+    run = LevelRun(path=path, case=case, concurrency=concurrency, samples=samples, wall_s=wall)
+    report(run.summary())
+    return run
+
+
+async def run_direct(config: BenchConfig) -> list[LevelRun]:
     engine = DirectEngine(load_worker_settings())
     say("direct: starting the engine in-process")
     await engine.start()
-    results: list[LevelResult] = []
+    runs: list[LevelRun] = []
     try:
         await engine.run_level([short_chat(99)], 1, config.max_tokens)  # warm-up
         for level in config.levels:
             samples, wall = await engine.run_level(workload(level), level, config.max_tokens)
-            results.append(report(summarize("direct", "chat", level, samples, wall)))
+            runs.append(level_run("direct", "chat", level, samples, wall))
         samples, wall = await engine.run_level(long_workload(0), 1, config.max_tokens)
-        results.append(report(summarize("direct", "ctx2k", 1, samples, wall)))
+        runs.append(level_run("direct", "ctx2k", 1, samples, wall))
     finally:
         await engine.shutdown()
-    return results
+    return runs
 
 
-async def run_platform(config: BenchConfig, api_url: str, token: str) -> list[LevelResult]:
-    results: list[LevelResult] = []
+async def run_platform(config: BenchConfig, api_url: str, token: str) -> list[LevelRun]:
+    runs: list[LevelRun] = []
     await platform_path.run_level(api_url, token, [short_chat(99)], 1, config.max_tokens)
     for level in config.levels:
         samples, wall = await platform_path.run_level(
             api_url, token, workload(level), level, config.max_tokens
         )
-        results.append(report(summarize("platform", "chat", level, samples, wall)))
+        runs.append(level_run("platform", "chat", level, samples, wall))
     # Other report numbers than the direct run: the prefix cache of this engine is cold too.
     samples, wall = await platform_path.run_level(
         api_url, token, long_workload(100), 1, config.max_tokens
     )
-    results.append(report(summarize("platform", "ctx2k", 1, samples, wall)))
-    return results
+    runs.append(level_run("platform", "ctx2k", 1, samples, wall))
+    return runs
+
+
+def pooled(runs: list[LevelRun]) -> list[LevelResult]:
+    """One result per (path, case, concurrency): the samples and wall time of every round."""
+    merged: dict[tuple[str, str, int], LevelRun] = {}
+    for run in runs:
+        key = (run.path, run.case, run.concurrency)
+        if key not in merged:
+            merged[key] = LevelRun(
+                path=run.path, case=run.case, concurrency=run.concurrency, samples=[], wall_s=0.0
+            )
+        merged[key].samples.extend(run.samples)
+        merged[key].wall_s += run.wall_s
+    return [run.summary() for run in merged.values()]
 
 
 def report(result: LevelResult) -> LevelResult:
@@ -137,43 +181,80 @@ def dev_token(data_dir: Path) -> str:
     return make_token(ApiSettings.from_env({**os.environ, "DATA_DIR": str(data_dir)}))
 
 
-def main() -> int:
-    config = load_config()
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    results = asyncio.run(run_direct(config))
-    stack_dir = config.data_dir / "bench-stack"
+def by_path(results: list[LevelResult]) -> dict[str, dict[str, object]]:
+    """The JSON shape: path -> level key (``"5"``, ``"ctx2k_c1"``) -> result."""
+    return {
+        path: {
+            f"{r.case}_c{r.concurrency}" if r.case != "chat" else str(r.concurrency): (
+                msgspec.to_builtins(r)
+            )
+            for r in results
+            if r.path == path
+        }
+        for path in ("platform", "direct")
+    }
+
+
+def run_platform_phase(
+    config: BenchConfig, round_no: int, with_conversation_load: bool
+) -> tuple[list[LevelRun], conversation_load.LoadResult | None]:
+    stack_dir = config.data_dir / f"bench-stack-{round_no}"
     settings = StackSettings(
         data_dir=stack_dir, nats_url=None, gateway_port=free_port(), log_dir=stack_dir / "logs"
     )
-    say("platform: starting nats-server, worker and api")
+    say("platform: starting nats-server, persistence, metering, model-admin, worker and api")
+    load = None
     with Stack(settings) as stack:
         stack.wait_ready(say)
         token = dev_token(stack_dir)
-        results += asyncio.run(run_platform(config, settings.api_url, token))
-        say("conversation load: 1,000 stored messages through GET /api/conversations/{id}")
-        load = asyncio.run(
-            conversation_load.measure(settings.api_url, token, stack.nats_url, user_id=DEV_USER_ID)
-        )
-        say(
-            f"conversation load: {load.messages} messages, p50 {load.p50_ms} ms, "
-            f"p95 {load.p95_ms} ms, max {load.max_ms} ms over {load.requests} requests"
-        )
+        runs = asyncio.run(run_platform(config, settings.api_url, token))
+        if with_conversation_load:
+            say("conversation load: 1,000 stored messages through GET /api/conversations/{id}")
+            load = asyncio.run(
+                conversation_load.measure(
+                    settings.api_url, token, stack.nats_url, user_id=DEV_USER_ID
+                )
+            )
+            say(
+                f"conversation load: {load.messages} messages, p50 {load.p50_ms} ms, "
+                f"p95 {load.p95_ms} ms, max {load.max_ms} ms over {load.requests} requests"
+            )
+    return runs, load
+
+
+def main() -> int:
+    config = load_config()
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    runs: list[LevelRun] = []
+    per_round: list[list[LevelResult]] = []
+    load: conversation_load.LoadResult | None = None
+    for round_no in range(1, config.rounds + 1):
+        order = ("direct", "platform") if round_no % 2 else ("platform", "direct")
+        say(f"round {round_no} of {config.rounds}: {order[0]} first")
+        round_runs: list[LevelRun] = []
+        for path in order:
+            if path == "direct":
+                round_runs += asyncio.run(run_direct(config))
+            else:
+                platform_runs, round_load = run_platform_phase(config, round_no, load is None)
+                round_runs += platform_runs
+                load = load or round_load
+        per_round.append([run.summary() for run in round_runs])
+        runs += round_runs
+    results = pooled(runs)
+    for round_no, round_results in enumerate(per_round, start=1):
+        print(f"round {round_no}")
+        print(table(round_results))
+    print(f"all {config.rounds} rounds pooled")
     print(table(results))
     config.out.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "max_tokens": config.max_tokens,
         "levels": list(config.levels),
+        "rounds": config.rounds,
         "conversation_load": msgspec.to_builtins(load),
-        "results": {
-            path: {
-                f"{r.case}_c{r.concurrency}"
-                if r.case != "chat"
-                else str(r.concurrency): msgspec.to_builtins(r)
-                for r in results
-                if r.path == path
-            }
-            for path in ("platform", "direct")
-        },
+        "results": by_path(results),
+        "per_round": [by_path(round_results) for round_results in per_round],
     }
     if os.environ.get("BENCH_OBSERVABILITY") == "1":  # metrics + tracing + logs, on vs off
         comparison = observability.run_comparison(
