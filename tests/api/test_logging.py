@@ -199,3 +199,21 @@ def test_log_settings_of_every_service() -> None:
     assert load_persistence_settings({}).log_format == "json"
     with pytest.raises(PersistenceSettingsError, match="LOG_FORMAT"):
         load_persistence_settings({"LOG_FORMAT": "xml"})
+
+
+def test_the_running_app_writes_json_lines_for_every_logger(
+    settings: ApiSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Litestar's default logging config would replace the root handler with a text one."""
+    service = ChatService(settings, FakeGateway(), StreamTable())
+    with TestClient(app=create_app(settings, chat_service=service)) as client:
+        assert client.get("/healthz").status_code == 200
+        logging.getLogger("uvicorn.error").info("server line")
+        logging.getLogger("chat_api.lifespan").warning("service line")
+    err = capsys.readouterr().err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert {(line["logger"], line["message"]) for line in lines} >= {
+        ("uvicorn.error", "server line"),
+        ("chat_api.lifespan", "service line"),
+    }
+    assert not [line for line in err.splitlines() if line and not line.startswith("{")]

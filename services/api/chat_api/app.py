@@ -132,6 +132,9 @@ def create_app(
             *([MetricsController] if metrics is not None else []),
         ],
         dependencies=feature_dependencies(settings),
+        # Our handler (structured_logs) is on the root logger; Litestar's default
+        # config would replace it with its own text format.
+        logging_config=None,
         middleware=[
             DefineMiddleware(RequestLogMiddleware, sample_rate=settings.log_sample_messages),
             *(
