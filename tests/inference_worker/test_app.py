@@ -202,3 +202,25 @@ async def test_heartbeat_reports_in_flight(
             await client.cancel(s.request.request_id)
             await s.wait()
     assert (status.state, status.in_flight, status.engine) == ("ready", 2, "scripted")
+
+
+async def test_several_pull_loops_never_take_more_than_the_engine_runs(
+    nats_client: NatsClient, nats_url: str, client: Client
+) -> None:
+    """4 pull loops, room for 2 generations: 2 run, 3 stay queued for other workers."""
+    model = unique("m")
+    env = worker_env(nats_url, model, WORKER_MAX_NUM_SEQS="2", WORKER_REQUEST_PULLERS="4")
+    async with running_worker(nats_client, env) as worker:
+        streams = [await client.send(model, "[[hang]]") for _ in range(5)]
+        await worker.heartbeats.wait_until(lambda status: status.in_flight == 2)
+        await asyncio.sleep(0.5)  # time for a third to be fetched, if anything allowed it
+        assert sum(stream.started.is_set() for stream in streams) == 2
+        info = await nats_client.jetstream().consumer_info(
+            subjects.REQUESTS_STREAM, subjects.request_consumer(model)
+        )
+        assert (info.num_pending, info.num_ack_pending) == (3, 0)
+        assert await worker.stopped() == 0
+    info = await nats_client.jetstream().consumer_info(
+        subjects.REQUESTS_STREAM, subjects.request_consumer(model)
+    )
+    assert (info.num_pending, info.num_ack_pending) == (3, 0)  # nothing held, nothing lost

@@ -254,6 +254,7 @@ async def run(
         inflight=inflight,
         take=worker.take,
         trace_context=tracing is not None,
+        pullers=settings.request_pullers,
     )
     heartbeat = Heartbeat(
         nc,

@@ -66,6 +66,9 @@ class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
     chat_template: str = "gemma"
     heartbeat_s: float = 1.0
     drain_timeout_s: float = 30.0
+    request_pullers: int = 4
+    """Pull loops on the model's consumer: a burst of this many requests is fetched in
+    one round trip (each loop reserves a slot while it waits)."""
     default_max_tokens: int = 256
     nats_connect_timeout_s: float = 60.0
     # Stand-in engine (WORKER_ENGINE=scripted): protocol tests, never production.
@@ -285,6 +288,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
         chat_template=chat_template,
         heartbeat_s=_float(env, "WORKER_HEARTBEAT_S", 1.0),
         drain_timeout_s=_float(env, "WORKER_DRAIN_TIMEOUT_S", 30.0, strict_min=False),
+        request_pullers=_int(env, "WORKER_REQUEST_PULLERS", 4),
         default_max_tokens=_int(env, "WORKER_DEFAULT_MAX_TOKENS", 256),
         nats_connect_timeout_s=_float(env, "WORKER_NATS_CONNECT_TIMEOUT_S", 60.0),
         scripted_tokens_per_s=_float(env, "WORKER_SCRIPTED_TOKENS_PER_S", 200.0),

@@ -9,6 +9,11 @@ acked (synchronously) before its generation starts, so it is never started twice
 ack and the hand-over run in their own task while the loop already pulls the next
 request: a burst of requests reaches the engine together (one prefill batch) instead of
 one ack round trip apart.
+
+``pullers`` loops pull side by side (each its own subscription on the same durable
+consumer, each with one pull outstanding): when several chats arrive at once (a batch
+of answers ended together and their clients asked again), that many are fetched in one
+round trip instead of one round trip each, so they tend to join the same engine step.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class RequestSubscriber:
         take: TakeRequest,
         poll_s: float = 1.0,
         trace_context: bool = False,
+        pullers: int = 1,
     ) -> None:
         self._js = js
         self._trace_context = trace_context
@@ -53,19 +59,24 @@ class RequestSubscriber:
         self._inflight = inflight
         self._take = take
         self._poll_s = poll_s
+        self._pullers = max(1, pullers)
         self._stopping = False
-        self._sub: JetStreamContext.PullSubscription | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._subs: list[JetStreamContext.PullSubscription] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._handling: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._sub = await self._js.pull_subscribe(
-            subjects.request_subject(self._model),
-            durable=subjects.request_consumer(self._model),
-            stream=subjects.REQUESTS_STREAM,
-            config=request_consumer_config(self._model),
-        )
-        self._task = asyncio.create_task(self._pull_loop(), name="pull-requests")
+        for index in range(self._pullers):
+            sub = await self._js.pull_subscribe(
+                subjects.request_subject(self._model),
+                durable=subjects.request_consumer(self._model),
+                stream=subjects.REQUESTS_STREAM,
+                config=request_consumer_config(self._model),
+            )
+            self._subs.append(sub)
+            self._tasks.append(
+                asyncio.create_task(self._pull_loop(sub), name=f"pull-requests-{index}")
+            )
 
     async def pause(self) -> None:
         """Stop pulling (a swap drains): what is queued stays in the stream."""
@@ -73,7 +84,7 @@ class RequestSubscriber:
 
     async def resume(self) -> None:
         """Pull again from the same durable consumer (the group's: nothing queued is lost)."""
-        if self._task is None:
+        if not self._tasks:
             self._stopping = False
             await self.start()
 
@@ -90,26 +101,27 @@ class RequestSubscriber:
         rather than cancelled, so no request is delivered to a subscription nobody reads;
         one that arrives meanwhile is nak'ed back to the other workers."""
         self._stopping = True
-        if self._task is not None:
+        tasks, self._tasks = self._tasks, []
+        if tasks:
+            loops = asyncio.gather(*tasks, return_exceptions=True)
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), self._poll_s + 2.0)
+                await asyncio.wait_for(asyncio.shield(loops), self._poll_s + 2.0)
             except TimeoutError:
-                self._task.cancel()
+                for task in tasks:
+                    task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            self._task = None
+                    await loops
         if self._handling:  # requests being acked / handed over right now
             await asyncio.gather(*self._handling, return_exceptions=True)
-        if self._sub is not None:
-            sub, self._sub = self._sub, None
+        subs, self._subs = self._subs, []
+        for sub in subs:
             try:
                 await sub.unsubscribe()
             except Exception as exc:
                 log.debug("request unsubscribe: %r", exc)
 
-    async def _pull_loop(self) -> None:
-        assert self._sub is not None
-        fetch = self._sub.fetch
+    async def _pull_loop(self, sub: JetStreamContext.PullSubscription) -> None:
+        fetch = sub.fetch
         while not self._stopping:
             await self._inflight.acquire_slot()
             handed_over = False
