@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from env_settings import SettingsError, env_float, env_int
+
 DEFAULT_METRICS_PORT_BASE = 9400
 METRICS_PORT_OFFSETS = {"persistence": 1, "metering": 2, "worker": 10}
 
@@ -48,14 +50,14 @@ class StackSettings:
 def load_settings() -> StackSettings:
     env = os.environ
     try:
-        port = int(env.get("GATEWAY_PORT", "8080"))
-        workers = int(env.get("STACK_WORKERS", "1"))
-        ready_timeout = float(env.get("STACK_READY_TIMEOUT_S", "600"))
-        metrics_port_base = int(env.get("STACK_METRICS_PORT_BASE", str(DEFAULT_METRICS_PORT_BASE)))
-    except ValueError as exc:
+        port = env_int(env, "GATEWAY_PORT", 8080, minimum=0, maximum=65535)
+        workers = env_int(env, "STACK_WORKERS", 1, minimum=1)
+        ready_timeout = env_float(env, "STACK_READY_TIMEOUT_S", 600.0, minimum=None)
+        metrics_port_base = env_int(
+            env, "STACK_METRICS_PORT_BASE", DEFAULT_METRICS_PORT_BASE, minimum=None
+        )
+    except SettingsError as exc:
         raise SystemExit(f"invalid setting: {exc}") from None
-    if workers < 1:
-        raise SystemExit("STACK_WORKERS must be at least 1")
     return StackSettings(
         data_dir=Path(env.get("DATA_DIR", ".data")).resolve(),
         nats_url=env.get("NATS_URL") or None,

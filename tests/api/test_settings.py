@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 from chat_api.settings import ApiSettings
+from env_settings import SettingsError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults(tmp_path: Path) -> None:
@@ -49,3 +57,126 @@ def test_default_model_always_whitelisted(tmp_path: Path) -> None:
         {"DATA_DIR": str(tmp_path), "JWT_SECRET": "k", "MODELS": "a", "DEFAULT_MODEL": "z"}
     )
     assert settings.models == ("z", "a")
+
+
+FLOATS = [
+    "NATS_CONNECT_TIMEOUT_S",
+    "REQUEST_TIMEOUT_S",
+    "WORKER_STALE_AFTER_S",
+    "SHUTDOWN_GRACE_S",
+    "ACCESS_TOKEN_TTL_S",
+    "REFRESH_TOKEN_TTL_S",
+    "AUTH_CACHE_TTL_S",
+    "PERSISTENCE_TIMEOUT_S",
+    "TITLE_TIMEOUT_S",
+    "METERING_TIMEOUT_S",
+    "REDIS_TIMEOUT_S",
+    "QUEUE_POLL_INTERVAL_S",
+    "LOG_SAMPLE_MESSAGES",
+    "MODEL_ADMIN_TIMEOUT_S",
+    "MODEL_RESOLVE_TTL_S",
+]
+INTEGERS = [
+    "GATEWAY_PORT",
+    "MAX_INPUT_CHARS",
+    "MAX_MESSAGES",
+    "MAX_TOKENS_LIMIT",
+    "USAGE_CSV_PAGE_SIZE",
+    "USAGE_MAX_RANGE_DAYS",
+    "QUEUE_RETRY_AFTER_S",
+    "LIMIT_DEFAULT_OUTPUT_TOKENS",
+    "MAX_QUEUE_DEPTH",
+    *(
+        f"LIMIT_{scope}_{kind}"
+        for scope in ("USER", "ADMIN", "USER_KEY", "ADMIN_KEY")
+        for kind in ("RPM", "TPM", "CONCURRENT")
+    ),
+]
+FLAG_FIELDS = {
+    "ALLOW_REGISTRATION": "allow_registration",
+    "ADMIN_CAN_READ_CONVERSATIONS": "admin_can_read_conversations",
+    "AUTO_TITLE": "auto_title",
+    "API_METRICS_ENABLED": "metrics_enabled",
+    "RATE_LIMIT_FAIL_OPEN": "rate_limit_fail_open",
+}
+FLAGS = list(FLAG_FIELDS)
+
+
+@pytest.mark.parametrize("name", FLOATS + INTEGERS + FLAGS)
+def test_a_bad_value_names_the_variable(tmp_path: Path, name: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{name}"):
+        ApiSettings.from_env({"DATA_DIR": str(tmp_path), "JWT_SECRET": "k", name: "abc"})
+
+
+@pytest.mark.parametrize("name", FLOATS + INTEGERS)
+def test_a_blank_value_is_the_default(tmp_path: Path, name: str) -> None:
+    env = {"DATA_DIR": str(tmp_path), "JWT_SECRET": "k"}
+    assert ApiSettings.from_env({**env, name: " "}) == ApiSettings.from_env(env)
+
+
+@pytest.mark.parametrize("name", FLAGS)
+def test_a_blank_flag_is_false_but_unset_is_the_default(tmp_path: Path, name: str) -> None:
+    """As the api always read them: ``ALLOW_REGISTRATION=`` keeps registration closed."""
+    env = {"DATA_DIR": str(tmp_path), "JWT_SECRET": "k"}
+    field = FLAG_FIELDS[name]
+    assert getattr(ApiSettings.from_env(env), field) is (name != "ADMIN_CAN_READ_CONVERSATIONS")
+    assert getattr(ApiSettings.from_env({**env, name: " "}), field) is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("GATEWAY_PORT", "70000", "GATEWAY_PORT='70000': must be <= 65535"),
+        ("GATEWAY_PORT", "-1", "GATEWAY_PORT='-1': must be >= 0"),
+        ("LOG_SAMPLE_MESSAGES", "1.5", "LOG_SAMPLE_MESSAGES='1.5': must be <= 1"),
+        ("LIMIT_USER_RPM", "-1", "LIMIT_USER_RPM='-1': must be >= 0"),
+        ("MODEL_ADMIN_TIMEOUT_S", "0", "MODEL_ADMIN_TIMEOUT_S='0': must be > 0"),
+        ("MODEL_RESOLVE_TTL_S", "-1", "MODEL_RESOLVE_TTL_S='-1': must be >= 0"),
+        ("REQUEST_TIMEOUT_S", "nan", "REQUEST_TIMEOUT_S='nan': expected a number"),
+    ],
+)
+def test_out_of_bounds(tmp_path: Path, name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        ApiSettings.from_env({"DATA_DIR": str(tmp_path), "JWT_SECRET": "k", name: value})
+    assert str(caught.value) == message
+
+
+def test_numbers_and_flags_from_env(tmp_path: Path) -> None:
+    settings = ApiSettings.from_env(
+        {
+            "DATA_DIR": str(tmp_path),
+            "JWT_SECRET": "k",
+            "AUTH_CACHE_TTL_S": "0",
+            "USAGE_CSV_PAGE_SIZE": "5000",
+            "QUEUE_RETRY_AFTER_S": "0",
+            "LIMIT_USER_RPM": "0",
+            "ALLOW_REGISTRATION": "off",
+            "ADMIN_CAN_READ_CONVERSATIONS": " Yes ",
+        }
+    )
+    assert settings.auth_cache_ttl_s == 0.0
+    assert settings.usage_page_size == 1000  # clamped to 1..1000, as before
+    assert settings.queue_retry_after_s == 1  # at least 1, as before
+    assert settings.rate_limits.user.rpm == 0
+    assert (settings.allow_registration, settings.admin_can_read_conversations) == (False, True)
+
+
+def test_python_m_chat_api_rejects_a_bad_setting_in_one_line(tmp_path: Path) -> None:
+    paths = ["", "services/api", "services/inference-worker", "deploy"]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in paths),
+        "DATA_DIR": str(tmp_path),
+        "JWT_SECRET": "k",
+        "GATEWAY_PORT": "abc",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "chat_api"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == "chat_api: bad setting: GATEWAY_PORT='abc': expected an integer"
+    assert "Traceback" not in done.stderr + done.stdout

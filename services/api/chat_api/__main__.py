@@ -2,7 +2,7 @@
 
 On SIGTERM / SIGINT every open stream ends at once with a ``shutting_down`` error (and its
 cancel is published) so uvicorn's graceful shutdown does not wait on long streams; then
-the lifespan drains NATS.
+the lifespan drains NATS. A bad setting prints one line naming the variable and exits 2.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 from collections.abc import Iterator
 from types import FrameType
 
@@ -20,6 +21,7 @@ from chat_api.app import create_app
 from chat_api.chat import ChatService
 from chat_api.lifespan import STATE_KEY
 from chat_api.settings import ApiSettings
+from env_settings import SettingsError
 
 
 class ApiServer(uvicorn.Server):  # type: ignore[misc]
@@ -49,8 +51,12 @@ class ApiServer(uvicorn.Server):  # type: ignore[misc]
         super().handle_exit(sig, frame)
 
 
-def main() -> None:
-    settings = ApiSettings.from_env()
+def main() -> int:
+    try:
+        settings = ApiSettings.from_env()
+    except SettingsError as exc:
+        print(f"chat_api: bad setting: {exc}", file=sys.stderr)
+        return 2
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -65,7 +71,8 @@ def main() -> None:
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 1,
     )
     ApiServer(config, app).run()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,7 +1,8 @@
 """``ApiSettings``: every knob of the edge API, read once from the environment.
 
 This is the only module that reads ``os.environ``; everything else receives the settings
-object (``create_app(settings)``).
+object (``create_app(settings)``). A bad value raises ``SettingsError`` naming the
+variable (``python -m chat_api`` prints it and exits with status 2).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from chat_api.limits.policy import Limits, QueueBounds, RateLimitPolicy, parse_limit
+from chat_api.limits.policy import Limits, QueueBounds, RateLimitPolicy
+from env_settings import SettingsError, env_bool, env_float, env_int
 
 DEFAULT_MODEL = "gemma3-270m"
 
@@ -22,14 +24,24 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
-def _flag(value: str) -> bool:
-    """``true/1/yes/on`` -> True, ``false/0/no/off/""`` -> False; anything else is an error."""
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """``true/1/yes/on`` -> True, ``false/0/no/off`` -> False, unset -> ``default``; set but
+    blank -> False here (unlike ``env_bool``), as the api always read it: ``ALLOW_REGISTRATION=``
+    keeps registration closed."""
+    raw = env.get(name)
+    if raw is not None and not raw.strip():
         return False
-    raise ValueError(f"not a boolean: {value!r}")
+    return env_bool(env, name, default)
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    """Any number (no bounds: the api never had any); unset or blank -> ``default``."""
+    return env_float(env, name, default, minimum=None)
+
+
+def _integer(env: Mapping[str, str], name: str, default: int) -> int:
+    """Any integer (no bounds); unset or blank -> ``default``."""
+    return env_int(env, name, default, minimum=None)
 
 
 def load_or_create_secret(data_dir: Path) -> str:
@@ -143,34 +155,34 @@ class ApiSettings:
         secret = env.get("JWT_SECRET") or load_or_create_secret(data_dir)
         return cls(
             nats_url=env.get("NATS_URL", "nats://127.0.0.1:4222"),
-            nats_connect_timeout_s=float(env.get("NATS_CONNECT_TIMEOUT_S", "30")),
+            nats_connect_timeout_s=_number(env, "NATS_CONNECT_TIMEOUT_S", 30.0),
             host=env.get("GATEWAY_HOST", "127.0.0.1"),
-            port=int(env.get("GATEWAY_PORT", "8080")),
+            port=env_int(env, "GATEWAY_PORT", 8080, minimum=0, maximum=65535),
             cors_origins=_csv(env.get("CORS_ORIGINS", "http://localhost:3000")),
             jwt_secret=secret,
             jwt_issuer=env.get("JWT_ISSUER") or None,
             data_dir=data_dir,
             default_model=default_model,
             models=_csv(env.get("MODELS", default_model)),
-            request_timeout_s=float(env.get("REQUEST_TIMEOUT_S", "120")),
-            max_input_chars=int(env.get("MAX_INPUT_CHARS", "32000")),
-            max_messages=int(env.get("MAX_MESSAGES", "256")),
-            max_tokens_limit=int(env.get("MAX_TOKENS_LIMIT", "4096")),
-            worker_stale_after_s=float(env.get("WORKER_STALE_AFTER_S", "3.0")),
-            shutdown_grace_s=float(env.get("SHUTDOWN_GRACE_S", "5")),
+            request_timeout_s=_number(env, "REQUEST_TIMEOUT_S", 120.0),
+            max_input_chars=_integer(env, "MAX_INPUT_CHARS", 32000),
+            max_messages=_integer(env, "MAX_MESSAGES", 256),
+            max_tokens_limit=_integer(env, "MAX_TOKENS_LIMIT", 4096),
+            worker_stale_after_s=_number(env, "WORKER_STALE_AFTER_S", 3.0),
+            shutdown_grace_s=_number(env, "SHUTDOWN_GRACE_S", 5.0),
             log_level=env.get("LOG_LEVEL", "INFO"),
-            access_token_ttl_s=float(env.get("ACCESS_TOKEN_TTL_S", "900")),
-            refresh_token_ttl_s=float(env.get("REFRESH_TOKEN_TTL_S", str(30 * 24 * 3600))),
-            allow_registration=_flag(env.get("ALLOW_REGISTRATION", "true")),
-            auth_cache_ttl_s=float(env.get("AUTH_CACHE_TTL_S", "60")),
-            admin_can_read_conversations=_flag(env.get("ADMIN_CAN_READ_CONVERSATIONS", "false")),
-            persistence_timeout_s=float(env.get("PERSISTENCE_TIMEOUT_S", "2")),
-            auto_title=_flag(env.get("AUTO_TITLE", "true")),
-            title_timeout_s=float(env.get("TITLE_TIMEOUT_S", "30")),
-            metering_timeout_s=float(env.get("METERING_TIMEOUT_S", "10")),
-            usage_page_size=min(max(int(env.get("USAGE_CSV_PAGE_SIZE", "1000")), 1), 1000),
-            usage_max_range_days=max(int(env.get("USAGE_MAX_RANGE_DAYS", "366")), 1),
-            metrics_enabled=_flag(env.get("API_METRICS_ENABLED", "true")),
+            access_token_ttl_s=_number(env, "ACCESS_TOKEN_TTL_S", 900.0),
+            refresh_token_ttl_s=_number(env, "REFRESH_TOKEN_TTL_S", 30 * 24 * 3600.0),
+            allow_registration=_flag(env, "ALLOW_REGISTRATION", True),
+            auth_cache_ttl_s=_number(env, "AUTH_CACHE_TTL_S", 60.0),
+            admin_can_read_conversations=_flag(env, "ADMIN_CAN_READ_CONVERSATIONS", False),
+            persistence_timeout_s=_number(env, "PERSISTENCE_TIMEOUT_S", 2.0),
+            auto_title=_flag(env, "AUTO_TITLE", True),
+            title_timeout_s=_number(env, "TITLE_TIMEOUT_S", 30.0),
+            metering_timeout_s=_number(env, "METERING_TIMEOUT_S", 10.0),
+            usage_page_size=min(max(_integer(env, "USAGE_CSV_PAGE_SIZE", 1000), 1), 1000),
+            usage_max_range_days=max(_integer(env, "USAGE_MAX_RANGE_DAYS", 366), 1),
+            metrics_enabled=_flag(env, "API_METRICS_ENABLED", True),
             otel_traces_exporter=(env.get("OTEL_TRACES_EXPORTER") or "none").strip().lower(),
             otel_exporter_otlp_protocol=(
                 env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
@@ -184,11 +196,9 @@ class ApiSettings:
 
 def _limits(env: Mapping[str, str], prefix: str, default: Limits) -> Limits:
     return Limits(
-        rpm=parse_limit(f"{prefix}_RPM", env.get(f"{prefix}_RPM"), default.rpm),
-        tpm=parse_limit(f"{prefix}_TPM", env.get(f"{prefix}_TPM"), default.tpm),
-        concurrent=parse_limit(
-            f"{prefix}_CONCURRENT", env.get(f"{prefix}_CONCURRENT"), default.concurrent
-        ),
+        rpm=env_int(env, f"{prefix}_RPM", default.rpm, minimum=0),
+        tpm=env_int(env, f"{prefix}_TPM", default.tpm, minimum=0),
+        concurrent=env_int(env, f"{prefix}_CONCURRENT", default.concurrent, minimum=0),
     )
 
 
@@ -197,13 +207,11 @@ def _admission_and_logs(env: Mapping[str, str]) -> dict[str, Any]:
     policy = RateLimitPolicy()
     store = env.get("RATE_LIMIT_STORE", "memory").strip().lower() or "memory"
     if store not in ("memory", "redis"):
-        raise ValueError(f"RATE_LIMIT_STORE={store!r}: expected memory or redis")
+        raise SettingsError(f"RATE_LIMIT_STORE={store!r}: expected memory or redis")
     log_format = env.get("LOG_FORMAT", "json").strip().lower() or "json"
     if log_format not in ("json", "text"):
-        raise ValueError(f"LOG_FORMAT={log_format!r}: expected json or text")
-    sample = float(env.get("LOG_SAMPLE_MESSAGES", "0") or "0")
-    if not 0.0 <= sample <= 1.0:
-        raise ValueError(f"LOG_SAMPLE_MESSAGES={sample}: expected a share between 0 and 1")
+        raise SettingsError(f"LOG_FORMAT={log_format!r}: expected json or text")
+    sample = env_float(env, "LOG_SAMPLE_MESSAGES", 0.0, strict_min=False, maximum=1.0)
     return {
         "rate_limits": RateLimitPolicy(
             user=_limits(env, "LIMIT_USER", policy.user),
@@ -213,15 +221,13 @@ def _admission_and_logs(env: Mapping[str, str]) -> dict[str, Any]:
         ),
         "rate_limit_store": store,
         "redis_url": env.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
-        "redis_timeout_s": float(env.get("REDIS_TIMEOUT_S", "0.5")),
+        "redis_timeout_s": _number(env, "REDIS_TIMEOUT_S", 0.5),
         "rate_limit_key_prefix": env.get("RATE_LIMIT_KEY_PREFIX") or "llmchat:limits",
-        "rate_limit_fail_open": _flag(env.get("RATE_LIMIT_FAIL_OPEN", "true")),
-        "limit_default_output_tokens": parse_limit(
-            "LIMIT_DEFAULT_OUTPUT_TOKENS", env.get("LIMIT_DEFAULT_OUTPUT_TOKENS"), 256
-        ),
+        "rate_limit_fail_open": _flag(env, "RATE_LIMIT_FAIL_OPEN", True),
+        "limit_default_output_tokens": env_int(env, "LIMIT_DEFAULT_OUTPUT_TOKENS", 256, minimum=0),
         "max_queue_depth": QueueBounds.parse(env.get("MAX_QUEUE_DEPTH", "")),
-        "queue_poll_interval_s": float(env.get("QUEUE_POLL_INTERVAL_S", "0.5")),
-        "queue_retry_after_s": max(1, int(env.get("QUEUE_RETRY_AFTER_S", "5"))),
+        "queue_poll_interval_s": _number(env, "QUEUE_POLL_INTERVAL_S", 0.5),
+        "queue_retry_after_s": max(1, _integer(env, "QUEUE_RETRY_AFTER_S", 5)),
         "banned_words": _csv(env.get("BANNED_WORDS", "")),
         "log_format": log_format,
         "log_sample_messages": sample,
@@ -233,11 +239,9 @@ def _model_admin(env: Mapping[str, str]) -> dict[str, Any]:
     """The model-admin client and chat routing settings (issue 5)."""
     routing = (env.get("MODEL_ADMIN_ROUTING") or "auto").strip().lower()
     if routing not in ("auto", "off"):
-        raise ValueError(f"MODEL_ADMIN_ROUTING={routing!r}: expected auto or off")
-    timeout_s = float(env.get("MODEL_ADMIN_TIMEOUT_S") or "2")
-    ttl_s = float(env.get("MODEL_RESOLVE_TTL_S") or "30")
-    if timeout_s <= 0 or ttl_s < 0:
-        raise ValueError("MODEL_ADMIN_TIMEOUT_S must be > 0 and MODEL_RESOLVE_TTL_S >= 0")
+        raise SettingsError(f"MODEL_ADMIN_ROUTING={routing!r}: expected auto or off")
+    timeout_s = env_float(env, "MODEL_ADMIN_TIMEOUT_S", 2.0)
+    ttl_s = env_float(env, "MODEL_RESOLVE_TTL_S", 30.0, strict_min=False)
     return {
         "model_admin_routing": routing,
         "model_admin_timeout_s": timeout_s,

@@ -15,6 +15,8 @@ from typing import Literal
 import msgspec
 
 from contracts.admin import ProfileSpec
+from env_settings import SettingsError as SettingsError  # re-exported
+from env_settings import env_bool, env_float, env_int, env_str
 from inference_worker.prompt import FALLBACK_TEMPLATES
 
 EngineKind = Literal["vllm", "scripted"]
@@ -23,8 +25,6 @@ _DEVICES: tuple[DeviceSetting, ...] = ("auto", "cpu", "cuda")
 Dtype = Literal["auto", "half", "float16", "bfloat16", "float", "float32"]
 _DTYPES: tuple[Dtype, ...] = ("auto", "half", "float16", "bfloat16", "float", "float32")
 _ENGINES: tuple[EngineKind, ...] = ("vllm", "scripted")
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 DEFAULT_MODEL = "gemma3-270m"
 DEFAULT_MODEL_DIR = "gemma3-270m-hf"
 DEFAULT_PROFILE = "gemma3-270m"
@@ -33,10 +33,6 @@ DEFAULT_HF_MODEL = "google/gemma-3-270m"
 profile of that model (gemma3-270m, gemma3-270m-long) loads from it unless mapped."""
 _TRACE_EXPORTERS = ("none", "otlp", "console")
 _OTLP_PROTOCOLS = ("http/protobuf", "grpc")
-
-
-class SettingsError(ValueError):
-    """A ``WORKER_*`` variable has a value the worker cannot use."""
 
 
 class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -177,85 +173,35 @@ def _model_paths(env: Mapping[str, str]) -> dict[str, Path]:
     return paths
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r}: expected an integer") from None
-    if value < minimum:
-        raise SettingsError(f"{name}={raw!r}: must be >= {minimum}")
-    return value
-
-
-def _float(
-    env: Mapping[str, str],
-    name: str,
-    default: float,
-    minimum: float = 0.0,
-    maximum: float | None = None,
-    strict_min: bool = True,
-) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r}: expected a number") from None
-    if value != value or (value <= minimum if strict_min else value < minimum):
-        raise SettingsError(f"{name}={raw!r}: must be {'>' if strict_min else '>='} {minimum}")
-    if maximum is not None and value > maximum:
-        raise SettingsError(f"{name}={raw!r}: must be <= {maximum}")
-    return value
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    lowered = raw.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise SettingsError(f"{name}={raw!r}: expected true/false")
-
-
-def _str(env: Mapping[str, str], name: str, default: str) -> str:
-    raw = env.get(name)
-    return default if raw is None or raw.strip() == "" else raw.strip()
-
-
 def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
     """Build the settings from ``env`` (default ``os.environ``); raise ``SettingsError``."""
     env = os.environ if env is None else env
-    engine = _str(env, "WORKER_ENGINE", "vllm")
+    engine = env_str(env, "WORKER_ENGINE", "vllm")
     if engine not in _ENGINES:
         raise SettingsError(f"WORKER_ENGINE={engine!r}: expected one of {', '.join(_ENGINES)}")
     model_path_raw = env.get("WORKER_MODEL_PATH")
     model_path = Path(model_path_raw).expanduser() if model_path_raw else _default_model_path(env)
-    nats_url = _str(env, "NATS_URL", "nats://127.0.0.1:4222")
+    nats_url = env_str(env, "NATS_URL", "nats://127.0.0.1:4222")
     if not nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
         raise SettingsError(f"NATS_URL={nats_url!r}: expected a nats:// (or tls://) URL")
-    dtype = _str(env, "WORKER_DTYPE", "bfloat16")
+    dtype = env_str(env, "WORKER_DTYPE", "bfloat16")
     if dtype not in _DTYPES:
         raise SettingsError(f"WORKER_DTYPE={dtype!r}: expected one of {', '.join(_DTYPES)}")
-    chat_template = _str(env, "WORKER_CHAT_TEMPLATE", "gemma")
-    device = _str(env, "WORKER_DEVICE", "auto").lower()
+    chat_template = env_str(env, "WORKER_CHAT_TEMPLATE", "gemma")
+    device = env_str(env, "WORKER_DEVICE", "auto").lower()
     if device not in _DEVICES:
         raise SettingsError(f"WORKER_DEVICE={device!r}: expected one of {', '.join(_DEVICES)}")
-    traces_exporter = _str(env, "OTEL_TRACES_EXPORTER", "none").lower()
+    traces_exporter = env_str(env, "OTEL_TRACES_EXPORTER", "none").lower()
     if traces_exporter not in _TRACE_EXPORTERS:
         raise SettingsError(
             f"OTEL_TRACES_EXPORTER={traces_exporter!r}: expected one of "
             f"{', '.join(_TRACE_EXPORTERS)}"
         )
     otlp_protocol = (
-        _str(
-            env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", _str(env, "OTEL_EXPORTER_OTLP_PROTOCOL", "")
+        env_str(
+            env,
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            env_str(env, "OTEL_EXPORTER_OTLP_PROTOCOL", ""),
         )
         or "http/protobuf"
     )
@@ -271,44 +217,44 @@ def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
         )
     return WorkerSettings(
         nats_url=nats_url,
-        worker_id=_str(env, "WORKER_ID", _default_worker_id()),
-        model=_str(env, "WORKER_MODEL", DEFAULT_MODEL),
+        worker_id=env_str(env, "WORKER_ID", _default_worker_id()),
+        model=env_str(env, "WORKER_MODEL", DEFAULT_MODEL),
         engine=engine,  # type: ignore[arg-type]  # checked against _ENGINES above
         model_path=model_path,
-        profile_id=_str(env, "WORKER_PROFILE", DEFAULT_PROFILE),
+        profile_id=env_str(env, "WORKER_PROFILE", DEFAULT_PROFILE),
         device=device,  # type: ignore[arg-type]  # checked against _DEVICES above
         model_cache_dir=_model_cache_dir(env),
         model_paths=_model_paths(env),
         dtype=dtype,  # type: ignore[arg-type]  # checked against _DTYPES above
-        max_model_len=_int(env, "WORKER_MAX_MODEL_LEN", 4096, minimum=16),
-        gpu_memory_utilization=_float(env, "WORKER_GPU_MEMORY_UTILIZATION", 0.3, maximum=1.0),
-        max_num_seqs=_int(env, "WORKER_MAX_NUM_SEQS", 16),
-        enforce_eager=_bool(env, "WORKER_ENFORCE_EAGER", True),
-        tensor_parallel_size=_int(env, "WORKER_TENSOR_PARALLEL_SIZE", 1),
+        max_model_len=env_int(env, "WORKER_MAX_MODEL_LEN", 4096, minimum=16),
+        gpu_memory_utilization=env_float(env, "WORKER_GPU_MEMORY_UTILIZATION", 0.3, maximum=1.0),
+        max_num_seqs=env_int(env, "WORKER_MAX_NUM_SEQS", 16),
+        enforce_eager=env_bool(env, "WORKER_ENFORCE_EAGER", True),
+        tensor_parallel_size=env_int(env, "WORKER_TENSOR_PARALLEL_SIZE", 1),
         chat_template=chat_template,
-        heartbeat_s=_float(env, "WORKER_HEARTBEAT_S", 1.0),
-        drain_timeout_s=_float(env, "WORKER_DRAIN_TIMEOUT_S", 30.0, strict_min=False),
-        request_pullers=_int(env, "WORKER_REQUEST_PULLERS", 4),
-        default_max_tokens=_int(env, "WORKER_DEFAULT_MAX_TOKENS", 256),
-        nats_connect_timeout_s=_float(env, "WORKER_NATS_CONNECT_TIMEOUT_S", 60.0),
-        scripted_tokens_per_s=_float(env, "WORKER_SCRIPTED_TOKENS_PER_S", 200.0),
-        scripted_start_s=_float(env, "WORKER_SCRIPTED_START_S", 0.0, strict_min=False),
-        scripted_fail_start=_bool(env, "WORKER_SCRIPTED_FAIL_START", False),
-        scripted_text=_str(
+        heartbeat_s=env_float(env, "WORKER_HEARTBEAT_S", 1.0),
+        drain_timeout_s=env_float(env, "WORKER_DRAIN_TIMEOUT_S", 30.0, strict_min=False),
+        request_pullers=env_int(env, "WORKER_REQUEST_PULLERS", 4),
+        default_max_tokens=env_int(env, "WORKER_DEFAULT_MAX_TOKENS", 256),
+        nats_connect_timeout_s=env_float(env, "WORKER_NATS_CONNECT_TIMEOUT_S", 60.0),
+        scripted_tokens_per_s=env_float(env, "WORKER_SCRIPTED_TOKENS_PER_S", 200.0),
+        scripted_start_s=env_float(env, "WORKER_SCRIPTED_START_S", 0.0, strict_min=False),
+        scripted_fail_start=env_bool(env, "WORKER_SCRIPTED_FAIL_START", False),
+        scripted_text=env_str(
             env, "WORKER_SCRIPTED_TEXT", "The quick brown fox jumps over the lazy dog."
         ),
-        metrics_port=_int(env, "WORKER_METRICS_PORT", 0, minimum=0),
-        metrics_host=_str(env, "WORKER_METRICS_HOST", "127.0.0.1"),
+        metrics_port=env_int(env, "WORKER_METRICS_PORT", 0, minimum=0),
+        metrics_host=env_str(env, "WORKER_METRICS_HOST", "127.0.0.1"),
         otel_traces_exporter=traces_exporter,
         otel_exporter_otlp_protocol=otlp_protocol,
-        otel_service_name=_str(env, "OTEL_SERVICE_NAME", "llmchat-inference-worker"),
-        log_level=_str(env, "LOG_LEVEL", "INFO").upper(),
+        otel_service_name=env_str(env, "OTEL_SERVICE_NAME", "llmchat-inference-worker"),
+        log_level=env_str(env, "LOG_LEVEL", "INFO").upper(),
         log_format=_log_format(env),
     )
 
 
 def _log_format(env: Mapping[str, str]) -> Literal["json", "text"]:
-    raw = _str(env, "LOG_FORMAT", "json").lower()
+    raw = env_str(env, "LOG_FORMAT", "json").lower()
     if raw == "json":
         return "json"
     if raw == "text":

@@ -14,15 +14,13 @@ from pathlib import Path
 
 import msgspec
 
+from env_settings import SettingsError as SettingsError  # re-exported
+from env_settings import env_float, env_int, env_opt
 from model_admin.registry import DEFAULT_PROFILE_DIR
 
 DEFAULT_GROUP = "gemma3-270m"
 """The group today's workers serve (``WORKER_MODEL``'s default)."""
 _GROUP = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
-class SettingsError(ValueError):
-    """An environment variable has a value the service cannot use."""
 
 
 class ModelAdminSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,63 +50,34 @@ class ModelAdminSettings(msgspec.Struct, frozen=True, kw_only=True):
         return self.data_dir / "model-admin" / "profiles"
 
 
-def _opt(env: Mapping[str, str], name: str) -> str | None:
-    raw = env.get(name)
-    return None if raw is None or raw.strip() == "" else raw.strip()
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = _opt(env, name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r}: expected a number") from None
-    if value != value or value <= 0:
-        raise SettingsError(f"{name}={raw!r}: must be > 0")
-    return value
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = _opt(env, name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r}: expected an integer") from None
-    if value < 1:
-        raise SettingsError(f"{name}={raw!r}: must be >= 1")
-    return value
-
-
 def load_settings(env: Mapping[str, str] | None = None) -> ModelAdminSettings:
     """Build the settings from ``env`` (default ``os.environ``); raise ``SettingsError``."""
     env = os.environ if env is None else env
-    nats_url = _opt(env, "NATS_URL") or "nats://127.0.0.1:4222"
+    nats_url = env_opt(env, "NATS_URL") or "nats://127.0.0.1:4222"
     if not nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
         raise SettingsError(f"NATS_URL={nats_url!r}: expected a nats:// (or tls://) URL")
-    profiles_dir = Path(_opt(env, "MODEL_ADMIN_PROFILES_DIR") or DEFAULT_PROFILE_DIR).expanduser()
+    profiles_dir = Path(
+        env_opt(env, "MODEL_ADMIN_PROFILES_DIR") or DEFAULT_PROFILE_DIR
+    ).expanduser()
     if not profiles_dir.is_dir():
         raise SettingsError(f"MODEL_ADMIN_PROFILES_DIR={str(profiles_dir)!r}: not a directory")
-    added = _opt(env, "MODEL_ADMIN_ADDED_PROFILES_DIR")
-    group = _opt(env, "MODEL_ADMIN_DEFAULT_GROUP") or DEFAULT_GROUP
+    added = env_opt(env, "MODEL_ADMIN_ADDED_PROFILES_DIR")
+    group = env_opt(env, "MODEL_ADMIN_DEFAULT_GROUP") or DEFAULT_GROUP
     if not _GROUP.fullmatch(group):
         raise SettingsError(
             f"MODEL_ADMIN_DEFAULT_GROUP={group!r}: expected 1-64 of A-Z a-z 0-9 _ -"
         )
     return ModelAdminSettings(
         nats_url=nats_url,
-        data_dir=Path(_opt(env, "DATA_DIR") or ".data").expanduser(),
+        data_dir=Path(env_opt(env, "DATA_DIR") or ".data").expanduser(),
         profiles_dir=profiles_dir,
         added_profiles_dir=Path(added).expanduser() if added else None,
         default_group=group,
-        command_drain_timeout_s=_float(env, "MODEL_ADMIN_COMMAND_DRAIN_TIMEOUT_S", 30.0),
-        gone_after_intervals=_float(env, "MODEL_ADMIN_GONE_AFTER_INTERVALS", 3.0),
-        sweep_interval_s=_float(env, "MODEL_ADMIN_SWEEP_INTERVAL_S", 1.0),
-        rpc_concurrency=_int(env, "MODEL_ADMIN_RPC_CONCURRENCY", 32),
-        nats_connect_timeout_s=_float(env, "MODEL_ADMIN_NATS_CONNECT_TIMEOUT_S", 60.0),
-        drain_timeout_s=_float(env, "MODEL_ADMIN_DRAIN_TIMEOUT_S", 5.0),
-        log_level=(_opt(env, "LOG_LEVEL") or "INFO").upper(),
+        command_drain_timeout_s=env_float(env, "MODEL_ADMIN_COMMAND_DRAIN_TIMEOUT_S", 30.0),
+        gone_after_intervals=env_float(env, "MODEL_ADMIN_GONE_AFTER_INTERVALS", 3.0),
+        sweep_interval_s=env_float(env, "MODEL_ADMIN_SWEEP_INTERVAL_S", 1.0),
+        rpc_concurrency=env_int(env, "MODEL_ADMIN_RPC_CONCURRENCY", 32),
+        nats_connect_timeout_s=env_float(env, "MODEL_ADMIN_NATS_CONNECT_TIMEOUT_S", 60.0),
+        drain_timeout_s=env_float(env, "MODEL_ADMIN_DRAIN_TIMEOUT_S", 5.0),
+        log_level=(env_opt(env, "LOG_LEVEL") or "INFO").upper(),
     )

@@ -15,16 +15,13 @@ from typing import Literal
 
 import msgspec
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
+from env_settings import SettingsError as SettingsError  # re-exported
+from env_settings import env_bool, env_float, env_int, env_opt
+
 _DB_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 DB_FILE_NAME = "llmchat.db"
 _TRACE_EXPORTERS = ("none", "otlp", "console")
 _OTLP_PROTOCOLS = ("http/protobuf", "grpc")
-
-
-class SettingsError(ValueError):
-    """An environment variable has a value the service cannot use."""
 
 
 class PersistenceSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,73 +66,30 @@ class PersistenceSettings(msgspec.Struct, frozen=True, kw_only=True):
         return f"sqlite+aiosqlite:///{self.data_dir.resolve() / DB_FILE_NAME}"
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r}: expected an integer") from None
-    if value < minimum:
-        raise SettingsError(f"{name}={raw!r}: must be >= {minimum}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r}: expected a number") from None
-    if value != value or value <= 0:
-        raise SettingsError(f"{name}={raw!r}: must be > 0")
-    return value
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    lowered = raw.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise SettingsError(f"{name}={raw!r}: expected true/false")
-
-
-def _opt(env: Mapping[str, str], name: str) -> str | None:
-    raw = env.get(name)
-    return None if raw is None or raw.strip() == "" else raw.strip()
-
-
 def load_settings(env: Mapping[str, str] | None = None) -> PersistenceSettings:
     """Build the settings from ``env`` (default ``os.environ``); raise ``SettingsError``."""
     env = os.environ if env is None else env
-    nats_url = _opt(env, "NATS_URL") or "nats://127.0.0.1:4222"
+    nats_url = env_opt(env, "NATS_URL") or "nats://127.0.0.1:4222"
     if not nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
         raise SettingsError(f"NATS_URL={nats_url!r}: expected a nats:// (or tls://) URL")
-    database_url = _opt(env, "DATABASE_URL")
+    database_url = env_opt(env, "DATABASE_URL")
     if database_url is not None and not database_url.startswith(_DB_SCHEMES):
         raise SettingsError(
             f"DATABASE_URL: expected a URL starting with {' or '.join(_DB_SCHEMES)}"
         )
-    admin_email = _opt(env, "ADMIN_EMAIL")
+    admin_email = env_opt(env, "ADMIN_EMAIL")
     admin_password = env.get("ADMIN_PASSWORD") or None
     if (admin_email is None) != (admin_password is None):
         raise SettingsError("ADMIN_EMAIL and ADMIN_PASSWORD must be set together")
-    traces_exporter = (_opt(env, "OTEL_TRACES_EXPORTER") or "none").lower()
+    traces_exporter = (env_opt(env, "OTEL_TRACES_EXPORTER") or "none").lower()
     if traces_exporter not in _TRACE_EXPORTERS:
         raise SettingsError(
             f"OTEL_TRACES_EXPORTER={traces_exporter!r}: expected one of "
             f"{', '.join(_TRACE_EXPORTERS)}"
         )
     otlp_protocol = (
-        _opt(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or _opt(env, "OTEL_EXPORTER_OTLP_PROTOCOL")
+        env_opt(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or env_opt(env, "OTEL_EXPORTER_OTLP_PROTOCOL")
         or "http/protobuf"
     )
     if otlp_protocol not in _OTLP_PROTOCOLS:
@@ -145,33 +99,33 @@ def load_settings(env: Mapping[str, str] | None = None) -> PersistenceSettings:
         )
     return PersistenceSettings(
         nats_url=nats_url,
-        data_dir=Path(_opt(env, "DATA_DIR") or ".data").expanduser(),
+        data_dir=Path(env_opt(env, "DATA_DIR") or ".data").expanduser(),
         database_url=database_url,
         admin_email=admin_email,
         admin_password=admin_password,
-        dev_admin=_bool(env, "DEV_ADMIN", True),
-        migrate=_bool(env, "PERSISTENCE_MIGRATE", True),
-        db_retry_max_s=_float(env, "PERSISTENCE_DB_RETRY_MAX_S", 10.0),
-        db_pool_size=_int(env, "PERSISTENCE_DB_POOL_SIZE", 10),
-        db_timeout_s=_float(env, "PERSISTENCE_DB_TIMEOUT_S", 10.0),
-        nats_connect_timeout_s=_float(env, "PERSISTENCE_NATS_CONNECT_TIMEOUT_S", 60.0),
-        rpc_concurrency=_int(env, "PERSISTENCE_RPC_CONCURRENCY", 64),
-        events_batch=_int(env, "PERSISTENCE_EVENTS_BATCH", 64),
-        events_poll_s=_float(env, "PERSISTENCE_EVENTS_POLL_S", 1.0),
-        events_ack_wait_s=_float(env, "PERSISTENCE_EVENTS_ACK_WAIT_S", 30.0),
-        drain_timeout_s=_float(env, "PERSISTENCE_DRAIN_TIMEOUT_S", 10.0),
-        metrics_port=_int(env, "PERSISTENCE_METRICS_PORT", 0, minimum=0),
-        metrics_host=_opt(env, "PERSISTENCE_METRICS_HOST") or "127.0.0.1",
+        dev_admin=env_bool(env, "DEV_ADMIN", True),
+        migrate=env_bool(env, "PERSISTENCE_MIGRATE", True),
+        db_retry_max_s=env_float(env, "PERSISTENCE_DB_RETRY_MAX_S", 10.0),
+        db_pool_size=env_int(env, "PERSISTENCE_DB_POOL_SIZE", 10),
+        db_timeout_s=env_float(env, "PERSISTENCE_DB_TIMEOUT_S", 10.0),
+        nats_connect_timeout_s=env_float(env, "PERSISTENCE_NATS_CONNECT_TIMEOUT_S", 60.0),
+        rpc_concurrency=env_int(env, "PERSISTENCE_RPC_CONCURRENCY", 64),
+        events_batch=env_int(env, "PERSISTENCE_EVENTS_BATCH", 64),
+        events_poll_s=env_float(env, "PERSISTENCE_EVENTS_POLL_S", 1.0),
+        events_ack_wait_s=env_float(env, "PERSISTENCE_EVENTS_ACK_WAIT_S", 30.0),
+        drain_timeout_s=env_float(env, "PERSISTENCE_DRAIN_TIMEOUT_S", 10.0),
+        metrics_port=env_int(env, "PERSISTENCE_METRICS_PORT", 0, minimum=0),
+        metrics_host=env_opt(env, "PERSISTENCE_METRICS_HOST") or "127.0.0.1",
         otel_traces_exporter=traces_exporter,
         otel_exporter_otlp_protocol=otlp_protocol,
-        otel_service_name=_opt(env, "OTEL_SERVICE_NAME") or "llmchat-persistence",
-        log_level=(_opt(env, "LOG_LEVEL") or "INFO").upper(),
+        otel_service_name=env_opt(env, "OTEL_SERVICE_NAME") or "llmchat-persistence",
+        log_level=(env_opt(env, "LOG_LEVEL") or "INFO").upper(),
         log_format=_log_format(env),
     )
 
 
 def _log_format(env: Mapping[str, str]) -> Literal["json", "text"]:
-    raw = (_opt(env, "LOG_FORMAT") or "json").lower()
+    raw = (env_opt(env, "LOG_FORMAT") or "json").lower()
     if raw == "json":
         return "json"
     if raw == "text":

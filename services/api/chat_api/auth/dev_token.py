@@ -7,8 +7,11 @@ the one stored in DATA_DIR/jwt_secret).
 
 from __future__ import annotations
 
+import sys
+
 from chat_api.auth.tokens import issue_token
 from chat_api.settings import ApiSettings
+from env_settings import SettingsError
 
 DEV_USER_ID = "dev-admin"
 DEV_TOKEN_TTL_S = 365 * 24 * 3600.0
@@ -24,11 +27,16 @@ def dev_token(settings: ApiSettings) -> str:
     )
 
 
-def main() -> None:
-    settings = ApiSettings.from_env()
+def main() -> int:
+    try:
+        settings = ApiSettings.from_env()
+    except SettingsError as exc:
+        print(f"dev_token: bad setting: {exc}", file=sys.stderr)
+        return 2
     print(f"# development admin token (sub={DEV_USER_ID}, role=admin, valid 365 days):")
     print(dev_token(settings))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

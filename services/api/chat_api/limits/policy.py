@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import msgspec
 
+from env_settings import SettingsError
+
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True):
     """The budget of one scope over a sliding minute; 0 = unlimited."""
@@ -72,7 +74,7 @@ class QueueBounds(msgspec.Struct, frozen=True, kw_only=True):
             name, sep, value = part.partition("=")
             name = name.strip()
             if not sep or not name:
-                raise ValueError(f"MAX_QUEUE_DEPTH: {part.strip()!r} is not model=N")
+                raise SettingsError(f"MAX_QUEUE_DEPTH: {part.strip()!r} is not model=N")
             bound = _non_negative("MAX_QUEUE_DEPTH", value)
             if name == "*":
                 default = bound
@@ -85,14 +87,7 @@ def _non_negative(name: str, raw: str) -> int:
     try:
         value = int(raw.strip())
     except ValueError:
-        raise ValueError(f"{name}: {raw.strip()!r} is not an integer") from None
+        raise SettingsError(f"{name}: {raw.strip()!r} is not an integer") from None
     if value < 0:
-        raise ValueError(f"{name}: {value} must be >= 0 (0 = unlimited)")
+        raise SettingsError(f"{name}: {value} must be >= 0 (0 = unlimited)")
     return value
-
-
-def parse_limit(name: str, raw: str | None, default: int) -> int:
-    """One ``LIMIT_*`` variable: a non-negative integer, unset = ``default``."""
-    if raw is None or not raw.strip():
-        return default
-    return _non_negative(name, raw)

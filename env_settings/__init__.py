@@ -1,0 +1,122 @@
+"""Typed readers of environment variables: how every service turns env into settings.
+
+Each service builds its settings object once, at start-up, from a mapping (``os.environ``
+or a test's dict) with these readers. An unset or blank (only whitespace) variable gives
+the default. A value that does not parse, or is out of bounds, raises ``SettingsError``
+naming the variable and the value (``GATEWAY_PORT='abc': expected an integer``); each
+service's ``__main__`` prints that one line and exits with status 2, no traceback.
+
+One package for all services: what counts as blank, true or a usable number is one policy,
+and a private copy per service drifted (one treated ``"  "`` as a value, one read numbers
+with bare ``int()`` and ended in a traceback naming no variable).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+__all__ = [
+    "FALSE",
+    "TRUE",
+    "SettingsError",
+    "env_bool",
+    "env_float",
+    "env_int",
+    "env_opt",
+    "env_str",
+]
+
+TRUE = frozenset({"1", "true", "yes", "on"})
+"""Spellings of true (after strip and lower-casing)."""
+FALSE = frozenset({"0", "false", "no", "off"})
+"""Spellings of false (after strip and lower-casing)."""
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value the service cannot use."""
+
+
+def _raw(env: Mapping[str, str], name: str) -> str | None:
+    """The value as given, or None when unset or blank."""
+    raw = env.get(name)
+    return None if raw is None or raw.strip() == "" else raw
+
+
+def env_opt(env: Mapping[str, str], name: str) -> str | None:
+    """The stripped value, or None when unset or blank."""
+    raw = _raw(env, name)
+    return None if raw is None else raw.strip()
+
+
+def env_str(env: Mapping[str, str], name: str, default: str) -> str:
+    """The stripped value, or ``default`` when unset or blank."""
+    value = env_opt(env, name)
+    return default if value is None else value
+
+
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """``1/true/yes/on`` or ``0/false/no/off`` (any case); unset or blank: ``default``."""
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    lowered = raw.strip().lower()
+    if lowered in TRUE:
+        return True
+    if lowered in FALSE:
+        return False
+    raise SettingsError(f"{name}={raw!r}: expected true/false")
+
+
+def env_int(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int | None = 1,
+    maximum: int | None = None,
+) -> int:
+    """An integer in ``minimum..maximum`` (None: no bound); unset or blank: ``default``."""
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected an integer") from None
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{name}={raw!r}: must be >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name}={raw!r}: must be <= {maximum}")
+    return value
+
+
+def env_float(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    minimum: float | None = 0.0,
+    maximum: float | None = None,
+    strict_min: bool = True,
+    finite: bool = False,
+) -> float:
+    """A number above ``minimum`` (``>=`` with ``strict_min=False``; None: no lower bound)
+    and at most ``maximum``; unset or blank: ``default``. NaN is never accepted, infinity
+    only without a ``maximum`` and with ``finite=False``."""
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a number") from None
+    if math.isnan(value):
+        raise SettingsError(f"{name}={raw!r}: expected a number")
+    if minimum is not None and (value <= minimum if strict_min else value < minimum):
+        raise SettingsError(f"{name}={raw!r}: must be {'>' if strict_min else '>='} {minimum:g}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name}={raw!r}: must be <= {maximum:g}")
+    if finite and math.isinf(value):
+        raise SettingsError(f"{name}={raw!r}: must be finite")
+    return value
