@@ -11,7 +11,7 @@ import msgspec
 from contracts.accounts import AccountChanged
 from contracts.admin import ActivateProfile, AdminChange, DesiredState, SwapStatus
 from contracts.events import ChatEvent
-from contracts.inference import CancelRequest, ChatRequest, Chunk
+from contracts.inference import CancelChat, CancelRequest, ChatRequest, Chunk
 from contracts.workers import WorkerStatus
 
 _encoder = msgspec.json.Encoder()
@@ -20,6 +20,7 @@ encode = _encoder.encode
 decode_chat_request = msgspec.json.Decoder(ChatRequest).decode
 decode_chunk = msgspec.json.Decoder(Chunk).decode
 decode_cancel = msgspec.json.Decoder(CancelRequest).decode
+decode_cancel_chat = msgspec.json.Decoder(CancelChat).decode
 decode_event = msgspec.json.Decoder(ChatEvent).decode
 decode_worker_status = msgspec.json.Decoder(WorkerStatus).decode
 

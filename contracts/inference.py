@@ -99,3 +99,14 @@ class CancelRequest(msgspec.Struct, frozen=True, kw_only=True):
     request_id: str
     reason: CancelReason
     v: int = SCHEMA_VERSION
+
+
+class CancelChat(msgspec.Struct, frozen=True, kw_only=True):
+    """On ``relay_cancel_subject(request_id)``: a user asks (through any api instance) to
+    cancel a chat. The instance relaying it checks that the user started it (or is an
+    admin) and answers ``Reply[Ack]``, or ``not_found``; the others stay silent."""
+
+    request_id: str
+    user_id: str
+    admin: bool = False
+    v: int = SCHEMA_VERSION

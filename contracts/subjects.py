@@ -27,6 +27,7 @@ _CHUNK_PREFIX = "inference.chunks.v1"
 _CANCEL_PREFIX = "inference.cancel.v1"
 _EVENT_PREFIX = "chat.events.v1"
 _HEARTBEAT_PREFIX = "inference.workers.v1.heartbeat"
+_RELAY_CANCEL_PREFIX = "api.v1.relay-cancel"
 
 REQUEST_SUBJECTS = f"{_REQUEST_PREFIX}.>"
 CHUNK_SUBJECTS = f"{_CHUNK_PREFIX}.>"
@@ -106,6 +107,14 @@ def chunk_subject(request_id: str) -> str:
 def cancel_subject(request_id: str) -> str:
     """Core subject the api publishes a cancel on; every worker listens to all."""
     return f"{_CANCEL_PREFIX}.{subject_token(request_id)}"
+
+
+RELAY_CANCEL_SUBJECTS = f"{_RELAY_CANCEL_PREFIX}.*"
+
+
+def relay_cancel_subject(request_id: str) -> str:
+    """Core request-reply: "cancel this chat", answered by the api instance relaying it."""
+    return f"{_RELAY_CANCEL_PREFIX}.{subject_token(request_id)}"
 
 
 def heartbeat_subject(worker_id: str) -> str:

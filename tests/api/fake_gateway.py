@@ -9,7 +9,15 @@ from collections.abc import Callable, Sequence
 from chat_api.gateway import Feed, GatewayUnavailable
 from chat_api.workers import WorkerRegistry
 from contracts.events import RequestFailed
-from contracts.inference import CancelReason, ChatRequest, Chunk, StreamStarted, TokenChunk, Usage
+from contracts.inference import (
+    CancelChat,
+    CancelReason,
+    ChatRequest,
+    Chunk,
+    StreamStarted,
+    TokenChunk,
+    Usage,
+)
 from contracts.workers import WorkerStatus
 
 Script = Callable[[ChatRequest], Sequence[Chunk]]
@@ -65,6 +73,7 @@ class FakeGateway:
         self.requests: list[ChatRequest] = []
         self.cancels: list[tuple[str, CancelReason]] = []
         self.failed: list[RequestFailed] = []
+        self.remote_cancels: list[CancelChat] = []
         self.feeds: dict[str, Feed] = {}
 
     @property
@@ -87,3 +96,8 @@ class FakeGateway:
 
     def report_failed(self, event: RequestFailed) -> None:
         self.failed.append(event)
+
+    async def cancel_elsewhere(self, request: CancelChat) -> bool:
+        """No other api instance here: nobody else relays anything."""
+        self.remote_cancels.append(request)
+        return False

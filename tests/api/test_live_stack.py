@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -38,8 +38,9 @@ from contracts.events import (
 )
 from inference_worker.engine import ScriptedEngine
 from inference_worker.settings import load_settings
+from stack.ports import free_port
 from stack.processes import ManagedProcess
-from tests.api.conftest import LIVE_USER_ID, LiveApi
+from tests.api.conftest import LIVE_USER_ID, LiveApi, start_api
 from tests.inference_worker.harness import Heartbeats, RunningWorker, running_worker, worker_env
 
 pytestmark = pytest.mark.integration
@@ -248,6 +249,41 @@ async def test_cancel_route_aborts_the_generation(
         await _idle_after(worker, cancelled)
     assert isinstance(cancelled, RequestCancelled)
     assert (cancelled.reason, cancelled.worker_id) == ("client_cancelled", worker.worker_id)
+
+
+async def test_cancel_through_another_api_instance(
+    live_api: LiveApi, http: httpx.AsyncClient, nats_client: NatsClient
+) -> None:
+    """Behind a load balancer the cancel may reach an instance that does not relay the
+    chat: it asks the others over NATS, and only the owner's (or an admin's) works."""
+    server, task, _ = await start_api(replace(live_api.settings, port=free_port()))
+    second = httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.config.port}", timeout=TIMEOUT)
+    try:
+        async with serving_worker(live_api, nats_client) as worker:
+            user = await _registered_user(live_api)
+            async with aconnect_sse(
+                http, "POST", "/api/chat", json=_body("[[hang]]"), headers=user
+            ) as source:
+                events = source.aiter_sse()
+                request_id = (await anext(events)).json()["request_id"]
+                await _busy(worker)
+                stranger = await _registered_user(live_api)
+                refused = await second.post(f"/api/chat/{request_id}/cancel", headers=stranger)
+                assert refused.status_code == 404, refused.text
+                unknown = await second.post(f"/api/chat/{uuid.uuid4().hex}/cancel", headers=user)
+                assert unknown.status_code == 404, unknown.text
+                accepted = await second.post(f"/api/chat/{request_id}/cancel", headers=user)
+                assert accepted.status_code == 202, accepted.text
+                last = await asyncio.wait_for(anext(events), 5)
+            assert (last.event, last.json()["code"]) == ("error", "cancelled")
+            cancelled = await _event(nats_client, request_id, RequestCancelled)
+            await _idle_after(worker, cancelled)
+        assert isinstance(cancelled, RequestCancelled)
+        assert cancelled.reason == "client_cancelled"
+    finally:
+        await second.aclose()
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
 
 
 async def test_client_disconnect_aborts_the_generation(

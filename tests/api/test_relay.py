@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from chat_api.relay import Relay, StreamFailure, StreamTable
+from chat_api.relay import KeepAlive, Relay, StreamFailure, StreamTable
 from contracts.inference import ChatMessage, ChatRequest, StreamStarted, TokenChunk
 from tests.api.fake_gateway import FakeGateway
 
@@ -163,3 +163,39 @@ async def test_wire_chunk_gap_is_logged_and_relayed(caplog: pytest.LogCaptureFix
     assert [i.seq for i in items if isinstance(i, TokenChunk)] == [1, 3, 4]
     assert "chunk gap 1 -> 3" in caplog.text
     assert gateway.cancels == []
+
+
+async def test_keepalive_only_while_nothing_arrives() -> None:
+    """A quiet stream gets a KeepAlive each period; one with chunks flowing does not."""
+    gateway = FakeGateway()
+    relay = await _open(gateway)
+    events = aiter(relay.events(0.05))
+    assert await asyncio.wait_for(anext(events), 1) == KeepAlive()  # queued, nothing yet
+    assert await asyncio.wait_for(anext(events), 1) == KeepAlive()
+    relay.feed.push(StreamStarted(seq=0, worker_id="w-gemma3-270m", model="m", prompt_tokens=1))
+
+    async def steady_tokens() -> None:
+        for seq in range(1, 9):
+            relay.feed.push(TokenChunk(seq=seq, text="t"))
+            await asyncio.sleep(0.02)  # faster than the period
+        relay.feed.push(TokenChunk(seq=9, text=".", finish_reason="stop"))
+
+    producer = asyncio.create_task(steady_tokens())
+    rest = [item async for item in events]
+    await producer
+    assert [type(item).__name__ for item in rest] == ["TokenChunk"] * 9
+
+
+async def test_sse_frames_carry_keepalive_comments(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chat_api.chat import sse
+
+    monkeypatch.setattr(sse, "KEEPALIVE_S", 0.05)
+    gateway = FakeGateway()
+    relay = await _open(gateway)
+    frames = aiter(sse.chat_frames(relay))
+    assert (await anext(frames)).startswith(b"event: start\n")
+    assert await asyncio.wait_for(anext(frames), 1) == b": keep-alive\n\n"
+    relay.feed.push(TokenChunk(seq=1, text="hi", finish_reason="stop"))
+    rest = [frame async for frame in frames]
+    assert rest[0].startswith(b"id: 1\nevent: token\n")
+    assert rest[-1].startswith(b"event: done\n")

@@ -21,23 +21,28 @@ import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 
 from chat_api.workers import WorkerRegistry
 from contracts import codec, subjects
+from contracts.errors import ErrorCode
 from contracts.events import RequestAccepted, RequestFailed
-from contracts.inference import CancelReason, CancelRequest, ChatRequest, Chunk
+from contracts.inference import CancelChat, CancelReason, CancelRequest, ChatRequest, Chunk
+from contracts.rpc import Ack, Reply, RpcError
 from contracts.streams import ensure_streams
 from contracts.tracing import inject_trace_context
 
 log = logging.getLogger("chat_api.gateway")
+
+_decode_cancel_reply = msgspec.json.Decoder(Reply[Ack]).decode
 
 
 @dataclass(frozen=True, slots=True)
 class Signal:
     """A non-chunk item on a feed: something the relay must react to."""
 
-    kind: str  # "deadline" | "worker_lost" | "cancelled" | "shutdown"
+    kind: str  # "deadline" | "worker_lost" | "cancelled" | "shutdown" | "keepalive"
     detail: str = ""
 
 
@@ -104,6 +109,19 @@ class Gateway(Protocol):
         """Publish a ``RequestFailed`` event the api detected itself (fire and forget)."""
         ...
 
+    async def cancel_elsewhere(self, request: CancelChat) -> bool:
+        """Ask the api instance relaying ``request.request_id`` to cancel it: True if one
+        did (the user may), False if none answered yes."""
+        ...
+
+
+CancelHandler = Callable[[CancelChat], bool | None]
+"""This instance's answer to a ``CancelChat``: True cancelled, False refused (not the
+user's chat), None not relayed here."""
+
+RELAY_CANCEL_TIMEOUT_S = 1.0
+"""How long the cancel route waits for the instance relaying a chat to answer."""
+
 
 class GatewayUnavailable(Exception):
     """The request could not be put on the bus."""
@@ -123,6 +141,7 @@ class NatsGateway:
         self._sweep_interval_s = sweep_interval_s
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat_sub: Subscription | None = None
+        self._cancel_sub: Subscription | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.propagate_trace = False
         """Put the current trace context on requests and events (tracing on)."""
@@ -253,6 +272,39 @@ class NatsGateway:
 
     def report_failed(self, event: RequestFailed) -> None:
         self._spawn(self._publish_event(subjects.EVENT_FAILED, event, event.request_id, "failed"))
+
+    async def cancel_elsewhere(self, request: CancelChat) -> bool:
+        try:
+            msg = await self.nc.request(
+                subjects.relay_cancel_subject(request.request_id),
+                codec.encode(request),
+                timeout=RELAY_CANCEL_TIMEOUT_S,
+            )
+            reply = _decode_cancel_reply(msg.data)
+        except (TimeoutError, NoRespondersError, *codec.DecodeErrors):
+            return False
+        return reply.ok is not None
+
+    async def serve_cancels(self, handle: CancelHandler) -> None:
+        """Answer ``CancelChat`` requests for the chats this instance relays."""
+
+        async def on_cancel(msg: Msg) -> None:
+            try:
+                request = codec.decode_cancel_chat(msg.data)
+            except codec.DecodeErrors as exc:
+                log.warning("bad cancel request on %s: %s", msg.subject, exc)
+                return
+            outcome = handle(request)
+            if outcome is None or not msg.reply:
+                return  # another instance relays it (or nobody: the asker times out)
+            reply: Reply[Ack] = (
+                Reply(ok=Ack())
+                if outcome
+                else Reply(error=RpcError(code=ErrorCode.NOT_FOUND, message="no such running chat"))
+            )
+            await msg.respond(codec.encode(reply))
+
+        self._cancel_sub = await self.nc.subscribe(subjects.RELAY_CANCEL_SUBJECTS, cb=on_cancel)
 
     async def _publish_event(
         self, subject: str, event: msgspec.Struct, request_id: str, kind: str

@@ -103,6 +103,7 @@ def nats_lifespan(
             router=ModelRouter(settings, model_admin),
         )
         install_services(app.state, settings, service, persistence, model_admin)
+        await gateway.serve_cancels(service.cancel_relayed_here)
         invalidation = CacheInvalidation(
             app.state[AUTHENTICATOR_KEY],
             app.state.get(USER_SETTINGS_KEY),

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import msgspec
 
@@ -36,6 +36,11 @@ log = logging.getLogger("chat_api.relay")
 ABANDON_GRACE_S = 10.0
 """A relay nobody iterates is closed this long after its deadline."""
 
+KEEPALIVE_S = 15.0
+"""An SSE stream with nothing to say for this long (queued behind other chats, a model
+swap, a long prefill) gets a comment line, so proxies and clients with idle timeouts do
+not cut it."""
+
 _FINISH_FAILURES: dict[str, tuple[ErrorCode, str]] = {
     "timeout": (ErrorCode.TIMEOUT, "the request passed its deadline"),
     "cancelled": (ErrorCode.CANCELLED, "the request was cancelled"),
@@ -48,6 +53,10 @@ class StreamFailure(msgspec.Struct, frozen=True, kw_only=True):
 
     code: str
     message: str
+
+
+class KeepAlive(msgspec.Struct, frozen=True):
+    """Nothing arrived for ``KEEPALIVE_S``: SSE writers send a comment line."""
 
 
 RelayItem = TokenChunk | StreamFailure
@@ -87,6 +96,7 @@ class Relay:
         delay = max(0.0, request.deadline - time.time())
         self._deadline_timer = loop.call_later(delay, feed.push, Signal("deadline"))
         self._abandon_timer = loop.call_later(delay + ABANDON_GRACE_S, self._abandon)
+        self._keepalive_timer: asyncio.TimerHandle | None = None
 
     @property
     def request_id(self) -> str:
@@ -103,9 +113,32 @@ class Relay:
         self.feed.push(Signal("worker_lost", f"worker {worker_id} lost: {why}"))
 
     # --- the stream ---------------------------------------------------------------
-    async def events(self) -> AsyncIterator[RelayItem]:
+    def _tick(self, keepalive_s: float) -> None:
+        if not self._closed:
+            self.feed.push(Signal("keepalive"))
+            self._keepalive_timer = asyncio.get_running_loop().call_later(
+                keepalive_s, self._tick, keepalive_s
+            )
+
+    @overload
+    def events(self) -> AsyncIterator[RelayItem]: ...
+
+    @overload
+    def events(self, keepalive_s: float) -> AsyncIterator[RelayItem | KeepAlive]: ...
+
+    def events(self, keepalive_s: float | None = None) -> AsyncIterator[RelayItem | KeepAlive]:
+        """The stream. With ``keepalive_s``, a ``KeepAlive`` item after each such period
+        in which nothing arrived (SSE writers ask for it; other readers do not)."""
+        return self._items(keepalive_s)
+
+    async def _items(self, keepalive_s: float | None) -> AsyncIterator[RelayItem | KeepAlive]:
         queue = self.feed.queue
         last_seq = -1
+        seq_at_tick = -1
+        if keepalive_s is not None:
+            self._keepalive_timer = asyncio.get_running_loop().call_later(
+                keepalive_s, self._tick, keepalive_s
+            )
         try:
             while True:
                 item = await queue.get()
@@ -147,6 +180,11 @@ class Relay:
                     self._observe_end(item.code, item.usage)
                     yield StreamFailure(code=item.code, message=item.message)
                     return
+                if item.kind == "keepalive":
+                    if last_seq == seq_at_tick:
+                        yield KeepAlive()
+                    seq_at_tick = last_seq
+                    continue
                 failure = self._on_signal(item)
                 if failure is not None:
                     self._observe_end(failure.code, None)
@@ -219,6 +257,8 @@ class Relay:
         self._closed = True
         self._deadline_timer.cancel()
         self._abandon_timer.cancel()
+        if self._keepalive_timer is not None:
+            self._keepalive_timer.cancel()
         if self._unwatch is not None:
             self._unwatch()
         self.feed.close()

@@ -53,6 +53,6 @@ class ChatController(Controller):
     async def cancel(
         self, request: Request[AuthUser, str, Any], request_id: str, chat_service: ChatService
     ) -> CancelResult:
-        if not chat_service.cancel(request.user, request_id):
+        if not await chat_service.cancel(request.user, request_id):
             raise ApiError(404, ErrorCode.NOT_FOUND, f"no running chat {request_id!r}")
         return CancelResult(request_id=request_id)

@@ -34,7 +34,7 @@ from chat_api.telemetry import ApiMetrics
 from contracts.accounts import UserSettings
 from contracts.conversations import ConversationDetail, GetConversation
 from contracts.errors import ErrorCode
-from contracts.inference import ChatMessage, ChatRequest, SamplingParams
+from contracts.inference import CancelChat, ChatMessage, ChatRequest, SamplingParams
 
 RETRY_AFTER_S = "5"
 
@@ -234,9 +234,21 @@ class ChatService:
             and not detail.messages
         )
 
-    def cancel(self, user: AuthUser, request_id: str) -> bool:
-        relay = self.streams.get(request_id)
-        if relay is None or (relay.request.user_id != user.id and not user.is_admin):
+    async def cancel(self, user: AuthUser, request_id: str) -> bool:
+        """Cancel a chat the user started (an admin: any chat), whichever api instance
+        relays it. False: no such running chat, or not theirs."""
+        request = CancelChat(request_id=request_id, user_id=user.id, admin=user.is_admin)
+        outcome = self.cancel_relayed_here(request)
+        if outcome is not None:
+            return outcome
+        return await self.gateway.cancel_elsewhere(request)
+
+    def cancel_relayed_here(self, request: CancelChat) -> bool | None:
+        """True cancelled, False not the user's, None this instance does not relay it."""
+        relay = self.streams.get(request.request_id)
+        if relay is None:
+            return None
+        if relay.request.user_id != request.user_id and not request.admin:
             return False
         relay.cancel("client_cancelled")
         return True

@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator
 
 import msgspec
 
-from chat_api.relay import Relay, StreamFailure
+from chat_api.relay import KEEPALIVE_S, KeepAlive, Relay, StreamFailure
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 SSE_MEDIA_TYPE = "text/event-stream"
+KEEPALIVE_FRAME = b": keep-alive\n\n"
+"""An SSE comment: clients ignore it, proxies see traffic."""
 
 _encode = msgspec.json.encode
 log = logging.getLogger("chat_api.chat")
@@ -54,7 +56,10 @@ async def chat_frames(relay: Relay) -> AsyncIterator[bytes]:
         + b"\n\n"
     )
     try:
-        async for item in relay.events():
+        async for item in relay.events(KEEPALIVE_S):
+            if isinstance(item, KeepAlive):
+                yield KEEPALIVE_FRAME
+                continue
             if isinstance(item, StreamFailure):
                 yield error_frame(item.code, item.message)
                 return

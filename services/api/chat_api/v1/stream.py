@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 
 import msgspec
 
-from chat_api.relay import Relay, StreamFailure
+from chat_api.chat.sse import KEEPALIVE_FRAME
+from chat_api.relay import KEEPALIVE_S, KeepAlive, Relay, StreamFailure
 from chat_api.v1.schemas import CompletionUsage
 
 log = logging.getLogger("chat_api.v1")
@@ -67,7 +68,10 @@ async def completion_frames(
         + tail
     )
     try:
-        async for item in relay.events():
+        async for item in relay.events(KEEPALIVE_S):
+            if isinstance(item, KeepAlive):
+                yield KEEPALIVE_FRAME
+                continue
             if isinstance(item, StreamFailure):
                 yield error_frame(item.code, item.message, request.request_id)
                 return
