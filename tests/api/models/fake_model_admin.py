@@ -102,6 +102,8 @@ class FakeModelAdmin:
         }
         self.groups: dict[str, str] = {"gemma3-270m": "gemma3-270m", "big": "big-group"}
         self.hidden: set[str] = set()
+        self.sampling: dict[str, ProfileSampling] = {}
+        """Profile id -> its sampling defaults (else ``ProfileSampling()``)."""
         """Profile ids that are not whitelisted for users."""
         self.down = False
         self.refuse: tuple[str, str] | None = None
@@ -174,7 +176,7 @@ class FakeModelAdmin:
             group=self.groups[profile_id],
             served=True,
             ready_workers=1,
-            sampling=ProfileSampling(),
+            sampling=self.sampling.get(profile_id, ProfileSampling()),
             max_model_len=4096,
             whitelisted=profile_id not in self.hidden,
         )

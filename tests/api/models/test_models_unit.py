@@ -19,7 +19,14 @@ from chat_api.models.routing import SHORT_TTL_S
 from chat_api.relay import StreamTable
 from chat_api.settings import ApiSettings
 from contracts import subjects
-from contracts.admin import AdminChange, AliasOverrides, CheckProfile, ResolveModel, SwapStatus
+from contracts.admin import (
+    AdminChange,
+    AliasOverrides,
+    CheckProfile,
+    ProfileSampling,
+    ResolveModel,
+    SwapStatus,
+)
 from tests.api.conftest import TokenFactory
 from tests.api.fake_gateway import FakeGateway, ready_status
 from tests.api.models.fake_model_admin import FakeModelAdmin
@@ -452,3 +459,32 @@ async def test_router_asks_again_soon_after_model_admin_was_down(
     assert (await router.route("gemma3-270m")).via == "whitelist"  # not asked yet
     now[0] += SHORT_TTL_S + 0.1
     assert (await router.route("gemma3-270m")).via == "model-admin"
+
+
+def test_profile_sampling_defaults_fill_what_the_chat_leaves_unset(
+    models_client: TestClient[Any],
+    auth_headers: dict[str, str],
+    gateway: FakeGateway,
+    admin_fake: FakeModelAdmin,
+) -> None:
+    """FR-3: a profile's default temperature / top_p / max_tokens apply to chats that do
+    not set them; the request's own values win; max_tokens is capped at the api's limit."""
+    gateway.workers.observe(ready_status("w-big", "big-group"))
+    admin_fake.sampling["big"] = ProfileSampling(temperature=0.2, top_p=0.9, max_tokens=9000)
+    bare = {"model": "large", "messages": [{"role": "user", "content": "hi"}]}
+    assert models_client.post("/api/chat", json=bare, headers=auth_headers).status_code == 200
+    sampling = gateway.requests[-1].sampling
+    assert (sampling.temperature, sampling.top_p, sampling.max_tokens) == (0.2, 0.9, 512)
+    body = {
+        "model": "large",
+        "messages": [{"role": "user", "content": "hi"}],
+        "temperature": 1.1,
+        "max_tokens": 7,
+    }
+    assert models_client.post("/api/chat", json=body, headers=auth_headers).status_code == 200
+    sampling = gateway.requests[-1].sampling
+    assert (sampling.temperature, sampling.top_p, sampling.max_tokens) == (1.1, 0.9, 7)
+    legacy = bare | {"model": "legacy"}  # a MODELS name model-admin does not know
+    assert models_client.post("/api/chat", json=legacy, headers=auth_headers).status_code == 200
+    sampling = gateway.requests[-1].sampling
+    assert (sampling.temperature, sampling.top_p, sampling.max_tokens) == (None, None, None)

@@ -1,7 +1,8 @@
 """What a chat is made of when the request leaves things out (pure functions).
 
 Precedence, highest first: the request > the conversation's system prompt > the user's
-settings > the model profile's defaults (``None`` on the wire). A conversation chat is
+settings > the model profile's sampling defaults (FR-3; a model routed by the ``MODELS``
+whitelist has none: ``None`` goes on the wire and the worker's defaults apply). A conversation chat is
 ``[system prompt] + stored history + the request's new turn(s)``; when that exceeds the
 message / character limits the oldest history goes first.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from chat_api.errors import ApiError
 from chat_api.settings import ApiSettings
 from contracts.accounts import UserSettings
+from contracts.admin import ProfileSampling
 from contracts.conversations import ConversationDetail
 from contracts.errors import ErrorCode
 from contracts.inference import ChatMessage, SamplingParams
@@ -102,6 +104,27 @@ def compose_sampling(sampling: SamplingParams, defaults: UserSettings | None) ->
         else defaults.temperature,
         top_p=sampling.top_p if sampling.top_p is not None else defaults.top_p,
         max_tokens=sampling.max_tokens if sampling.max_tokens is not None else defaults.max_tokens,
+        stop=sampling.stop,
+        seed=sampling.seed,
+    )
+
+
+def apply_profile_sampling(
+    sampling: SamplingParams, profile: ProfileSampling | None, max_tokens_limit: int
+) -> SamplingParams:
+    """Fill what the request and the user left unset from the profile's defaults; the
+    profile's ``max_tokens`` is capped at ``MAX_TOKENS_LIMIT`` (a default must not make
+    a request the api itself refuses)."""
+    if profile is None:
+        return sampling
+    return SamplingParams(
+        temperature=sampling.temperature
+        if sampling.temperature is not None
+        else profile.temperature,
+        top_p=sampling.top_p if sampling.top_p is not None else profile.top_p,
+        max_tokens=sampling.max_tokens
+        if sampling.max_tokens is not None
+        else min(profile.max_tokens, max_tokens_limit),
         stop=sampling.stop,
         seed=sampling.seed,
     )

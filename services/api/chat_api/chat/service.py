@@ -15,6 +15,7 @@ from typing import Protocol
 from chat_api.auth import AuthUser
 from chat_api.chat.banned_words import BannedWords
 from chat_api.chat.defaults import (
+    apply_profile_sampling,
     compose_messages,
     compose_model,
     compose_sampling,
@@ -176,7 +177,15 @@ class ChatService:
             model=compose_model(self.settings, spec.model, defaults),
             sampling=compose_sampling(spec.sampling, defaults),
         )
-        model = (await self.router.route(spec.model)).group
+        route = await self.router.route(spec.model)
+        model = route.group
+        if route.sampling is not None:
+            spec = replace(
+                spec,
+                sampling=apply_profile_sampling(
+                    spec.sampling, route.sampling, self.settings.max_tokens_limit
+                ),
+            )
         check_limits(self.settings, spec)
         if not self.gateway.workers.accepts(model):
             raise ApiError(

@@ -31,7 +31,7 @@ from typing import Literal
 from chat_api.errors import ApiError
 from chat_api.model_admin_client import ModelAdmin, ModelAdminUnavailable
 from chat_api.settings import ApiSettings
-from contracts.admin import ListProfiles, ProfileList, ResolvedModel, ResolveModel
+from contracts.admin import ListProfiles, ProfileList, ProfileSampling, ResolvedModel, ResolveModel
 from contracts.errors import ErrorCode
 
 log = logging.getLogger("chat_api.models")
@@ -51,6 +51,8 @@ class Route:
     profile_id: str | None = None
     """None: routed by the ``MODELS`` whitelist."""
     via: Literal["model-admin", "whitelist"] = "whitelist"
+    sampling: ProfileSampling | None = None
+    """The profile's sampling defaults (FR-3); None: the worker's own defaults apply."""
 
 
 _UNKNOWN = object()
@@ -139,7 +141,11 @@ class ModelRouter:
                     headers={"Retry-After": RETRY_AFTER_S},
                 )
             return Route(
-                name=name, group=resolved.group, profile_id=resolved.profile_id, via="model-admin"
+                name=name,
+                group=resolved.group,
+                profile_id=resolved.profile_id,
+                via="model-admin",
+                sampling=resolved.sampling,
             )
         return whitelist_route(self.settings, name)
 
