@@ -2,9 +2,9 @@
 
 Precedence, highest first: the request > the conversation's system prompt > the user's
 settings > the model profile's sampling defaults (FR-3; a model routed by the ``MODELS``
-whitelist has none: ``None`` goes on the wire and the worker's defaults apply). A conversation chat is
-``[system prompt] + stored history + the request's new turn(s)``; when that exceeds the
-message / character limits the oldest history goes first.
+whitelist has none: ``None`` goes on the wire and the worker's defaults apply). A
+conversation chat is ``[system prompt] + stored history + the request's new turn(s)``;
+when that exceeds the message / character limits the oldest history goes first.
 """
 
 from __future__ import annotations
