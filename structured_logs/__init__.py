@@ -20,10 +20,12 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, TextIO
 
 import msgspec
+
+from env_settings import SettingsError, env_str
 
 LogFormat = Literal["json", "text"]
 
@@ -158,6 +160,18 @@ class TextFormatter(logging.Formatter):
 
 
 _HANDLER_MARK = "_llmchat_structured"
+
+
+def log_settings_from_env(env: Mapping[str, str]) -> tuple[str, LogFormat]:
+    """``LOG_LEVEL`` (default INFO) and ``LOG_FORMAT`` (``json``, the default, or
+    ``text``): the same two variables in every service. A bad format is ``SettingsError``."""
+    level = env_str(env, "LOG_LEVEL", "INFO").upper()
+    raw = env_str(env, "LOG_FORMAT", "json").lower()
+    if raw == "json":
+        return level, "json"
+    if raw == "text":
+        return level, "text"
+    raise SettingsError(f"LOG_FORMAT={raw!r}: expected json or text")
 
 
 def configure_logging(

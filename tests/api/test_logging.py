@@ -21,6 +21,8 @@ from chat_api.chat import ChatService
 from chat_api.relay import StreamTable
 from chat_api.settings import ApiSettings
 from inference_worker.settings import load_settings as load_worker_settings
+from metering.settings import load_settings as load_metering_settings
+from model_admin.settings import load_settings as load_model_admin_settings
 from persistence.settings import SettingsError as PersistenceSettingsError
 from persistence.settings import load_settings as load_persistence_settings
 from tests.api.conftest import SECRET
@@ -199,6 +201,12 @@ def test_log_settings_of_every_service() -> None:
     assert load_persistence_settings({}).log_format == "json"
     with pytest.raises(PersistenceSettingsError, match="LOG_FORMAT"):
         load_persistence_settings({"LOG_FORMAT": "xml"})
+    for load in (load_metering_settings, load_model_admin_settings):
+        assert (load({}).log_format, load({}).log_level) == ("json", "INFO")
+        chosen = load({"LOG_FORMAT": " Text ", "LOG_LEVEL": "warning"})
+        assert (chosen.log_format, chosen.log_level) == ("text", "WARNING")
+        with pytest.raises(ValueError, match="LOG_FORMAT='xml'"):
+            load({"LOG_FORMAT": "xml"})
 
 
 def test_the_running_app_writes_json_lines_for_every_logger(

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from chat_api.limits.policy import Limits, QueueBounds, RateLimitPolicy
 from env_settings import SettingsError, env_bool, env_float, env_int
+from structured_logs import log_settings_from_env
 
 DEFAULT_MODEL = "gemma3-270m"
 
@@ -170,7 +171,7 @@ class ApiSettings:
             max_tokens_limit=_integer(env, "MAX_TOKENS_LIMIT", 4096),
             worker_stale_after_s=_number(env, "WORKER_STALE_AFTER_S", 3.0),
             shutdown_grace_s=_number(env, "SHUTDOWN_GRACE_S", 5.0),
-            log_level=env.get("LOG_LEVEL", "INFO"),
+            log_level=log_settings_from_env(env)[0],
             access_token_ttl_s=_number(env, "ACCESS_TOKEN_TTL_S", 900.0),
             refresh_token_ttl_s=_number(env, "REFRESH_TOKEN_TTL_S", 30 * 24 * 3600.0),
             allow_registration=_flag(env, "ALLOW_REGISTRATION", True),
@@ -208,9 +209,7 @@ def _admission_and_logs(env: Mapping[str, str]) -> dict[str, Any]:
     store = env.get("RATE_LIMIT_STORE", "memory").strip().lower() or "memory"
     if store not in ("memory", "redis"):
         raise SettingsError(f"RATE_LIMIT_STORE={store!r}: expected memory or redis")
-    log_format = env.get("LOG_FORMAT", "json").strip().lower() or "json"
-    if log_format not in ("json", "text"):
-        raise SettingsError(f"LOG_FORMAT={log_format!r}: expected json or text")
+    _, log_format = log_settings_from_env(env)
     sample = env_float(env, "LOG_SAMPLE_MESSAGES", 0.0, strict_min=False, maximum=1.0)
     return {
         "rate_limits": RateLimitPolicy(

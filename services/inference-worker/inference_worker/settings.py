@@ -18,6 +18,7 @@ from contracts.admin import ProfileSpec
 from env_settings import SettingsError as SettingsError  # re-exported
 from env_settings import env_bool, env_float, env_int, env_str
 from inference_worker.prompt import FALLBACK_TEMPLATES
+from structured_logs import log_settings_from_env
 
 EngineKind = Literal["vllm", "scripted"]
 DeviceSetting = Literal["auto", "cpu", "cuda"]
@@ -176,6 +177,7 @@ def _model_paths(env: Mapping[str, str]) -> dict[str, Path]:
 def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
     """Build the settings from ``env`` (default ``os.environ``); raise ``SettingsError``."""
     env = os.environ if env is None else env
+    log_level, log_format = log_settings_from_env(env)
     engine = env_str(env, "WORKER_ENGINE", "vllm")
     if engine not in _ENGINES:
         raise SettingsError(f"WORKER_ENGINE={engine!r}: expected one of {', '.join(_ENGINES)}")
@@ -248,15 +250,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
         otel_traces_exporter=traces_exporter,
         otel_exporter_otlp_protocol=otlp_protocol,
         otel_service_name=env_str(env, "OTEL_SERVICE_NAME", "llmchat-inference-worker"),
-        log_level=env_str(env, "LOG_LEVEL", "INFO").upper(),
-        log_format=_log_format(env),
+        log_level=log_level,
+        log_format=log_format,
     )
-
-
-def _log_format(env: Mapping[str, str]) -> Literal["json", "text"]:
-    raw = env_str(env, "LOG_FORMAT", "json").lower()
-    if raw == "json":
-        return "json"
-    if raw == "text":
-        return "text"
-    raise SettingsError(f"LOG_FORMAT={raw!r}: expected json or text")

@@ -8,18 +8,17 @@ import sys
 
 from metering.app import run
 from metering.settings import SettingsError, load_settings
+from structured_logs import configure_logging
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("nats").setLevel(logging.WARNING)
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"metering: bad setting: {exc}", file=sys.stderr)
         return 2
+    configure_logging(settings.log_level, settings.log_format)
+    logging.getLogger("nats").setLevel(logging.WARNING)
     return asyncio.run(run(settings, install_signal_handlers=True))
 
 

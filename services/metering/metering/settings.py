@@ -15,6 +15,7 @@ import msgspec
 
 from env_settings import SettingsError as SettingsError  # re-exported
 from env_settings import env_bool, env_float, env_int, env_opt
+from structured_logs import LogFormat, log_settings_from_env
 
 _DB_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 DB_FILE_NAME = "metering.db"
@@ -50,6 +51,9 @@ class MeteringSettings(msgspec.Struct, frozen=True, kw_only=True):
     """``OTEL_TRACES_EXPORTER``: ``none`` (no tracing at all), ``otlp`` or ``console``."""
     otel_exporter_otlp_protocol: str = "http/protobuf"
     otel_service_name: str = "llmchat-metering"
+    # Logs: LOG_LEVEL / LOG_FORMAT, the same variables in every service.
+    log_level: str = "INFO"
+    log_format: LogFormat = "json"
 
     @property
     def db_url(self) -> str:
@@ -61,6 +65,7 @@ class MeteringSettings(msgspec.Struct, frozen=True, kw_only=True):
 def load_settings(env: Mapping[str, str] | None = None) -> MeteringSettings:
     """Build the settings from ``env`` (default ``os.environ``); raise ``SettingsError``."""
     env = os.environ if env is None else env
+    log_level, log_format = log_settings_from_env(env)
     nats_url = env_opt(env, "NATS_URL") or "nats://127.0.0.1:4222"
     if not nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
         raise SettingsError(f"NATS_URL={nats_url!r}: expected a nats:// (or tls://) URL")
@@ -86,6 +91,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> MeteringSettings:
             f"{', '.join(_OTLP_PROTOCOLS)}"
         )
     return MeteringSettings(
+        log_level=log_level,
+        log_format=log_format,
         nats_url=nats_url,
         data_dir=Path(env_opt(env, "DATA_DIR") or ".data").expanduser(),
         database_url=database_url,

@@ -8,6 +8,7 @@ import sys
 
 from model_admin.app import run
 from model_admin.settings import SettingsError, load_settings
+from structured_logs import configure_logging
 
 
 def main() -> int:
@@ -16,9 +17,7 @@ def main() -> int:
     except SettingsError as exc:
         print(f"model-admin: bad setting: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     logging.getLogger("nats").setLevel(logging.WARNING)
     return asyncio.run(run(settings, install_signal_handlers=True))
 

@@ -17,6 +17,7 @@ import msgspec
 from env_settings import SettingsError as SettingsError  # re-exported
 from env_settings import env_float, env_int, env_opt
 from model_admin.registry import DEFAULT_PROFILE_DIR
+from structured_logs import LogFormat, log_settings_from_env
 
 DEFAULT_GROUP = "gemma3-270m"
 """The group today's workers serve (``WORKER_MODEL``'s default)."""
@@ -42,6 +43,7 @@ class ModelAdminSettings(msgspec.Struct, frozen=True, kw_only=True):
     nats_connect_timeout_s: float = 60.0
     drain_timeout_s: float = 5.0
     log_level: str = "INFO"
+    log_format: LogFormat = "json"
 
     @property
     def overlay_dir(self) -> Path:
@@ -53,6 +55,7 @@ class ModelAdminSettings(msgspec.Struct, frozen=True, kw_only=True):
 def load_settings(env: Mapping[str, str] | None = None) -> ModelAdminSettings:
     """Build the settings from ``env`` (default ``os.environ``); raise ``SettingsError``."""
     env = os.environ if env is None else env
+    log_level, log_format = log_settings_from_env(env)
     nats_url = env_opt(env, "NATS_URL") or "nats://127.0.0.1:4222"
     if not nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
         raise SettingsError(f"NATS_URL={nats_url!r}: expected a nats:// (or tls://) URL")
@@ -79,5 +82,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> ModelAdminSettings:
         rpc_concurrency=env_int(env, "MODEL_ADMIN_RPC_CONCURRENCY", 32),
         nats_connect_timeout_s=env_float(env, "MODEL_ADMIN_NATS_CONNECT_TIMEOUT_S", 60.0),
         drain_timeout_s=env_float(env, "MODEL_ADMIN_DRAIN_TIMEOUT_S", 5.0),
-        log_level=(env_opt(env, "LOG_LEVEL") or "INFO").upper(),
+        log_level=log_level,
+        log_format=log_format,
     )

@@ -17,6 +17,7 @@ import msgspec
 
 from env_settings import SettingsError as SettingsError  # re-exported
 from env_settings import env_bool, env_float, env_int, env_opt
+from structured_logs import log_settings_from_env
 
 _DB_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 DB_FILE_NAME = "llmchat.db"
@@ -69,6 +70,7 @@ class PersistenceSettings(msgspec.Struct, frozen=True, kw_only=True):
 def load_settings(env: Mapping[str, str] | None = None) -> PersistenceSettings:
     """Build the settings from ``env`` (default ``os.environ``); raise ``SettingsError``."""
     env = os.environ if env is None else env
+    log_level, log_format = log_settings_from_env(env)
     nats_url = env_opt(env, "NATS_URL") or "nats://127.0.0.1:4222"
     if not nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
         raise SettingsError(f"NATS_URL={nats_url!r}: expected a nats:// (or tls://) URL")
@@ -119,15 +121,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> PersistenceSettings:
         otel_traces_exporter=traces_exporter,
         otel_exporter_otlp_protocol=otlp_protocol,
         otel_service_name=env_opt(env, "OTEL_SERVICE_NAME") or "llmchat-persistence",
-        log_level=(env_opt(env, "LOG_LEVEL") or "INFO").upper(),
-        log_format=_log_format(env),
+        log_level=log_level,
+        log_format=log_format,
     )
-
-
-def _log_format(env: Mapping[str, str]) -> Literal["json", "text"]:
-    raw = (env_opt(env, "LOG_FORMAT") or "json").lower()
-    if raw == "json":
-        return "json"
-    if raw == "text":
-        return "text"
-    raise SettingsError(f"LOG_FORMAT={raw!r}: expected json or text")
