@@ -20,7 +20,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TextIO
 
 import msgspec
@@ -160,6 +160,34 @@ class TextFormatter(logging.Formatter):
 
 
 _HANDLER_MARK = "_llmchat_structured"
+
+
+def dict_config(level: str, fmt: LogFormat, loggers: Sequence[str]) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` giving ``loggers`` this package's masking and format
+    on stderr (not propagated), for libraries that set up their own loggers from a
+    config file in processes of their own (vLLM's engine processes read
+    ``VLLM_LOGGING_CONFIG_PATH``)."""
+    formatter = (
+        "structured_logs.JsonFormatter" if fmt == "json" else "structured_logs.TextFormatter"
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"mask": {"()": "structured_logs.MaskingFilter"}},
+        "formatters": {"structured": {"()": formatter}},
+        "handlers": {
+            "structured": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "filters": ["mask"],
+                "formatter": "structured",
+            }
+        },
+        "loggers": {
+            name: {"handlers": ["structured"], "level": level.upper(), "propagate": False}
+            for name in loggers
+        },
+    }
 
 
 def log_settings_from_env(env: Mapping[str, str]) -> tuple[str, LogFormat]:

@@ -12,6 +12,7 @@ import sys
 
 from inference_worker.app import run
 from inference_worker.settings import SettingsError, load_settings
+from inference_worker.vllm_logging import route_vllm_logs
 from structured_logs import configure_logging
 
 
@@ -22,6 +23,7 @@ def main() -> int:
         print(f"inference-worker: bad setting: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    route_vllm_logs(settings.log_level, settings.log_format)  # before vLLM is imported
     logging.getLogger("nats").setLevel(logging.WARNING)
     return asyncio.run(run(settings, install_signal_handlers=True))
 
