@@ -60,7 +60,7 @@ test-fast: env
 lint: env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy contracts structured_logs env_settings services deploy bench tests
+	$(VENV)/bin/mypy contracts structured_logs env_settings nats_service services deploy bench tests
 
 bench: env model
 	$(PY) -m bench

@@ -17,9 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.tracing import extract_trace_context, inject_trace_context
 from inference_worker.engine import ScriptedEngine
-from inference_worker.metrics import EngineStatsCollector, MetricsEndpoint, WorkerMetrics
+from inference_worker.metrics import EngineStatsCollector, WorkerMetrics
 from inference_worker.settings import SettingsError, load_settings
 from inference_worker.tracing import WorkerTracing
+from nats_service.metrics_endpoint import MetricsEndpoint
 from stack.ports import free_port
 from tests.inference_worker.test_generation import make_generation, make_request
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from metering.database import Database
 from metering.migrate import upgrade
 from metering.queries import UsageQueries
 from metering.recorder import UsageRecorder
+from nats_service.database import Database
 from stack.nats_server import NatsServer
 
 PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")

@@ -18,10 +18,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from metering.database import Database
 from metering.migrate import VERSION_TABLE, upgrade
 from metering.models import Base
-from persistence.database import Database as PersistenceDatabase
+from nats_service.database import Database
 from persistence.migrate import upgrade as upgrade_persistence
 from tests.metering.conftest import create_pg_database, drop_pg_database, pg_url
 from tests.metering.harness import wait_ready
@@ -53,7 +52,7 @@ async def test_migration_matches_models_and_is_repeatable(db_url: str) -> None:
 async def test_shares_a_postgresql_database_with_persistence() -> None:
     name = await create_pg_database()
     metering_db = Database(pg_url(name))
-    persistence_db = PersistenceDatabase(pg_url(name))
+    persistence_db = Database(pg_url(name))
     try:
         await upgrade_persistence(persistence_db)
         await upgrade(metering_db)

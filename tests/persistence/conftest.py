@@ -13,10 +13,10 @@ import asyncpg
 import pytest
 from argon2 import PasswordHasher
 
+from nats_service.database import Database
 from persistence.accounts import Accounts
 from persistence.conversations import Conversations
 from persistence.credentials import Passwords
-from persistence.database import Database
 from persistence.messages import MessageRecorder
 from persistence.migrate import upgrade
 from stack.nats_server import NatsServer

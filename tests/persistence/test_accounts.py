@@ -24,9 +24,9 @@ from contracts.accounts import (
     VerifyApiKey,
 )
 from contracts.errors import ErrorCode
+from nats_service.database import Database
 from persistence.accounts import DEV_ADMIN_ID, Accounts
 from persistence.credentials import digest
-from persistence.database import Database
 from persistence.errors import DomainError
 from persistence.models import ApiKey, RefreshToken, User
 from tests.persistence.conftest import fast_passwords

@@ -19,9 +19,9 @@ from contracts.conversations import (
     UpdateConversation,
 )
 from contracts.errors import ErrorCode
+from nats_service.database import Database
 from persistence.accounts import Accounts
 from persistence.conversations import Conversations
-from persistence.database import Database
 from persistence.errors import DomainError
 from persistence.messages import MessageRecorder
 from persistence.models import Conversation, Message

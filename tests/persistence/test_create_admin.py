@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from contracts.accounts import Authenticate, RegisterUser
+from nats_service.database import Database
 from persistence.accounts import Accounts
 from persistence.create_admin import create_admin
-from persistence.database import Database
 from persistence.errors import DomainError
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from persistence.database import Database
+from nats_service.database import Database
 from persistence.migrate import upgrade
 from persistence.models import Base
 from tests.persistence.harness import wait_ready

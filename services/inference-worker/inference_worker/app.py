@@ -26,7 +26,7 @@ from inference_worker.generation import Generation
 from inference_worker.hardware import detect_hardware, refusal
 from inference_worker.heartbeat import Heartbeat
 from inference_worker.inflight import InFlight
-from inference_worker.metrics import MetricsEndpoint, WorkerMetrics
+from inference_worker.metrics import WorkerMetrics
 from inference_worker.prompt import PromptBuilder
 from inference_worker.settings import SettingsError, WorkerSettings
 from inference_worker.sinks import JetStreamEventSink, JetStreamSwapStatusSink, NatsChunkSink
@@ -35,6 +35,7 @@ from inference_worker.subscribers.cancels import CancelSubscriber
 from inference_worker.subscribers.requests import RequestSubscriber
 from inference_worker.swap import EngineHost, Swapper
 from inference_worker.tracing import WorkerTracing
+from nats_service.metrics_endpoint import MetricsEndpoint
 
 log = logging.getLogger(__name__)
 

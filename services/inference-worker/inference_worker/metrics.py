@@ -14,13 +14,10 @@ scrape time.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client import start_http_server as start_prometheus_server
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.metrics_core import Metric
 from prometheus_client.platform_collector import PlatformCollector
@@ -28,8 +25,6 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from inference_worker.generation import Generation
-
-log = logging.getLogger(__name__)
 
 TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
@@ -149,31 +144,3 @@ class EngineStatsCollector(Collector):
         for family in self._source.collect():
             if family.name.startswith(ENGINE_PREFIX):
                 yield family
-
-
-class MetricsEndpoint:
-    """``prometheus_client``'s HTTP server (a daemon thread) on ``host:port``."""
-
-    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
-        self._registry = registry
-        self.host = host
-        self.port = port
-        self._server: Any = None
-
-    def start(self) -> bool:
-        """Serve; False (logged) if the port cannot be bound: metrics never stop serving."""
-        try:
-            self._server, _thread = start_prometheus_server(
-                self.port, addr=self.host, registry=self._registry
-            )
-        except OSError as exc:
-            log.error("metrics endpoint %s:%d not started: %r", self.host, self.port, exc)
-            return False
-        log.info("metrics at http://%s:%d/metrics", self.host, self.port)
-        return True
-
-    def stop(self) -> None:
-        if self._server is not None:
-            server, self._server = self._server, None
-            server.shutdown()
-            server.server_close()

@@ -1,6 +1,5 @@
-"""OpenTelemetry tracing of the worker, off unless ``OTEL_TRACES_EXPORTER`` names an
-exporter (then: a provider of the worker's own, batch export; the OTLP exporter reads
-``OTEL_EXPORTER_OTLP_*`` itself).
+"""OpenTelemetry tracing of the worker (``nats_service.tracing``), off unless
+``OTEL_TRACES_EXPORTER`` names an exporter.
 
 One span per generation, ``chat <model>``, a child of the api's span: the request
 subscriber makes the context carried by the request's headers current
@@ -14,59 +13,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from inference_worker.generation import Generation
-
-if TYPE_CHECKING:
-    from inference_worker.settings import WorkerSettings
+from nats_service.tracing import ServiceTracing
 
 _NOT_ERRORS = frozenset({"stop", "length", "cancelled"})
 
 
-def span_exporter(exporter: str, protocol: str) -> SpanExporter:
-    if exporter == "console":
-        return ConsoleSpanExporter()
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
-            OTLPSpanExporter as GrpcSpanExporter,
-        )
-
-        exporter_cls: type[SpanExporter] = GrpcSpanExporter
-        return exporter_cls()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-    return OTLPSpanExporter()
-
-
-class WorkerTracing:
-    def __init__(self, provider: TracerProvider) -> None:
-        self.provider = provider
-        self.tracer: Tracer = provider.get_tracer("inference_worker")
-
-    @classmethod
-    def with_processor(cls, processor: SpanProcessor, service_name: str) -> WorkerTracing:
-        provider = TracerProvider(
-            resource=Resource.create({SERVICE_NAME: service_name}), shutdown_on_exit=False
-        )
-        provider.add_span_processor(processor)
-        return cls(provider)
-
-    @classmethod
-    def from_settings(cls, settings: WorkerSettings) -> WorkerTracing | None:
-        """None when ``OTEL_TRACES_EXPORTER`` is unset or ``none``."""
-        if settings.otel_traces_exporter == "none":
-            return None
-        exporter = span_exporter(
-            settings.otel_traces_exporter, settings.otel_exporter_otlp_protocol
-        )
-        return cls.with_processor(BatchSpanProcessor(exporter), settings.otel_service_name)
+class WorkerTracing(ServiceTracing):
+    tracer_name = "inference_worker"
 
     def start_generation(self, generation: Generation) -> Span:
         """The generation's span, a child of the current context (the request's)."""
@@ -106,6 +64,3 @@ class WorkerTracing:
         if outcome not in _NOT_ERRORS:
             span.set_status(Status(StatusCode.ERROR, outcome))
         span.end()
-
-    def shutdown(self) -> None:
-        self.provider.shutdown()

@@ -16,15 +16,16 @@ from nats.aio.client import Client as NatsClient
 
 from contracts.bus import connect
 from contracts.streams import ensure_streams
-from metering.database import Database, is_unavailable
-from metering.metrics import MeteringMetrics, MetricsEndpoint
+from metering.metrics import MeteringMetrics
 from metering.migrate import upgrade
 from metering.queries import UsageQueries
 from metering.recorder import UsageRecorder
 from metering.settings import MeteringSettings
 from metering.subscribers.events import EventSubscriber
-from metering.subscribers.rpc import RpcServer, routes
+from metering.subscribers.rpc import routes, rpc_server
 from metering.tracing import MeteringTracing
+from nats_service.database import Database, is_unavailable
+from nats_service.metrics_endpoint import MetricsEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ async def _serve(
     if not await prepare_database(settings, db, stop):
         log.info("stopped before the database was ready")
         return 0
-    rpc = RpcServer(
+    rpc = rpc_server(
         nc,
         routes(UsageQueries(db)),
         settings.rpc_concurrency,

@@ -24,9 +24,9 @@ from contracts.usage import (
     UsageSummary,
     UserUsage,
 )
-from metering.database import Database
 from metering.errors import invalid
 from metering.recorder import TABLE
+from nats_service.database import Database
 
 USER_BREAKDOWN_LIMIT = 1000
 """At most this many users in ``UsageSummary.by_user`` (the largest first)."""

@@ -23,7 +23,7 @@ from model_admin.registry import ProfileError
 from model_admin.service import ModelAdmin
 from model_admin.settings import ModelAdminSettings
 from model_admin.subscribers.heartbeats import HeartbeatMirror
-from model_admin.subscribers.rpc import RpcServer, routes
+from model_admin.subscribers.rpc import routes, rpc_server
 from model_admin.subscribers.watch import Watchers
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ async def _serve(
         sweep_interval_s=settings.sweep_interval_s,
     )
     mirror = HeartbeatMirror(nc, worker_kv)
-    rpc = RpcServer(nc, routes(admin), settings.rpc_concurrency)
+    rpc = rpc_server(nc, routes(admin), settings.rpc_concurrency)
     await watchers.start()
     await mirror.start()
     await rpc.start()

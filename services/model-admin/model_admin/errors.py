@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from contracts.errors import ErrorCode
+from nats_service.rpc import RequestRefused
 
 
-class AdminError(Exception):
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class AdminError(RequestRefused):
+    """Answered by the request-reply server as ``Reply(error=RpcError(code, message))``."""

@@ -45,6 +45,7 @@ from contracts.accounts import (
 )
 from contracts.errors import ErrorCode
 from contracts.rpc import Ack
+from nats_service.database import Database
 from persistence.account_changes import AccountChanges
 from persistence.credentials import (
     API_KEY_SHOWN_CHARS,
@@ -56,7 +57,6 @@ from persistence.credentials import (
     normalise_email,
     password_problem,
 )
-from persistence.database import Database
 from persistence.errors import DomainError, invalid, not_found, unauthorized
 from persistence.models import ApiKey, RefreshToken, User, UserSettingsRow
 

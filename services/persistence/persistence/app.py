@@ -16,16 +16,17 @@ from nats.aio.client import Client as NatsClient
 
 from contracts.bus import connect
 from contracts.streams import ensure_streams
+from nats_service.database import UNAVAILABLE_ERRORS, Database
+from nats_service.metrics_endpoint import MetricsEndpoint
 from persistence.account_changes import NatsAccountChanges
 from persistence.accounts import Accounts
 from persistence.conversations import Conversations
-from persistence.database import UNAVAILABLE_ERRORS, Database
 from persistence.messages import MessageRecorder
-from persistence.metrics import MetricsEndpoint, PersistenceMetrics
+from persistence.metrics import PersistenceMetrics
 from persistence.migrate import upgrade
 from persistence.settings import PersistenceSettings
 from persistence.subscribers.events import EventSubscriber
-from persistence.subscribers.rpc import RpcServer, routes
+from persistence.subscribers.rpc import routes, rpc_server
 from persistence.tracing import PersistenceTracing
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ async def _serve(
     if not await prepare_database(settings, db, accounts, stop):
         log.info("stopped before the database was ready")
         return 0
-    rpc = RpcServer(
+    rpc = rpc_server(
         nc,
         routes(accounts, conversations),
         settings.rpc_concurrency,

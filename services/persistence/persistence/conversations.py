@@ -27,7 +27,7 @@ from contracts.conversations import (
     UpdateConversation,
 )
 from contracts.rpc import Ack
-from persistence.database import Database
+from nats_service.database import Database
 from persistence.errors import invalid, not_found
 from persistence.models import Conversation, Message, User
 

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 
 from contracts.accounts import RegisterUser, UpdateUser
 from contracts.errors import ErrorCode
+from nats_service.database import Database
 from persistence.accounts import Accounts
 from persistence.credentials import normalise_email
-from persistence.database import Database
 from persistence.errors import DomainError
 from persistence.migrate import upgrade
 from persistence.models import User

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from contracts.errors import ErrorCode
+from nats_service.rpc import RequestRefused
 
 
-class DomainError(Exception):
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class DomainError(RequestRefused):
+    """Answered by the request-reply server as ``Reply(error=RpcError(code, message))``."""
 
 
 def invalid(message: str) -> DomainError:

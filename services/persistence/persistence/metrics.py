@@ -7,16 +7,10 @@ bounded: event kinds, outcomes, rpc subjects (``contracts.subjects``), error cod
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client import start_http_server as start_prometheus_server
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
-
-log = logging.getLogger(__name__)
 
 RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -66,31 +60,3 @@ class PersistenceMetrics:
 
     def db_error(self, operation: str) -> None:
         self.db_errors.labels(operation).inc()
-
-
-class MetricsEndpoint:
-    """``prometheus_client``'s HTTP server (a daemon thread) on ``host:port``."""
-
-    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
-        self._registry = registry
-        self.host = host
-        self.port = port
-        self._server: Any = None
-
-    def start(self) -> bool:
-        """Serve; False (logged) if the port cannot be bound: the service runs on."""
-        try:
-            self._server, _thread = start_prometheus_server(
-                self.port, addr=self.host, registry=self._registry
-            )
-        except OSError as exc:
-            log.error("metrics endpoint %s:%d not started: %r", self.host, self.port, exc)
-            return False
-        log.info("metrics at http://%s:%d/metrics", self.host, self.port)
-        return True
-
-    def stop(self) -> None:
-        if self._server is not None:
-            server, self._server = self._server, None
-            server.shutdown()
-            server.server_close()

@@ -1,6 +1,5 @@
-"""OpenTelemetry tracing of the persistence service, off unless ``OTEL_TRACES_EXPORTER``
-names an exporter (then: a provider of the service's own, batch export; the OTLP exporter
-reads ``OTEL_EXPORTER_OTLP_*`` itself).
+"""OpenTelemetry tracing of the persistence service (``nats_service.tracing``), off unless
+``OTEL_TRACES_EXPORTER`` names an exporter.
 
 Each consumed lifecycle event and each request-reply request is handled inside a span
 whose parent is the context its message headers carry (``contracts.tracing``): a chat's
@@ -9,77 +8,8 @@ stored messages join the chat's trace.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
-
-from nats.aio.msg import Msg
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.trace import Span, SpanKind, Tracer
-
-from contracts.tracing import extract_trace_context
-
-if TYPE_CHECKING:
-    from persistence.settings import PersistenceSettings
+from nats_service.tracing import ServiceTracing
 
 
-def span_exporter(exporter: str, protocol: str) -> SpanExporter:
-    if exporter == "console":
-        return ConsoleSpanExporter()
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
-            OTLPSpanExporter as GrpcSpanExporter,
-        )
-
-        exporter_cls: type[SpanExporter] = GrpcSpanExporter
-        return exporter_cls()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-    return OTLPSpanExporter()
-
-
-class PersistenceTracing:
-    def __init__(self, provider: TracerProvider) -> None:
-        self.provider = provider
-        self.tracer: Tracer = provider.get_tracer("persistence")
-
-    @classmethod
-    def with_processor(cls, processor: SpanProcessor, service_name: str) -> PersistenceTracing:
-        provider = TracerProvider(
-            resource=Resource.create({SERVICE_NAME: service_name}), shutdown_on_exit=False
-        )
-        provider.add_span_processor(processor)
-        return cls(provider)
-
-    @classmethod
-    def from_settings(cls, settings: PersistenceSettings) -> PersistenceTracing | None:
-        """None when ``OTEL_TRACES_EXPORTER`` is unset or ``none``."""
-        if settings.otel_traces_exporter == "none":
-            return None
-        exporter = span_exporter(
-            settings.otel_traces_exporter, settings.otel_exporter_otlp_protocol
-        )
-        return cls.with_processor(BatchSpanProcessor(exporter), settings.otel_service_name)
-
-    def shutdown(self) -> None:
-        self.provider.shutdown()
-
-
-@contextmanager
-def message_span(
-    tracing: PersistenceTracing | None,
-    name: str,
-    msg: Msg,
-    kind: SpanKind = SpanKind.CONSUMER,
-) -> Iterator[Span | None]:
-    """Handle ``msg`` inside a span continuing the trace its headers carry (nothing when
-    tracing is off)."""
-    if tracing is None:
-        yield None
-        return
-    with tracing.tracer.start_as_current_span(
-        name, context=extract_trace_context(msg.headers), kind=kind
-    ) as span:
-        yield span
+class PersistenceTracing(ServiceTracing):
+    tracer_name = "persistence"

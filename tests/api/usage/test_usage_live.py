@@ -31,8 +31,8 @@ from contracts.accounts import GetUser
 from contracts.codec import encode
 from contracts.usage import ListUsageRecords, UsageQuery, UsageRecordPage, UsageSummary
 from metering.app import run as run_metering
-from metering.database import Database
 from metering.recorder import TABLE, utc_day
+from nats_service.database import Database
 from persistence.app import run as run_persistence
 from persistence.settings import PersistenceSettings
 from stack.nats_server import NatsServer

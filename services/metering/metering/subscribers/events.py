@@ -28,9 +28,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from contracts import subjects
 from contracts.codec import DecodeErrors, decode_event
 from contracts.events import ChatEvent
-from metering.database import is_unavailable
 from metering.recorder import RecordResult
 from metering.tracing import MeteringTracing, batch_spans
+from nats_service.database import is_unavailable
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,15 @@ from collections.abc import Awaitable
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry.trace import SpanKind
 
 from contracts import subjects
 from contracts.codec import DecodeErrors, decode_event
-from persistence.database import UNAVAILABLE_ERRORS
+from nats_service.database import UNAVAILABLE_ERRORS
+from nats_service.tracing import message_span
 from persistence.messages import MessageRecorder, Outcome
 from persistence.metrics import PersistenceMetrics
-from persistence.tracing import PersistenceTracing, message_span
+from persistence.tracing import PersistenceTracing
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +121,7 @@ class EventSubscriber:
                 await self.on_event(msg)
 
     async def on_event(self, msg: Msg) -> None:
-        with message_span(self._tracing, f"store {msg.subject}", msg) as span:
+        with message_span(self._tracing, f"store {msg.subject}", msg, SpanKind.CONSUMER) as span:
             outcome = await self._store(msg)
             if span is not None:
                 span.set_attribute("llmchat.outcome", outcome)

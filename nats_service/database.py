@@ -3,7 +3,7 @@
 PostgreSQL (asyncpg) in production, SQLite (aiosqlite) in the embedded default. SQLite
 allows one writer: a read-then-write transaction that meets another writer fails at once
 with "database is locked" instead of waiting, so write transactions of this process take
-an in-process lock on SQLite (one persistence process owns the file).
+an in-process lock on SQLite (one service process owns its file).
 """
 
 from __future__ import annotations
@@ -23,14 +23,28 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+REJECTED_ERRORS: tuple[type[BaseException], ...] = (
+    exc.IntegrityError,
+    exc.DataError,
+    exc.ProgrammingError,
+    exc.NotSupportedError,
+)
+"""The database refuses what was sent: retrying the same statement cannot help."""
+
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     exc.SQLAlchemyError,
     OSError,
     TimeoutError,
 )
 """What a database call raises when the database is down, slow or broken: the caller
-answers ``service_unavailable`` or retries later. ``IntegrityError`` is a subclass and is
-handled first where it means something else."""
+answers ``service_unavailable`` or retries later. ``REJECTED_ERRORS`` are
+``SQLAlchemyError`` too: check them first where a refusal means something else (or use
+``is_unavailable``)."""
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """An outage (retry later), not a refusal of what was sent."""
+    return isinstance(error, UNAVAILABLE_ERRORS) and not isinstance(error, REJECTED_ERRORS)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -42,7 +56,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10, timeout_s: float = 10.0) -> None:
+    def __init__(self, url: str, *, pool_size: int = 5, timeout_s: float = 10.0) -> None:
         self.url = sa.engine.make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
@@ -78,7 +92,7 @@ class Database:
                 yield session
 
     def insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-        """The dialect's INSERT, which has ``on_conflict_do_nothing``."""
+        """The dialect's INSERT, which has ``on_conflict_do_nothing`` / ``_do_update``."""
         if self.is_sqlite:
             return sqlite.insert(table)
         return postgresql.insert(table)

@@ -1,0 +1,161 @@
+"""The request-reply server: core NATS subscriptions in one queue group, one ``Route``
+per subject.
+
+A route decodes the request Struct, calls one domain function and replies
+``Reply(ok=...)`` or ``Reply(error=RpcError(code, message))``. A malformed payload is
+``invalid_request``; a ``RequestRefused`` carries its own code; an exception the service
+calls an outage (``unavailable``) is ``service_unavailable``; anything else is
+``internal_error`` (logged). A handler never raises into the service. Each request runs in
+its own task (at most ``concurrency`` at once), so one slow request does not hold up the
+others on its subject.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from opentelemetry.trace import SpanKind
+
+from contracts.codec import DecodeErrors, encode
+from contracts.errors import ErrorCode
+from contracts.rpc import Reply, RpcError
+from nats_service.tracing import ServiceTracing, message_span
+
+log = logging.getLogger(__name__)
+
+OK = "ok"
+"""The outcome of a request answered ``Reply(ok=...)`` (otherwise: the error code)."""
+
+
+class RequestRefused(Exception):
+    """A refusal the caller should see, carrying a wire ``ErrorCode``."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Route:
+    subject: str
+    decode: Callable[[bytes], Any]
+    handle: Callable[[Any], Awaitable[msgspec.Struct]]
+
+
+def route(subject: str, request: type[msgspec.Struct], handle: Callable[[Any], Any]) -> Route:
+    return Route(subject, msgspec.json.Decoder(request).decode, handle)
+
+
+def never_unavailable(_error: BaseException) -> bool:
+    return False
+
+
+Unavailable = Callable[[BaseException], bool]
+"""Whether an exception of a domain function is an outage (``service_unavailable``)."""
+
+Answered = Callable[[str, str, float], None]
+"""Called after each request with its subject, outcome and seconds taken (metrics)."""
+
+
+def _error(code: ErrorCode, message: str) -> bytes:
+    return encode(Reply[Any](error=RpcError(code=code.value, message=message)))
+
+
+async def answer_with_outcome(
+    route: Route, data: bytes, unavailable: Unavailable = never_unavailable
+) -> tuple[bytes, str]:
+    """The encoded ``Reply`` and its outcome (``OK`` or the error code). Never raises."""
+    try:
+        request = route.decode(data)
+    except DecodeErrors as exc:
+        code = ErrorCode.INVALID_REQUEST
+        return _error(code, f"malformed request: {exc}"), code.value
+    try:
+        result = await route.handle(request)
+    except RequestRefused as exc:
+        return _error(exc.code, exc.message), exc.code.value
+    except Exception as exc:
+        if unavailable(exc):
+            log.warning("%s: database unavailable: %r", route.subject, exc)
+            code = ErrorCode.SERVICE_UNAVAILABLE
+            return _error(code, "database unavailable, try again"), code.value
+        log.exception("%s failed", route.subject)
+        return _error(ErrorCode.INTERNAL, "internal error"), ErrorCode.INTERNAL.value
+    return encode(Reply[Any](ok=result)), OK
+
+
+class RpcServer:
+    def __init__(
+        self,
+        nc: NatsClient,
+        routes: list[Route],
+        *,
+        queue: str,
+        concurrency: int,
+        unavailable: Unavailable = never_unavailable,
+        on_answered: Answered | None = None,
+        tracing: ServiceTracing | None = None,
+    ) -> None:
+        self._nc = nc
+        self._routes = routes
+        self._queue = queue
+        self._unavailable = unavailable
+        self._on_answered = on_answered
+        self._tracing = tracing
+        self._slots = asyncio.Semaphore(concurrency)
+        self._subs: list[Subscription] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        for route in self._routes:
+            self._subs.append(
+                await self._nc.subscribe(route.subject, queue=self._queue, cb=self._callback(route))
+            )
+
+    def _callback(self, route: Route) -> Callable[[Msg], Awaitable[None]]:
+        async def on_request(msg: Msg) -> None:
+            await self._slots.acquire()
+            task = asyncio.create_task(self._serve(route, msg))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        return on_request
+
+    async def _serve(self, route: Route, msg: Msg) -> None:
+        try:
+            started = time.perf_counter()
+            with message_span(self._tracing, route.subject, msg, SpanKind.SERVER) as span:
+                reply, outcome = await answer_with_outcome(route, msg.data, self._unavailable)
+                if span is not None:
+                    span.set_attribute("llmchat.outcome", outcome)
+            if self._on_answered is not None:
+                self._on_answered(route.subject, outcome, time.perf_counter() - started)
+            if msg.reply:
+                await msg.respond(reply)
+        except Exception as exc:  # connection closing: the caller times out
+            log.warning("%s: reply not sent: %r", route.subject, exc)
+        finally:
+            self._slots.release()
+
+    async def stop(self, timeout_s: float) -> None:
+        """Stop taking requests; let the ones in hand finish (up to ``timeout_s``)."""
+        subs, self._subs = self._subs, []
+        for sub in subs:
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:
+                log.debug("rpc unsubscribe: %r", exc)
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
+            for task in pending:
+                task.cancel()
