@@ -28,3 +28,8 @@ class Ack(msgspec.Struct, frozen=True, kw_only=True):
     """The result of a command that returns nothing but success."""
 
     done: bool = True
+
+
+class Ping(msgspec.Struct, frozen=True, kw_only=True):
+    """Is the service there and able to work? ``Reply[Ack]``, or an error (e.g.
+    ``service_unavailable`` while its database is down)."""

@@ -60,6 +60,9 @@ API_KEY_VERIFY = f"{_ACCOUNTS}.keys.verify"
 SETTINGS_GET = f"{_ACCOUNTS}.settings.get"
 SETTINGS_PUT = f"{_ACCOUNTS}.settings.put"
 
+PERSISTENCE_PING = "persistence.v1.ping"
+"""``Ping`` -> ``Reply[Ack]`` once the database answers (the api's ``/readyz``)."""
+
 CONV_CREATE = f"{_CONVERSATIONS}.create"
 CONV_LIST = f"{_CONVERSATIONS}.list"
 CONV_GET = f"{_CONVERSATIONS}.get"
@@ -145,6 +148,8 @@ USAGE_SUMMARY = f"{_USAGE}.summary"
 """``UsageQuery`` -> ``Reply[UsageSummary]``: totals, per day, per model (, per user)."""
 USAGE_RECORDS = f"{_USAGE}.records"
 """``ListUsageRecords`` -> ``Reply[UsageRecordPage]``: raw records, keyset pages."""
+METERING_PING = "metering.v1.ping"
+"""``Ping`` -> ``Reply[Ack]`` once the database answers (the api's ``/readyz``)."""
 
 
 # --- trace context (issue 4: OpenTelemetry tracing across the bus) ---------------------
@@ -188,6 +193,8 @@ MODEL_ALIASES_BUCKET = "model_aliases"
 """JetStream KV: key ``ALIASES_KEY``, value = ``AliasOverrides`` (admin re-pointed aliases)."""
 ALIASES_KEY = "overrides"
 
+ADMIN_PING = f"{_ADMIN_RPC}.ping"
+"""``Ping`` -> ``Reply[Ack]`` (the api's ``/readyz``)."""
 ADMIN_PROFILES_LIST = f"{_ADMIN_RPC}.profiles.list"
 """``ListProfiles`` -> ``Reply[ProfileList]``."""
 ADMIN_PROFILES_GET = f"{_ADMIN_RPC}.profiles.get"

@@ -27,7 +27,7 @@ from opentelemetry.trace import SpanKind
 
 from contracts.codec import DecodeErrors, encode
 from contracts.errors import ErrorCode
-from contracts.rpc import Reply, RpcError
+from contracts.rpc import Ack, Ping, Reply, RpcError
 from nats_service.tracing import ServiceTracing, message_span
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,18 @@ class Route:
 
 def route(subject: str, request: type[msgspec.Struct], handle: Callable[[Any], Any]) -> Route:
     return Route(subject, msgspec.json.Decoder(request).decode, handle)
+
+
+def ping_route(subject: str, check: Callable[[], Awaitable[None]] | None = None) -> Route:
+    """Answers ``Ping`` with ``Ack`` once ``check`` (say, a database round trip) passes;
+    an exception of ``check`` becomes the reply's error like any handler's."""
+
+    async def ping(_request: Ping) -> Ack:
+        if check is not None:
+            await check()
+        return Ack()
+
+    return route(subject, Ping, ping)
 
 
 def never_unavailable(_error: BaseException) -> bool:

@@ -422,6 +422,8 @@ async def test_readyz_lists_workers(
         assert listed["in_flight"] == 0
         assert listed["live"] is True
         assert listed["last_seen_s"] >= 0
+        assert body["services"]["persistence"] == "ok"  # this test runs persistence
+        assert set(body["services"]) == {"persistence", "metering", "model_admin"}
     # The worker said "stopped" on its way out: the api drops it at once.
     await _until(lambda: not _service(live_api).gateway.workers.serves(worker.model))
     assert (await http.get("/readyz")).status_code == 503

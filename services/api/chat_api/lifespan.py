@@ -18,6 +18,7 @@ from chat_api.cache_invalidation import CacheInvalidation
 from chat_api.chat.service import ChatService
 from chat_api.chat.titles import TitleWriter
 from chat_api.gateway import NatsGateway
+from chat_api.health.dependencies import DEPENDENCIES_KEY, DependencyProbe
 from chat_api.limits.admission import ChatAdmission
 from chat_api.metering_client import NatsMetering
 from chat_api.model_admin_client import ModelAdmin, NatsModelAdmin
@@ -104,6 +105,7 @@ def nats_lifespan(
         )
         install_services(app.state, settings, service, persistence, model_admin)
         await gateway.serve_cancels(service.cancel_relayed_here)
+        app.state[DEPENDENCIES_KEY] = DependencyProbe(gateway.nc)
         invalidation = CacheInvalidation(
             app.state[AUTHENTICATOR_KEY],
             app.state.get(USER_SETTINGS_KEY),

@@ -14,6 +14,7 @@ import signal
 
 from nats.aio.client import Client as NatsClient
 
+from contracts import subjects
 from contracts.bus import connect
 from contracts.streams import ensure_streams
 from metering.metrics import MeteringMetrics
@@ -26,6 +27,7 @@ from metering.subscribers.rpc import routes, rpc_server
 from metering.tracing import MeteringTracing
 from nats_service.database import Database, is_unavailable
 from nats_service.metrics_endpoint import MetricsEndpoint
+from nats_service.rpc import ping_route
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +133,7 @@ async def _serve(
         return 0
     rpc = rpc_server(
         nc,
-        routes(UsageQueries(db)),
+        [*routes(UsageQueries(db)), ping_route(subjects.METERING_PING, db.ping)],
         settings.rpc_concurrency,
         metrics=metrics,
         tracing=tracing,

@@ -25,6 +25,7 @@ from model_admin.settings import ModelAdminSettings
 from model_admin.subscribers.heartbeats import HeartbeatMirror
 from model_admin.subscribers.rpc import routes, rpc_server
 from model_admin.subscribers.watch import Watchers
+from nats_service.rpc import ping_route
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,9 @@ async def _serve(
         sweep_interval_s=settings.sweep_interval_s,
     )
     mirror = HeartbeatMirror(nc, worker_kv)
-    rpc = rpc_server(nc, routes(admin), settings.rpc_concurrency)
+    rpc = rpc_server(
+        nc, [*routes(admin), ping_route(subjects.ADMIN_PING)], settings.rpc_concurrency
+    )
     await watchers.start()
     await mirror.start()
     await rpc.start()

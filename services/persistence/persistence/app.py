@@ -14,10 +14,12 @@ import signal
 
 from nats.aio.client import Client as NatsClient
 
+from contracts import subjects
 from contracts.bus import connect
 from contracts.streams import ensure_streams
 from nats_service.database import UNAVAILABLE_ERRORS, Database
 from nats_service.metrics_endpoint import MetricsEndpoint
+from nats_service.rpc import ping_route
 from persistence.account_changes import NatsAccountChanges
 from persistence.accounts import Accounts
 from persistence.conversations import Conversations
@@ -141,7 +143,7 @@ async def _serve(
         return 0
     rpc = rpc_server(
         nc,
-        routes(accounts, conversations),
+        [*routes(accounts, conversations), ping_route(subjects.PERSISTENCE_PING, db.ping)],
         settings.rpc_concurrency,
         metrics=metrics,
         tracing=tracing,
