@@ -95,18 +95,26 @@ def compose_messages(
     return tuple(fit_history(settings, head, history_of(detail), turns))
 
 
-def compose_sampling(sampling: SamplingParams, defaults: UserSettings | None) -> SamplingParams:
-    if defaults is None:
-        return sampling
+def _filled(
+    sampling: SamplingParams,
+    temperature: float | None,
+    top_p: float | None,
+    max_tokens: int | None,
+) -> SamplingParams:
+    """``sampling`` with its unset temperature / top_p / max_tokens taken from these."""
     return SamplingParams(
-        temperature=sampling.temperature
-        if sampling.temperature is not None
-        else defaults.temperature,
-        top_p=sampling.top_p if sampling.top_p is not None else defaults.top_p,
-        max_tokens=sampling.max_tokens if sampling.max_tokens is not None else defaults.max_tokens,
+        temperature=sampling.temperature if sampling.temperature is not None else temperature,
+        top_p=sampling.top_p if sampling.top_p is not None else top_p,
+        max_tokens=sampling.max_tokens if sampling.max_tokens is not None else max_tokens,
         stop=sampling.stop,
         seed=sampling.seed,
     )
+
+
+def compose_sampling(sampling: SamplingParams, defaults: UserSettings | None) -> SamplingParams:
+    if defaults is None:
+        return sampling
+    return _filled(sampling, defaults.temperature, defaults.top_p, defaults.max_tokens)
 
 
 def apply_profile_sampling(
@@ -117,16 +125,8 @@ def apply_profile_sampling(
     a request the api itself refuses)."""
     if profile is None:
         return sampling
-    return SamplingParams(
-        temperature=sampling.temperature
-        if sampling.temperature is not None
-        else profile.temperature,
-        top_p=sampling.top_p if sampling.top_p is not None else profile.top_p,
-        max_tokens=sampling.max_tokens
-        if sampling.max_tokens is not None
-        else min(profile.max_tokens, max_tokens_limit),
-        stop=sampling.stop,
-        seed=sampling.seed,
+    return _filled(
+        sampling, profile.temperature, profile.top_p, min(profile.max_tokens, max_tokens_limit)
     )
 
 
