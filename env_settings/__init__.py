@@ -8,7 +8,8 @@ service's ``__main__`` prints that one line and exits with status 2, no tracebac
 
 One package for all services: what counts as blank, true or a usable number is one policy,
 and a private copy per service drifted (one treated ``"  "`` as a value, one read numbers
-with bare ``int()`` and ended in a traceback naming no variable).
+with bare ``int()`` and ended in a traceback naming no variable). ``env_nats_url`` and
+``env_otel_traces`` read the variables the NATS services share, checked the same way.
 """
 
 from __future__ import annotations
@@ -18,12 +19,17 @@ from collections.abc import Mapping
 
 __all__ = [
     "FALSE",
+    "NATS_URL_SCHEMES",
+    "OTLP_PROTOCOLS",
+    "TRACE_EXPORTERS",
     "TRUE",
     "SettingsError",
     "env_bool",
     "env_float",
     "env_int",
+    "env_nats_url",
     "env_opt",
+    "env_otel_traces",
     "env_str",
 ]
 
@@ -120,3 +126,40 @@ def env_float(
     if finite and math.isinf(value):
         raise SettingsError(f"{name}={raw!r}: must be finite")
     return value
+
+
+# The variables every NATS service reads the same way.
+
+NATS_URL_SCHEMES = ("nats://", "tls://", "ws://", "wss://")
+TRACE_EXPORTERS = ("none", "otlp", "console")
+"""Values of ``OTEL_TRACES_EXPORTER`` a service understands (``none``: no tracing)."""
+OTLP_PROTOCOLS = ("http/protobuf", "grpc")
+
+
+def env_nats_url(env: Mapping[str, str]) -> str:
+    """``NATS_URL`` (default ``nats://127.0.0.1:4222``), checked to be a NATS URL."""
+    nats_url = env_str(env, "NATS_URL", "nats://127.0.0.1:4222")
+    if not nats_url.startswith(NATS_URL_SCHEMES):
+        raise SettingsError(f"NATS_URL={nats_url!r}: expected a nats:// (or tls://) URL")
+    return nats_url
+
+
+def env_otel_traces(env: Mapping[str, str]) -> tuple[str, str]:
+    """``OTEL_TRACES_EXPORTER`` (lower-cased, default ``none``) and the OTLP protocol
+    (``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL``, else ``OTEL_EXPORTER_OTLP_PROTOCOL``, default
+    ``http/protobuf``), each checked against what the services support."""
+    exporter = env_str(env, "OTEL_TRACES_EXPORTER", "none").lower()
+    if exporter not in TRACE_EXPORTERS:
+        raise SettingsError(
+            f"OTEL_TRACES_EXPORTER={exporter!r}: expected one of {', '.join(TRACE_EXPORTERS)}"
+        )
+    protocol = (
+        env_opt(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or env_opt(env, "OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    )
+    if protocol not in OTLP_PROTOCOLS:
+        raise SettingsError(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: expected one of {', '.join(OTLP_PROTOCOLS)}"
+        )
+    return exporter, protocol

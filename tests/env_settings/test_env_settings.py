@@ -13,7 +13,9 @@ from env_settings import (
     env_bool,
     env_float,
     env_int,
+    env_nats_url,
     env_opt,
+    env_otel_traces,
     env_str,
 )
 
@@ -116,3 +118,22 @@ def test_float_infinity_only_when_allowed() -> None:
 def test_the_message_shows_the_value_as_given() -> None:
     with pytest.raises(SettingsError, match=r"^N=' x ': expected an integer$"):
         env_int({"N": " x "}, "N", 1)
+
+
+def test_nats_url_defaults_and_rejects_other_schemes() -> None:
+    assert env_nats_url({}) == "nats://127.0.0.1:4222"
+    assert env_nats_url({"NATS_URL": " tls://nats:4222 "}) == "tls://nats:4222"
+    with pytest.raises(SettingsError, match="NATS_URL='http://x'"):
+        env_nats_url({"NATS_URL": "http://x"})
+
+
+def test_otel_traces_exporter_and_protocol() -> None:
+    assert env_otel_traces({}) == ("none", "http/protobuf")
+    env = {"OTEL_TRACES_EXPORTER": "OTLP", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
+    assert env_otel_traces(env) == ("otlp", "grpc")
+    env["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] = "http/protobuf"  # the traces one wins
+    assert env_otel_traces(env) == ("otlp", "http/protobuf")
+    with pytest.raises(SettingsError, match="OTEL_TRACES_EXPORTER='jaeger'"):
+        env_otel_traces({"OTEL_TRACES_EXPORTER": "jaeger"})
+    with pytest.raises(SettingsError, match="OTEL_EXPORTER_OTLP_PROTOCOL='http/json'"):
+        env_otel_traces({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"})

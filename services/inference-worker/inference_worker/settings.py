@@ -16,7 +16,7 @@ import msgspec
 
 from contracts.admin import ProfileSpec
 from env_settings import SettingsError as SettingsError  # re-exported
-from env_settings import env_bool, env_float, env_int, env_str
+from env_settings import env_bool, env_float, env_int, env_nats_url, env_otel_traces, env_str
 from inference_worker.prompt import FALLBACK_TEMPLATES
 from structured_logs import log_settings_from_env
 
@@ -32,8 +32,6 @@ DEFAULT_PROFILE = "gemma3-270m"
 DEFAULT_HF_MODEL = "google/gemma-3-270m"
 """The Hugging Face model of the prepared folder ``MODEL_CACHE_DIR/gemma3-270m-hf``: every
 profile of that model (gemma3-270m, gemma3-270m-long) loads from it unless mapped."""
-_TRACE_EXPORTERS = ("none", "otlp", "console")
-_OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 
 
 class WorkerSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -183,9 +181,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
         raise SettingsError(f"WORKER_ENGINE={engine!r}: expected one of {', '.join(_ENGINES)}")
     model_path_raw = env.get("WORKER_MODEL_PATH")
     model_path = Path(model_path_raw).expanduser() if model_path_raw else _default_model_path(env)
-    nats_url = env_str(env, "NATS_URL", "nats://127.0.0.1:4222")
-    if not nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
-        raise SettingsError(f"NATS_URL={nats_url!r}: expected a nats:// (or tls://) URL")
+    nats_url = env_nats_url(env)
     dtype = env_str(env, "WORKER_DTYPE", "bfloat16")
     if dtype not in _DTYPES:
         raise SettingsError(f"WORKER_DTYPE={dtype!r}: expected one of {', '.join(_DTYPES)}")
@@ -193,25 +189,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> WorkerSettings:
     device = env_str(env, "WORKER_DEVICE", "auto").lower()
     if device not in _DEVICES:
         raise SettingsError(f"WORKER_DEVICE={device!r}: expected one of {', '.join(_DEVICES)}")
-    traces_exporter = env_str(env, "OTEL_TRACES_EXPORTER", "none").lower()
-    if traces_exporter not in _TRACE_EXPORTERS:
-        raise SettingsError(
-            f"OTEL_TRACES_EXPORTER={traces_exporter!r}: expected one of "
-            f"{', '.join(_TRACE_EXPORTERS)}"
-        )
-    otlp_protocol = (
-        env_str(
-            env,
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-            env_str(env, "OTEL_EXPORTER_OTLP_PROTOCOL", ""),
-        )
-        or "http/protobuf"
-    )
-    if otlp_protocol not in _OTLP_PROTOCOLS:
-        raise SettingsError(
-            f"OTEL_EXPORTER_OTLP_PROTOCOL={otlp_protocol!r}: expected one of "
-            f"{', '.join(_OTLP_PROTOCOLS)}"
-        )
+    traces_exporter, otlp_protocol = env_otel_traces(env)
     if chat_template not in FALLBACK_TEMPLATES:
         raise SettingsError(
             f"WORKER_CHAT_TEMPLATE={chat_template!r}: built-in templates are "

@@ -8,14 +8,11 @@ call it in-process with a ``stop`` event.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 
 from nats.aio.client import Client as NatsClient
 
 from contracts import subjects
-from contracts.bus import connect
 from contracts.streams import ensure_streams
 from metering.metrics import MeteringMetrics
 from metering.migrate import upgrade
@@ -25,7 +22,8 @@ from metering.settings import MeteringSettings
 from metering.subscribers.events import EventSubscriber
 from metering.subscribers.rpc import routes, rpc_server
 from metering.tracing import MeteringTracing
-from nats_service.database import Database, is_unavailable
+from nats_service.database import Database
+from nats_service.lifespan import connect_or_exit, drain, retry_until_ready, stop_on_signals
 from nats_service.metrics_endpoint import MetricsEndpoint
 from nats_service.rpc import ping_route
 
@@ -35,27 +33,17 @@ log = logging.getLogger(__name__)
 async def prepare_database(settings: MeteringSettings, db: Database, stop: asyncio.Event) -> bool:
     """Migrate (or just check the database answers), retrying while it is unreachable.
     False if ``stop`` was set first."""
-    delay = 0.25
-    attempt = 0
-    while not stop.is_set():
-        attempt += 1
-        try:
-            if settings.migrate:
-                await upgrade(db)
-            else:
-                await db.ping()
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
-            if attempt == 1 or attempt % 10 == 0:
-                log.warning("database not available yet (%r); retrying", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-            delay = min(delay * 2, settings.db_retry_max_s)
-            continue
+
+    async def prepare() -> None:
+        if settings.migrate:
+            await upgrade(db)
+        else:
+            await db.ping()
+
+    ready = await retry_until_ready(stop, prepare, retry_max_s=settings.db_retry_max_s, log=log)
+    if ready:
         log.info("database ready (%s)", db.url.get_backend_name())
-        return True
-    return False
+    return ready
 
 
 async def run(
@@ -69,9 +57,7 @@ async def run(
     the ``OTEL_*`` settings say (tests hand in one over an in-memory exporter)."""
     stop = stop or asyncio.Event()
     if install_signal_handlers:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop_on_signals(stop)
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url, pool_size=settings.db_pool_size, timeout_s=settings.db_timeout_s)
@@ -81,19 +67,9 @@ async def run(
         db.url.render_as_string(hide_password=True),
     )
     try:
-        try:
-            nc = await connect(settings.nats_url, "metering", stop, settings.nats_connect_timeout_s)
-        except Exception as exc:
-            log.error(
-                "NATS at %s not reachable within %.0fs: %r",
-                settings.nats_url,
-                settings.nats_connect_timeout_s,
-                exc,
-            )
-            return 1
-        if nc is None:
-            log.info("stopped before NATS was reachable")
-            return 0
+        nc = await connect_or_exit(settings, "metering", stop, log)
+        if isinstance(nc, int):
+            return nc
         tracing = tracing or MeteringTracing.from_settings(settings)
         metrics = MeteringMetrics() if settings.metrics_port > 0 else None
         endpoint = None
@@ -109,10 +85,7 @@ async def run(
                 endpoint.stop()
             if tracing is not None:
                 tracing.shutdown()
-            try:
-                await nc.drain()
-            except Exception as exc:
-                log.debug("nats drain: %r", exc)
+            await drain(nc, log)
     finally:
         await db.dispose()
         log.info("metering stopped")

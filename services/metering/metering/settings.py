@@ -14,13 +14,11 @@ from pathlib import Path
 import msgspec
 
 from env_settings import SettingsError as SettingsError  # re-exported
-from env_settings import env_bool, env_float, env_int, env_opt
+from env_settings import env_bool, env_float, env_int, env_nats_url, env_opt, env_otel_traces
 from structured_logs import LogFormat, log_settings_from_env
 
 _DB_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 DB_FILE_NAME = "metering.db"
-_TRACE_EXPORTERS = ("none", "otlp", "console")
-_OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 
 
 class MeteringSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,30 +64,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> MeteringSettings:
     """Build the settings from ``env`` (default ``os.environ``); raise ``SettingsError``."""
     env = os.environ if env is None else env
     log_level, log_format = log_settings_from_env(env)
-    nats_url = env_opt(env, "NATS_URL") or "nats://127.0.0.1:4222"
-    if not nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
-        raise SettingsError(f"NATS_URL={nats_url!r}: expected a nats:// (or tls://) URL")
+    nats_url = env_nats_url(env)
     database_url = env_opt(env, "METERING_DATABASE_URL")
     if database_url is not None and not database_url.startswith(_DB_SCHEMES):
         raise SettingsError(
             f"METERING_DATABASE_URL: expected a URL starting with {' or '.join(_DB_SCHEMES)}"
         )
-    traces_exporter = (env_opt(env, "OTEL_TRACES_EXPORTER") or "none").lower()
-    if traces_exporter not in _TRACE_EXPORTERS:
-        raise SettingsError(
-            f"OTEL_TRACES_EXPORTER={traces_exporter!r}: expected one of "
-            f"{', '.join(_TRACE_EXPORTERS)}"
-        )
-    otlp_protocol = (
-        env_opt(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or env_opt(env, "OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
-    )
-    if otlp_protocol not in _OTLP_PROTOCOLS:
-        raise SettingsError(
-            f"OTEL_EXPORTER_OTLP_PROTOCOL={otlp_protocol!r}: expected one of "
-            f"{', '.join(_OTLP_PROTOCOLS)}"
-        )
+    traces_exporter, otlp_protocol = env_otel_traces(env)
     return MeteringSettings(
         log_level=log_level,
         log_format=log_format,

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 from nats.aio.client import Client as NatsClient
 
 from contracts import subjects
-from contracts.bus import connect
 from contracts.streams import WORKER_STATUS_TTL_S, ensure_streams
 from model_admin.bus import CoreChangeSink, JetStreamCommandBus, KvAliasStore, KvDesiredStore
 from model_admin.catalog import Catalog
@@ -25,6 +23,7 @@ from model_admin.settings import ModelAdminSettings
 from model_admin.subscribers.heartbeats import HeartbeatMirror
 from model_admin.subscribers.rpc import routes, rpc_server
 from model_admin.subscribers.watch import Watchers
+from nats_service.lifespan import connect_or_exit, drain, stop_on_signals
 from nats_service.rpc import ping_route
 
 log = logging.getLogger(__name__)
@@ -39,9 +38,7 @@ async def run(
     """The service's lifespan. Returns the process exit code."""
     stop = stop or asyncio.Event()
     if install_signal_handlers:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop_on_signals(stop)
     try:
         catalog = Catalog.load(settings.profiles_dir, settings.overlay_dir)
     except ProfileError as exc:
@@ -54,27 +51,14 @@ async def run(
         settings.profiles_dir,
         settings.overlay_dir,
     )
-    try:
-        nc = await connect(settings.nats_url, "model-admin", stop, settings.nats_connect_timeout_s)
-    except Exception as exc:
-        log.error(
-            "NATS at %s not reachable within %.0fs: %r",
-            settings.nats_url,
-            settings.nats_connect_timeout_s,
-            exc,
-        )
-        return 1
-    if nc is None:
-        log.info("stopped before NATS was reachable")
-        return 0
+    nc = await connect_or_exit(settings, "model-admin", stop, log)
+    if isinstance(nc, int):
+        return nc
     try:
         return await _serve(settings, catalog, nc, stop)
     finally:
-        try:
-            # bounded: a KV watcher stopped with messages still queued never drains
-            await asyncio.wait_for(nc.drain(), settings.drain_timeout_s)
-        except Exception as exc:
-            log.debug("nats drain: %r", exc)
+        # bounded: a KV watcher stopped with messages still queued never drains
+        await drain(nc, log, settings.drain_timeout_s)
         if not nc.is_closed:
             await nc.close()
         log.info("model-admin stopped")

@@ -15,7 +15,7 @@ from pathlib import Path
 import msgspec
 
 from env_settings import SettingsError as SettingsError  # re-exported
-from env_settings import env_float, env_int, env_opt
+from env_settings import env_float, env_int, env_nats_url, env_opt
 from model_admin.registry import DEFAULT_PROFILE_DIR
 from structured_logs import LogFormat, log_settings_from_env
 
@@ -56,9 +56,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> ModelAdminSettings:
     """Build the settings from ``env`` (default ``os.environ``); raise ``SettingsError``."""
     env = os.environ if env is None else env
     log_level, log_format = log_settings_from_env(env)
-    nats_url = env_opt(env, "NATS_URL") or "nats://127.0.0.1:4222"
-    if not nats_url.startswith(("nats://", "tls://", "ws://", "wss://")):
-        raise SettingsError(f"NATS_URL={nats_url!r}: expected a nats:// (or tls://) URL")
+    nats_url = env_nats_url(env)
     profiles_dir = Path(
         env_opt(env, "MODEL_ADMIN_PROFILES_DIR") or DEFAULT_PROFILE_DIR
     ).expanduser()

@@ -8,16 +8,14 @@ tests) call it in-process with a ``stop`` event.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 
 from nats.aio.client import Client as NatsClient
 
 from contracts import subjects
-from contracts.bus import connect
 from contracts.streams import ensure_streams
 from nats_service.database import UNAVAILABLE_ERRORS, Database
+from nats_service.lifespan import connect_or_exit, drain, retry_until_ready, stop_on_signals
 from nats_service.metrics_endpoint import MetricsEndpoint
 from nats_service.rpc import ping_route
 from persistence.account_changes import NatsAccountChanges
@@ -39,29 +37,28 @@ async def prepare_database(
 ) -> bool:
     """Migrate and bootstrap the admins, retrying while the database is unreachable.
     False if ``stop`` was set first."""
-    delay = 0.25
-    attempt = 0
-    while not stop.is_set():
-        attempt += 1
-        try:
-            if settings.migrate:
-                await upgrade(db)
-            else:
-                await db.ping()
-            if settings.dev_admin:
-                await accounts.ensure_dev_admin()
-            if settings.admin_email and settings.admin_password:
-                await accounts.ensure_admin(settings.admin_email, settings.admin_password)
-        except UNAVAILABLE_ERRORS as exc:
-            if attempt == 1 or attempt % 10 == 0:
-                log.warning("database not available yet (%r); retrying", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-            delay = min(delay * 2, settings.db_retry_max_s)
-            continue
+
+    async def prepare() -> None:
+        if settings.migrate:
+            await upgrade(db)
+        else:
+            await db.ping()
+        if settings.dev_admin:
+            await accounts.ensure_dev_admin()
+        if settings.admin_email and settings.admin_password:
+            await accounts.ensure_admin(settings.admin_email, settings.admin_password)
+
+    # Any database error is retried, a refusal too (unlike the default, is_unavailable).
+    ready = await retry_until_ready(
+        stop,
+        prepare,
+        retry_max_s=settings.db_retry_max_s,
+        log=log,
+        retry_on=lambda exc: isinstance(exc, UNAVAILABLE_ERRORS),
+    )
+    if ready:
         log.info("database ready (%s)", db.url.get_backend_name())
-        return True
-    return False
+    return ready
 
 
 async def run(
@@ -75,9 +72,7 @@ async def run(
     the ``OTEL_*`` settings say (tests hand in one over an in-memory exporter)."""
     stop = stop or asyncio.Event()
     if install_signal_handlers:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop_on_signals(stop)
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url, pool_size=settings.db_pool_size, timeout_s=settings.db_timeout_s)
@@ -87,21 +82,9 @@ async def run(
         db.url.render_as_string(hide_password=True),
     )
     try:
-        try:
-            nc = await connect(
-                settings.nats_url, "persistence", stop, settings.nats_connect_timeout_s
-            )
-        except Exception as exc:
-            log.error(
-                "NATS at %s not reachable within %.0fs: %r",
-                settings.nats_url,
-                settings.nats_connect_timeout_s,
-                exc,
-            )
-            return 1
-        if nc is None:
-            log.info("stopped before NATS was reachable")
-            return 0
+        nc = await connect_or_exit(settings, "persistence", stop, log)
+        if isinstance(nc, int):
+            return nc
         tracing = tracing or PersistenceTracing.from_settings(settings)
         metrics = PersistenceMetrics() if settings.metrics_port > 0 else None
         endpoint = None
@@ -117,10 +100,7 @@ async def run(
                 endpoint.stop()
             if tracing is not None:
                 tracing.shutdown()
-            try:
-                await nc.drain()
-            except Exception as exc:
-                log.debug("nats drain: %r", exc)
+            await drain(nc, log)
     finally:
         await db.dispose()
         log.info("persistence stopped")

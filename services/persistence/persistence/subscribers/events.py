@@ -1,29 +1,26 @@
 """``on_event``: the durable pull consumer ``PERSISTENCE_EVENTS_CONSUMER`` of
-``CHAT_EVENTS`` that stores conversation messages.
+``CHAT_EVENTS`` that stores conversation messages, one at a time.
 
-Explicit ack, after the message is stored (or found already stored). A malformed payload
-is ``term()``-ed. While the database is unreachable the message in hand is retried here
-with a growing back-off (up to ``retry_max_s``), ``in_progress()`` telling JetStream to
-keep waiting, and nothing behind it is fetched: events are never acknowledged unstored
-and stay in order. On stop, a message still unstored is ``nak()``-ed for redelivery.
-The consumer never gives up on a message (``max_deliver`` unlimited).
+The pull loop, the back-off while the database is unreachable and settling are
+``nats_service.events``. Here: the message is acked after it is stored (or found already
+stored); a malformed payload is ``term()``-ed; a failure that is no outage (a bug) is
+``nak()``-ed with a delay. While the database is down nothing behind the message in hand
+is handled, so events stay in order; on stop, the rest of a fetched batch is ``nak()``-ed.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Sequence
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry.trace import SpanKind
 
 from contracts import subjects
 from contracts.codec import DecodeErrors, decode_event
 from nats_service.database import UNAVAILABLE_ERRORS
+from nats_service.events import EventConsumer, settle
 from nats_service.tracing import message_span
 from persistence.messages import MessageRecorder, Outcome
 from persistence.metrics import PersistenceMetrics
@@ -31,19 +28,10 @@ from persistence.tracing import PersistenceTracing
 
 log = logging.getLogger(__name__)
 
-RETRY_FIRST_S = 0.1
 
-
-def events_consumer_config(ack_wait_s: float = 30.0) -> ConsumerConfig:
-    return ConsumerConfig(
-        durable_name=subjects.PERSISTENCE_EVENTS_CONSUMER,
-        filter_subject=subjects.EVENT_SUBJECTS,
-        ack_policy=AckPolicy.EXPLICIT,
-        deliver_policy=DeliverPolicy.ALL,
-        ack_wait=ack_wait_s,
-        max_deliver=-1,
-        max_ack_pending=10_000,
-    )
+def _is_database_error(exc: BaseException) -> bool:
+    # Any database error is retried, a refusal too (unlike nats_service.database.is_unavailable).
+    return isinstance(exc, UNAVAILABLE_ERRORS)
 
 
 class EventSubscriber:
@@ -59,66 +47,36 @@ class EventSubscriber:
         metrics: PersistenceMetrics | None = None,
         tracing: PersistenceTracing | None = None,
     ) -> None:
-        self._js = js
         self._metrics = metrics
         self._tracing = tracing
         self._recorder = recorder
-        self._batch = batch
-        self._poll_s = poll_s
-        self._ack_wait_s = ack_wait_s
-        self._retry_max_s = retry_max_s
-        self._stopping = asyncio.Event()
-        self._sub: JetStreamContext.PullSubscription | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._consumer = EventConsumer(
+            js,
+            self._on_batch,
+            durable=subjects.PERSISTENCE_EVENTS_CONSUMER,
+            task_name="pull-events",
+            batch=batch,
+            poll_s=poll_s,
+            ack_wait_s=ack_wait_s,
+            retry_max_s=retry_max_s,
+            log=log,
+        )
         self.stored = 0
         """Messages stored since start (a metric for logs and tests)."""
 
     async def start(self) -> None:
-        self._sub = await self._js.pull_subscribe(
-            subjects.EVENT_SUBJECTS,
-            durable=subjects.PERSISTENCE_EVENTS_CONSUMER,
-            stream=subjects.EVENTS_STREAM,
-            config=events_consumer_config(self._ack_wait_s),
-        )
-        self._task = asyncio.create_task(self._pull_loop(), name="pull-events")
+        await self._consumer.start()
 
     async def stop(self, timeout_s: float = 10.0) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), self._poll_s + timeout_s)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-            self._task = None
-        if self._sub is not None:
-            sub, self._sub = self._sub, None
-            try:
-                await sub.unsubscribe()
-            except Exception as exc:
-                log.debug("events unsubscribe: %r", exc)
+        await self._consumer.stop(timeout_s)
 
-    async def _pull_loop(self) -> None:
-        assert self._sub is not None
-        while not self._stopping.is_set():
-            try:
-                msgs = await self._sub.fetch(self._batch, timeout=self._poll_s)
-            except TimeoutError:
-                continue
-            except Exception as exc:  # reconnecting, JetStream restarting...
-                if self._stopping.is_set():
-                    break
-                log.warning("fetching events failed: %r", exc)
-                await asyncio.sleep(0.5)
-                continue
-            for i, msg in enumerate(msgs):
-                if self._stopping.is_set():
-                    # Fetched but not started: hand back for redelivery at once.
-                    for rest in msgs[i:]:
-                        await _settle(rest.nak())
-                    break
-                await self.on_event(msg)
+    async def _on_batch(self, msgs: Sequence[Msg]) -> None:
+        for i, msg in enumerate(msgs):
+            if self._consumer.stopping:
+                # Fetched but not started: hand back for redelivery at once.
+                await self._consumer.nak_all(msgs[i:])
+                break
+            await self.on_event(msg)
 
     async def on_event(self, msg: Msg) -> None:
         with message_span(self._tracing, f"store {msg.subject}", msg, SpanKind.CONSUMER) as span:
@@ -132,44 +90,28 @@ class EventSubscriber:
             event = decode_event(msg.data)
         except DecodeErrors as exc:
             log.warning("malformed event on %s terminated: %s", msg.subject, exc)
-            await _settle(msg.term())
+            await settle(msg.term(), log)
             self._count("unknown", "malformed")
             return "malformed"
         kind = event.__struct_config__.tag
         assert isinstance(kind, str)
-        delay = RETRY_FIRST_S
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                outcome = await self._recorder.record(event)
-            except UNAVAILABLE_ERRORS as exc:
-                if self._metrics is not None:
-                    self._metrics.db_error("events")
-                if attempt == 1 or attempt % 10 == 0:
-                    log.warning(
-                        "database unavailable storing event %s (attempt %d): %r; retrying",
-                        event.request_id,
-                        attempt,
-                        exc,
-                    )
-                if self._stopping.is_set():
-                    await _settle(msg.nak())
-                    return "unavailable"
-                await _settle(msg.in_progress())
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-                delay = min(delay * 2, self._retry_max_s)
-                continue
-            except Exception:
-                # A bug, not an outage: leave the message for redelivery after ack_wait.
-                log.exception("storing event %s failed", event.request_id)
-                await _settle(msg.nak(delay=self._retry_max_s))
-                self._count(kind, "failed")
-                return "failed"
-            break
-        if attempt > 1:
-            log.info("event %s stored after %d attempts", event.request_id, attempt)
+        try:
+            outcome = await self._consumer.retry_while_unavailable(
+                [msg],
+                lambda: self._recorder.record(event),
+                doing=f"storing event {event.request_id}",
+                done=f"event {event.request_id} stored",
+                retry_on=_is_database_error,
+                on_outage=self._db_error,
+            )
+        except Exception:
+            # A bug, not an outage: leave the message for redelivery after ack_wait.
+            log.exception("storing event %s failed", event.request_id)
+            await settle(msg.nak(delay=self._consumer.retry_max_s), log)
+            self._count(kind, "failed")
+            return "failed"
+        if outcome is None:
+            return "unavailable"
         if outcome is Outcome.STORED:
             self.stored += 1
         elif outcome is Outcome.NO_CONVERSATION:
@@ -178,18 +120,14 @@ class EventSubscriber:
                 event.request_id,
                 event.conversation_id,
             )
-        await _settle(msg.ack())
+        await settle(msg.ack(), log)
         self._count(kind, outcome.value)
         return outcome.value
+
+    def _db_error(self) -> None:
+        if self._metrics is not None:
+            self._metrics.db_error("events")
 
     def _count(self, kind: str, outcome: str) -> None:
         if self._metrics is not None:
             self._metrics.event(kind, outcome)
-
-
-async def _settle(op: Awaitable[object]) -> None:
-    """Await an ack / nak / term / in_progress; a lost connection only means redelivery."""
-    try:
-        await op
-    except Exception as exc:
-        log.debug("settling an event failed (it will be redelivered): %r", exc)
