@@ -18,6 +18,12 @@ from nats.aio.client import Client as NatsClient
 
 log = logging.getLogger("contracts.bus")
 
+DRAIN_TIMEOUT_S = 5.0
+"""Bound on ``nc.drain()`` at shutdown. A service drains its own work before it drains
+the connection, so this only flushes; a subscription whose queue nobody empties would
+otherwise hold a stopping process for nats-py's default 30 s (reported as
+``DrainTimeoutError`` through the error callback)."""
+
 
 async def connect(url: str, name: str, stop: asyncio.Event, timeout_s: float) -> NatsClient | None:
     """Connect to ``url``, retrying for up to ``timeout_s``; None if ``stop`` is set first.
@@ -48,6 +54,7 @@ async def connect(url: str, name: str, stop: asyncio.Event, timeout_s: float) ->
                 connect_timeout=2,
                 max_reconnect_attempts=1,
                 reconnect_time_wait=0.25,
+                drain_timeout=DRAIN_TIMEOUT_S,
                 error_cb=on_error,
                 disconnected_cb=on_disconnected,
                 reconnected_cb=on_reconnected,

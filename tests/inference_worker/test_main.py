@@ -40,7 +40,13 @@ async def test_sigterm_drains_the_request_in_flight(nats_client: NatsClient, nat
         process.send_signal(signal.SIGTERM)
         await heartbeats.wait_for("draining")
         await stream.wait()
-        assert await asyncio.wait_for(process.wait(), WAIT) == 0
+        try:
+            assert await asyncio.wait_for(process.wait(), WAIT) == 0
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            output = (await process.stdout.read()).decode() if process.stdout else ""
+            pytest.fail(f"the worker did not exit after draining; its output:\n{output}")
     finally:
         if process.returncode is None:
             process.kill()

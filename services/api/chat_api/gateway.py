@@ -26,6 +26,7 @@ from nats.js import JetStreamContext
 
 from chat_api.workers import WorkerRegistry
 from contracts import codec, subjects
+from contracts.bus import DRAIN_TIMEOUT_S
 from contracts.errors import ErrorCode
 from contracts.events import RequestAccepted, RequestFailed
 from contracts.inference import CancelChat, CancelReason, CancelRequest, ChatRequest, Chunk
@@ -185,6 +186,7 @@ class NatsGateway:
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
                     reconnected_cb=reconnected,
+                    drain_timeout=DRAIN_TIMEOUT_S,
                 )
                 break
             except Exception as exc:
