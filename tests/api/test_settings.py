@@ -180,3 +180,15 @@ def test_python_m_chat_api_rejects_a_bad_setting_in_one_line(tmp_path: Path) -> 
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == "chat_api: bad setting: GATEWAY_PORT='abc': expected an integer"
     assert "Traceback" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("OTEL_TRACES_EXPORTER", "zipkin"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")],
+)
+def test_bad_tracing_settings_are_refused_at_load(variable: str, value: str) -> None:
+    """Named at start-up like every other variable, not later when tracing is set up."""
+    env = {"JWT_SECRET": "x", "OTEL_TRACES_EXPORTER": "otlp", variable: value}
+    with pytest.raises(SettingsError, match=f"{variable}='{value}'"):
+        ApiSettings.from_env(env)
+    assert ApiSettings.from_env({"JWT_SECRET": "x"}).otel_traces_exporter == "none"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from chat_api.limits.policy import Limits, QueueBounds, RateLimitPolicy
-from env_settings import SettingsError, env_bool, env_float, env_int
+from env_settings import SettingsError, env_bool, env_float, env_int, env_otel_traces
 from structured_logs import log_settings_from_env
 
 DEFAULT_MODEL = "gemma3-270m"
@@ -154,6 +154,7 @@ class ApiSettings:
         data_dir = Path(env.get("DATA_DIR", ".data"))
         default_model = env.get("DEFAULT_MODEL", DEFAULT_MODEL)
         secret = env.get("JWT_SECRET") or load_or_create_secret(data_dir)
+        traces_exporter, otlp_protocol = env_otel_traces(env)
         return cls(
             nats_url=env.get("NATS_URL", "nats://127.0.0.1:4222"),
             nats_connect_timeout_s=_number(env, "NATS_CONNECT_TIMEOUT_S", 30.0),
@@ -184,12 +185,8 @@ class ApiSettings:
             usage_page_size=min(max(_integer(env, "USAGE_CSV_PAGE_SIZE", 1000), 1), 1000),
             usage_max_range_days=max(_integer(env, "USAGE_MAX_RANGE_DAYS", 366), 1),
             metrics_enabled=_flag(env, "API_METRICS_ENABLED", True),
-            otel_traces_exporter=(env.get("OTEL_TRACES_EXPORTER") or "none").strip().lower(),
-            otel_exporter_otlp_protocol=(
-                env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-                or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-                or "http/protobuf"
-            ),
+            otel_traces_exporter=traces_exporter,
+            otel_exporter_otlp_protocol=otlp_protocol,
             otel_service_name=env.get("OTEL_SERVICE_NAME") or "llmchat-api",
             **_admission_and_logs(env),
         )
