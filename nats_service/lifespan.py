@@ -13,12 +13,16 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Protocol
 
 from nats.aio.client import Client as NatsClient
+from prometheus_client import CollectorRegistry
 
 from contracts.bus import connect
-from nats_service.database import is_unavailable
+from nats_service.database import Database, is_unavailable
+from nats_service.metrics_endpoint import MetricsEndpoint
+from nats_service.tracing import ServiceTracing
 
 READY_RETRY_FIRST_S = 0.25
 """The first wait before preparing the database again; doubled after each attempt."""
@@ -100,3 +104,68 @@ async def retry_until_ready(
             continue
         return True
     return False
+
+
+class DatabaseServiceSettings(NatsSettings, Protocol):
+    """The settings fields ``run_database_service`` reads."""
+
+    @property
+    def database_url(self) -> str | None: ...
+    @property
+    def data_dir(self) -> Path: ...
+    @property
+    def db_url(self) -> str: ...
+    @property
+    def db_pool_size(self) -> int: ...
+    @property
+    def db_timeout_s(self) -> float: ...
+    @property
+    def metrics_host(self) -> str: ...
+    @property
+    def metrics_port(self) -> int: ...
+
+
+async def run_database_service(
+    name: str,
+    settings: DatabaseServiceSettings,
+    stop: asyncio.Event,
+    serve: Callable[[Database, NatsClient], Awaitable[int]],
+    *,
+    log: logging.Logger,
+    metrics: CollectorRegistry | None = None,
+    tracing: ServiceTracing | None = None,
+) -> int:
+    """The lifespan of a service that owns a database (persistence, metering): open the
+    database handle, connect to NATS, serve ``metrics`` on ``metrics_port``, run ``serve``
+    until it returns; then stop the endpoint, flush ``tracing``, drain NATS and close the
+    database, whatever happened. Returns the exit code."""
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_url, pool_size=settings.db_pool_size, timeout_s=settings.db_timeout_s)
+    log.info(
+        "%s starting: nats=%s database=%s",
+        name,
+        settings.nats_url,
+        db.url.render_as_string(hide_password=True),
+    )
+    try:
+        nc = await connect_or_exit(settings, name, stop, log)
+        if isinstance(nc, int):
+            if tracing is not None:
+                tracing.shutdown()
+            return nc
+        endpoint = None
+        if metrics is not None:
+            endpoint = MetricsEndpoint(metrics, settings.metrics_host, settings.metrics_port)
+            endpoint.start()
+        try:
+            return await serve(db, nc)
+        finally:
+            if endpoint is not None:
+                endpoint.stop()
+            if tracing is not None:
+                tracing.shutdown()
+            await drain(nc, log)
+    finally:
+        await db.dispose()
+        log.info("%s stopped", name)

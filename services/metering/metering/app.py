@@ -23,8 +23,7 @@ from metering.subscribers.events import EventSubscriber
 from metering.subscribers.rpc import routes, rpc_server
 from metering.tracing import MeteringTracing
 from nats_service.database import Database
-from nats_service.lifespan import connect_or_exit, drain, retry_until_ready, stop_on_signals
-from nats_service.metrics_endpoint import MetricsEndpoint
+from nats_service.lifespan import retry_until_ready, run_database_service, stop_on_signals
 from nats_service.rpc import ping_route
 
 log = logging.getLogger(__name__)
@@ -58,37 +57,21 @@ async def run(
     stop = stop or asyncio.Event()
     if install_signal_handlers:
         stop_on_signals(stop)
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.db_url, pool_size=settings.db_pool_size, timeout_s=settings.db_timeout_s)
-    log.info(
-        "metering starting: nats=%s database=%s",
-        settings.nats_url,
-        db.url.render_as_string(hide_password=True),
+    tracing = tracing or MeteringTracing.from_settings(settings)
+    metrics = MeteringMetrics() if settings.metrics_port > 0 else None
+
+    async def serve(db: Database, nc: NatsClient) -> int:
+        return await _serve(settings, db, nc, stop, metrics, tracing)
+
+    return await run_database_service(
+        "metering",
+        settings,
+        stop,
+        serve,
+        log=log,
+        metrics=None if metrics is None else metrics.registry,
+        tracing=tracing,
     )
-    try:
-        nc = await connect_or_exit(settings, "metering", stop, log)
-        if isinstance(nc, int):
-            return nc
-        tracing = tracing or MeteringTracing.from_settings(settings)
-        metrics = MeteringMetrics() if settings.metrics_port > 0 else None
-        endpoint = None
-        if metrics is not None:
-            endpoint = MetricsEndpoint(
-                metrics.registry, settings.metrics_host, settings.metrics_port
-            )
-            endpoint.start()
-        try:
-            return await _serve(settings, db, nc, stop, metrics, tracing)
-        finally:
-            if endpoint is not None:
-                endpoint.stop()
-            if tracing is not None:
-                tracing.shutdown()
-            await drain(nc, log)
-    finally:
-        await db.dispose()
-        log.info("metering stopped")
 
 
 async def _serve(
