@@ -50,6 +50,7 @@ class Heartbeat:
         self.state: WorkerState = "starting"
         self.detail = ""
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def status(self) -> WorkerStatus:
         return WorkerStatus(
@@ -84,21 +85,27 @@ class Heartbeat:
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="heartbeat")
 
     async def stop(self) -> None:
         if self._task is not None:
+            self._stopping = True  # the loop ends even if a cancel is swallowed (below)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             if self._queue_depth is not None:
                 # One JetStream API call per interval; a state change reuses the last value.
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the
+                # task's cancel when the call finishes at that moment, and stop() waited
+                # for ever (a worker that said "stopped" and never exited).
                 try:
-                    self._pending = await asyncio.wait_for(self._queue_depth(), self._interval_s)
+                    async with asyncio.timeout(self._interval_s):
+                        self._pending = await self._queue_depth()
                 except Exception as exc:
                     log.debug("queue depth unknown: %r", exc)
                     self._pending = None
