@@ -21,6 +21,7 @@ from contracts.inference import (
 from contracts.workers import WorkerStatus
 
 Script = Callable[[ChatRequest], Sequence[Chunk]]
+NEVER_STALE_S = 24 * 3600.0
 
 
 def answer(*texts: str, worker_id: str = "w1") -> Script:
@@ -65,7 +66,10 @@ class FakeGateway:
         live_models: Sequence[str] = ("gemma3-270m",),
         fail_with: Exception | None = None,
     ) -> None:
-        self._registry = WorkerRegistry(stale_after_s=3.0)
+        # Nothing heartbeats here, so the workers must not go stale on the wall clock:
+        # a test slower than a real stale window (300 chats on a busy CI box) saw 503s.
+        # A test that wants a lost worker sets ``workers.stale_after_s`` itself.
+        self._registry = WorkerRegistry(stale_after_s=NEVER_STALE_S)
         for model in live_models:
             self._registry.observe(ready_status(f"w-{model}", model))
         self.script = script or answer("Hel", "lo")
