@@ -42,9 +42,26 @@ answers ``service_unavailable`` or retries later. ``REJECTED_ERRORS`` are
 ``is_unavailable``)."""
 
 
+REFUSED_SQLSTATE_CLASSES = frozenset({"22", "23", "42", "0A"})
+"""PostgreSQL SQLSTATE classes that refuse the statement itself: data exception (a NUL
+byte, a value too long), integrity violation, syntax or access rule, feature not
+supported. asyncpg's errors of class 22 reach SQLAlchemy as a plain ``DBAPIError``, so the
+class is read from the driver's ``sqlstate``, not from the exception type."""
+
+
+def is_refused(error: BaseException) -> bool:
+    """The database refused what was sent: the same statement will fail again."""
+    if isinstance(error, REJECTED_ERRORS):
+        return True
+    if isinstance(error, exc.DBAPIError):
+        sqlstate = getattr(error.orig, "sqlstate", None)
+        return isinstance(sqlstate, str) and sqlstate[:2] in REFUSED_SQLSTATE_CLASSES
+    return False
+
+
 def is_unavailable(error: BaseException) -> bool:
     """An outage (retry later), not a refusal of what was sent."""
-    return isinstance(error, UNAVAILABLE_ERRORS) and not isinstance(error, REJECTED_ERRORS)
+    return isinstance(error, UNAVAILABLE_ERRORS) and not is_refused(error)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -56,12 +73,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class Database:
+    """``hide_parameters``: a database error's text (logged) leaves out the statement's
+    values, which are users' messages, e-mails and prompts."""
+
     def __init__(self, url: str, *, pool_size: int = 5, timeout_s: float = 10.0) -> None:
         self.url = sa.engine.make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
             self.engine: AsyncEngine = create_async_engine(
-                self.url, connect_args={"timeout": max(timeout_s, 30.0)}
+                self.url, connect_args={"timeout": max(timeout_s, 30.0)}, hide_parameters=True
             )
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         else:
@@ -71,6 +91,7 @@ class Database:
                 max_overflow=pool_size,
                 pool_pre_ping=True,
                 pool_timeout=timeout_s,
+                hide_parameters=True,
                 connect_args={"timeout": timeout_s, "command_timeout": timeout_s * 3},
             )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)

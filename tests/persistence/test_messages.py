@@ -129,3 +129,19 @@ async def test_concurrent_events_of_one_conversation_are_all_stored(
     detail = await conversations.get(GetConversation(user_id=user, conversation_id=conv))
     assert len(detail.messages) == 80
     assert len({(m.request_id, m.role) for m in detail.messages}) == 80
+
+
+async def test_nul_characters_are_stored_as_replacement_characters(
+    accounts: Accounts, conversations: Conversations, recorder: MessageRecorder
+) -> None:
+    # PostgreSQL text cannot hold U+0000 (a byte-fallback token can decode to it, a client
+    # can send it): without this the event would be refused on every redelivery.
+    user, conv = await setup_conv(accounts, conversations)
+    usage = Usage(prompt_tokens=1, completion_tokens=1)
+    assert await recorder.record(ev.accepted("r1", conv, user, "a\x00b")) == Outcome.STORED
+    assert (
+        await recorder.record(ev.completed("r1", conv, user, "\x00c\x00", usage=usage))
+        == Outcome.STORED
+    )
+    detail = await conversations.get(GetConversation(user_id=user, conversation_id=conv))
+    assert [m.content for m in detail.messages] == ["a\ufffdb", "\ufffdc\ufffd"]

@@ -4,6 +4,7 @@ SQLite). Timestamps are UNIX seconds (float, double precision), as on the wire."
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -15,6 +16,27 @@ NAMING = {
 }
 
 
+class _NulFree(sa.types.TypeDecorator[str]):
+    """Text from users or models as PostgreSQL can hold it: U+0000, which its text types
+    refuse (a client can send it, a byte-fallback token can decode to it), is stored as
+    U+FFFD. Same on SQLite, so both dialects read back the same text."""
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is not None and "\x00" in value:
+            return value.replace("\x00", "\ufffd")
+        return value
+
+
+class NulFreeString(_NulFree):
+    impl = sa.String
+    cache_ok = True  # read from each class's own namespace, not inherited
+
+
+class NulFreeText(_NulFree):
+    impl = sa.Text
+    cache_ok = True
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING)
 
@@ -24,7 +46,7 @@ class User(Base):
     __table_args__ = (sa.CheckConstraint("role IN ('user', 'admin')", name="role"),)
 
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    email: Mapped[str] = mapped_column(NulFreeString(320), unique=True)
     """Stored lowercased."""
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     role: Mapped[str] = mapped_column(sa.String(16), default="user", server_default="user")
@@ -48,7 +70,7 @@ class ApiKey(Base):
 
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(sa.String(200))
+    name: Mapped[str] = mapped_column(NulFreeString(200))
     prefix: Mapped[str] = mapped_column(sa.String(32))
     key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[float] = mapped_column(sa.Double)
@@ -62,8 +84,8 @@ class UserSettingsRow(Base):
     user_id: Mapped[str] = mapped_column(
         sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
-    system_prompt: Mapped[str | None] = mapped_column(sa.Text)
-    model: Mapped[str | None] = mapped_column(sa.String(200))
+    system_prompt: Mapped[str | None] = mapped_column(NulFreeText)
+    model: Mapped[str | None] = mapped_column(NulFreeString(200))
     temperature: Mapped[float | None] = mapped_column(sa.Double)
     top_p: Mapped[float | None] = mapped_column(sa.Double)
     max_tokens: Mapped[int | None] = mapped_column(sa.Integer)
@@ -75,8 +97,8 @@ class Conversation(Base):
 
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
-    title: Mapped[str] = mapped_column(sa.String(500), default="", server_default="")
-    system_prompt: Mapped[str | None] = mapped_column(sa.Text)
+    title: Mapped[str] = mapped_column(NulFreeString(500), default="", server_default="")
+    system_prompt: Mapped[str | None] = mapped_column(NulFreeText)
     created_at: Mapped[float] = mapped_column(sa.Double)
     updated_at: Mapped[float] = mapped_column(sa.Double)
 
@@ -93,11 +115,11 @@ class Message(Base):
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     conv_id: Mapped[str] = mapped_column(sa.ForeignKey("conversations.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(sa.String(16))
-    content: Mapped[str] = mapped_column(sa.Text)
+    content: Mapped[str] = mapped_column(NulFreeText)
     token_in: Mapped[int | None] = mapped_column(sa.Integer)
     token_out: Mapped[int | None] = mapped_column(sa.Integer)
     status: Mapped[str] = mapped_column(
         sa.String(16), default="complete", server_default="complete"
     )
-    request_id: Mapped[str | None] = mapped_column(sa.String(128))
+    request_id: Mapped[str | None] = mapped_column(NulFreeString(128))
     created_at: Mapped[float] = mapped_column(sa.Double)

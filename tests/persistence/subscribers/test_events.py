@@ -9,8 +9,12 @@ import pytest
 from nats.aio.msg import Msg
 from sqlalchemy.exc import OperationalError
 
+from contracts.accounts import RegisterUser
 from contracts.codec import encode
+from contracts.conversations import CreateConversation
 from contracts.events import ChatEvent
+from persistence.accounts import Accounts
+from persistence.conversations import Conversations
 from persistence.messages import MessageRecorder, Outcome
 from persistence.subscribers.events import EventSubscriber
 from tests.persistence import events_factory as ev
@@ -86,3 +90,26 @@ async def test_stopping_while_the_database_is_down_naks() -> None:
     await asyncio.wait_for(task, 2)
     assert msg.calls[-1] == "nak"
     assert "ack" not in msg.calls
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_an_event_the_database_refuses_is_terminated_not_retried(
+    accounts: Accounts,
+    conversations: Conversations,
+    recorder: MessageRecorder,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A real refusal: PostgreSQL's request_id column holds 128 characters (SQLSTATE 22001,
+    # which asyncpg reports as a bare DBAPIError). Retried in place it would hold up every
+    # event behind it for ever.
+    user = await accounts.register(RegisterUser(email="r@example.com", password="password1"))
+    conv = await conversations.create(CreateConversation(user_id=user.id))
+    msg = FakeMsg(encode(ev.completed("r" * 200, conv.id, user.id, "secret answer")))
+    sub = EventSubscriber(cast(Any, None), recorder, retry_max_s=0.05, poll_s=0.1)
+    outcome = await asyncio.wait_for(sub._store(cast(Msg, msg)), 10)
+    assert outcome == "refused"
+    assert msg.calls == ["term"]
+    refused = [r for r in caplog.records if "refused by the database" in r.getMessage()]
+    assert len(refused) == 1
+    # The statement's values (the user's text) stay out of the log.
+    assert "secret answer" not in caplog.text

@@ -3,9 +3,12 @@
 
 The pull loop, the back-off while the database is unreachable and settling are
 ``nats_service.events``. Here: the message is acked after it is stored (or found already
-stored); a malformed payload is ``term()``-ed; a failure that is no outage (a bug) is
-``nak()``-ed with a delay. While the database is down nothing behind the message in hand
-is handled, so events stay in order; on stop, the rest of a fetched batch is ``nak()``-ed.
+stored); a malformed payload is ``term()``-ed, and so is an event the database refuses
+(``is_refused``: the same insert would fail on every redelivery and, retried in place,
+would hold up every event behind it); it stays in ``CHAT_EVENTS`` and the error log names
+its stream sequence. Any other failure (a bug) is ``nak()``-ed with a delay. While the
+database is down nothing behind the message in hand is handled, so events stay in order;
+on stop, the rest of a fetched batch is ``nak()``-ed.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from opentelemetry.trace import SpanKind
 
 from contracts import subjects
 from contracts.codec import DecodeErrors, decode_event
-from nats_service.database import UNAVAILABLE_ERRORS
+from nats_service.database import is_refused
 from nats_service.events import EventConsumer, settle
 from nats_service.tracing import message_span
 from persistence.messages import MessageRecorder, Outcome
@@ -27,11 +30,6 @@ from persistence.metrics import PersistenceMetrics
 from persistence.tracing import PersistenceTracing
 
 log = logging.getLogger(__name__)
-
-
-def _is_database_error(exc: BaseException) -> bool:
-    # Any database error is retried, a refusal too (unlike nats_service.database.is_unavailable).
-    return isinstance(exc, UNAVAILABLE_ERRORS)
 
 
 class EventSubscriber:
@@ -101,10 +99,20 @@ class EventSubscriber:
                 lambda: self._recorder.record(event),
                 doing=f"storing event {event.request_id}",
                 done=f"event {event.request_id} stored",
-                retry_on=_is_database_error,
                 on_outage=self._db_error,
             )
-        except Exception:
+        except Exception as exc:
+            if is_refused(exc):
+                log.error(
+                    "event %s (%s, stream sequence %s) refused by the database, terminated: %r",
+                    event.request_id,
+                    kind,
+                    _stream_sequence(msg),
+                    exc,
+                )
+                await settle(msg.term(), log)
+                self._count(kind, "refused")
+                return "refused"
             # A bug, not an outage: leave the message for redelivery after ack_wait.
             log.exception("storing event %s failed", event.request_id)
             await settle(msg.nak(delay=self._consumer.retry_max_s), log)
@@ -131,3 +139,10 @@ class EventSubscriber:
     def _count(self, kind: str, outcome: str) -> None:
         if self._metrics is not None:
             self._metrics.event(kind, outcome)
+
+
+def _stream_sequence(msg: Msg) -> int | None:
+    try:
+        return msg.metadata.sequence.stream
+    except Exception:  # not a JetStream message (tests)
+        return None
