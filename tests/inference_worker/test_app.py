@@ -190,6 +190,39 @@ async def test_engine_that_cannot_start_reports_failed(
     assert "told to fail" in failed.detail
 
 
+async def test_engine_that_dies_fails_its_streams_and_the_worker_exits_1(
+    nats_client: NatsClient, nats_url: str, client: Client
+) -> None:
+    """A dead engine (vLLM: the engine core process killed, say by the OOM killer) must
+    not leave a worker that heartbeats "ready" and fails every request it pulls: it says
+    "failed", takes nothing more and exits 1 for its supervisor to restart it."""
+    model = unique("m")
+    env = worker_env(nats_url, model, WORKER_SCRIPTED_TOKENS_PER_S="50")
+    async with running_worker(nats_client, env) as worker:
+        hanging = await client.send(model, "[[hang]]")
+        await asyncio.wait_for(hanging.started.wait(), WAIT)
+        crashing = await client.send(model, "[[crash]]")
+        await crashing.wait()
+        await hanging.wait()
+        assert await asyncio.wait_for(worker.task, WAIT) == 1
+        # Published after the crash: nobody took it, it waits for a live worker.
+        late = await client.send(model, "[[tokens=1]]")
+        failed = await worker.heartbeats.wait_for("failed")
+
+    for stream in (crashing, hanging):
+        error = stream.chunks[-1]
+        assert isinstance(error, StreamError)
+        assert error.code == ErrorCode.ENGINE_ERROR
+        assert isinstance(stream.events[0], RequestFailed)
+    assert "scripted engine crashed" in failed.detail
+    assert worker.heartbeats.states()[-2:] == ["ready", "failed"]
+    info = await nats_client.jetstream().consumer_info(
+        subjects.REQUESTS_STREAM, subjects.request_consumer(model)
+    )
+    assert info.num_pending == 1
+    assert not late.chunks
+
+
 async def test_heartbeat_reports_in_flight(
     nats_client: NatsClient, nats_url: str, client: Client
 ) -> None:

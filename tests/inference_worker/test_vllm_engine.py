@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import msgspec
 import pytest
 from prometheus_client import CollectorRegistry
 
 from contracts.errors import ErrorCode
-from contracts.events import RequestCancelled, RequestCompleted
+from contracts.events import RequestCancelled, RequestCompleted, RequestFailed
 from contracts.inference import (
     ChatMessage,
     ChatRequest,
@@ -149,3 +151,52 @@ async def test_engine_statistics(engine: VllmEngine) -> None:
     generated = registry.get_sample_value("vllm:generation_tokens_total", labels)
     assert generated is not None
     assert generated > 0
+
+
+def _engine_core_pids() -> list[int]:
+    """vLLM's engine core: a child of this process titled ``VLLM::EngineCore``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            title = (proc / "cmdline").read_bytes()
+        except OSError:  # exited meanwhile
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and b"EngineCore" in title:
+            found.append(int(proc.name))
+    return found
+
+
+async def test_killed_engine_core_fails_the_stream_and_reports_failure(
+    engine: VllmEngine,
+) -> None:
+    """Keep this last: it kills the module's engine (the OOM killer's way)."""
+    generation, chunks, events = _generation(engine, "Write a very long story.", 900, "slow-4")
+    task = generation.start()
+    await asyncio.wait_for(chunks.first_token.wait(), 60)
+    assert engine.failure is None
+    [core] = _engine_core_pids()
+    os.kill(core, signal.SIGKILL)
+    # The stream ends with an error, it does not hang; the engine says it is dead.
+    await asyncio.wait_for(task, 30)
+    error = chunks.chunks[-1]
+    assert isinstance(error, StreamError)
+    assert error.code == ErrorCode.ENGINE_ERROR
+    [event] = events.events
+    assert isinstance(event, RequestFailed)
+    # vLLM's own monitor thread notices the exit; the worker polls ``failure`` the same way.
+    for _ in range(100):  # 10 s
+        if engine.failure is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert engine.failure is not None
+    assert "engine core died" in engine.failure
+    # A new generation fails at once instead of waiting on a core that is gone.
+    late, late_chunks, _ = _generation(engine, "Hello?", 8, "slow-5")
+    await asyncio.wait_for(late.start(), 10)
+    late_error = late_chunks.chunks[-1]
+    assert isinstance(late_error, StreamError)
+    assert late_error.code == ErrorCode.ENGINE_ERROR

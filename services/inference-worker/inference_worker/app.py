@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 CANCEL_GRACE_S = 5.0
 """After the drain timeout: how long cancelled generations get to report."""
+ENGINE_CHECK_S = 0.5
+"""How often the serving engine is asked whether it died (a property read)."""
 
 
 class Worker:
@@ -331,11 +333,21 @@ async def run(
                 await requests.start()
                 await heartbeat.set_state("ready")
                 commands.start_applying()
-                await stop_task
+                failure = await _until_stopped_or_engine_failed(stop_task, host)
+                if failure is not None:
+                    log.error(
+                        "engine failed: %s; the worker stops (exit 1) for its supervisor "
+                        "to restart it",
+                        failure,
+                    )
+                    await heartbeat.set_state("failed", f"engine failed: {failure}"[:500])
+                    exit_code = 1
         stop_task.cancel()
         await commands.stop()  # a swap under way is abandoned: the worker is stopping
-        if engine_started:
+        if engine_started and exit_code == 0:
             await _drain(settings, heartbeat, requests, inflight)
+        elif engine_started:
+            await _abandon(requests, inflight)
     finally:
         await commands.stop()
         await cancels.stop()
@@ -356,6 +368,29 @@ async def run(
             tracing.shutdown()
     log.info("worker %s stopped", settings.worker_id)
     return exit_code
+
+
+async def _until_stopped_or_engine_failed(
+    stop_task: asyncio.Task[object], host: EngineHost
+) -> str | None:
+    """Serve until ``stop`` is set (None) or the serving engine reports a failure (it)."""
+    while True:
+        failure = host.engine.failure
+        if failure is not None:
+            return failure
+        done, _ = await asyncio.wait({stop_task}, timeout=ENGINE_CHECK_S)
+        if done:
+            return None
+
+
+async def _abandon(requests: RequestSubscriber, inflight: InFlight) -> None:
+    """The engine is dead: take nothing more (what is queued waits for a live worker);
+    generations in hand fail on their own with ``engine_error``, the rest are cancelled."""
+    await requests.stop()
+    if not await inflight.wait_idle(CANCEL_GRACE_S):
+        inflight.cancel_all("shutdown")
+        if not await inflight.wait_idle(CANCEL_GRACE_S):
+            log.error("%d generation(s) did not stop", len(inflight))
 
 
 async def _drain(

@@ -8,7 +8,9 @@ process (spawn): the entry point needs the ``__main__`` guard.
 ``ScriptedEngine`` is a STAND-IN for protocol tests (timing, hangs, crashes): it
 "generates" a fixed text at a fixed token rate and understands directives in the
 last user message: ``[[hang]]`` (no tokens until aborted), ``[[fail]]`` (raise after
-the first token), ``[[tokens=N]]`` (exactly N tokens unless max_tokens is smaller).
+the first token), ``[[crash]]`` (after the first token the whole engine dies, as when
+vLLM's engine core process is killed: every generation raises, ``failure`` is set),
+``[[tokens=N]]`` (exactly N tokens unless max_tokens is smaller).
 """
 
 from __future__ import annotations
@@ -62,6 +64,12 @@ class Engine(Protocol):
     @property
     def running(self) -> int:
         """Generations the engine has not finished (a gauge of the worker's metrics)."""
+        ...
+
+    @property
+    def failure(self) -> str | None:
+        """Why the started engine can generate nothing any more (vLLM: its engine core
+        process died), else None. The worker polls it: cheap, never blocks."""
         ...
 
     async def start(self) -> None: ...
@@ -202,13 +210,22 @@ class VllmEngine:
             )
 
     async def abort(self, request_id: str) -> None:
-        if self._llm is not None:
+        # A dead engine has nothing to abort (and its core would never answer).
+        if self._llm is not None and not self._llm.errored:
             await self._llm.abort(request_id)
 
     @property
     def running(self) -> int:
         """Generations the engine has not finished (aborted ones leave at once)."""
         return 0 if self._llm is None else int(self._llm.get_num_unfinished_requests())
+
+    @property
+    def failure(self) -> str | None:
+        # ``errored``: vLLM's core monitor saw the engine core process exit, or the output
+        # handler task died. A shut-down engine has ``_llm`` None: not a failure.
+        if self._llm is not None and self._llm.errored:
+            return "the vLLM engine core died"
+        return None
 
 
 class ScriptedTokenizer:
@@ -238,7 +255,7 @@ class ScriptedTokenizer:
         return token_id
 
 
-_DIRECTIVE = re.compile(r"\[\[(hang|fail|tokens=(\d+))\]\]")
+_DIRECTIVE = re.compile(r"\[\[(hang|fail|crash|tokens=(\d+))\]\]")
 
 
 class ScriptedEngine:
@@ -264,6 +281,8 @@ class ScriptedEngine:
         """Prompt ids seen per request id (tests inspect it)."""
         self.generating = asyncio.Event()
         """Set once a generation has started (tests await it)."""
+        self._failure: str | None = None
+        self._crashed = asyncio.Event()
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings) -> ScriptedEngine:
@@ -282,6 +301,15 @@ class ScriptedEngine:
     def running(self) -> int:
         return len(self._aborted)
 
+    @property
+    def failure(self) -> str | None:
+        return self._failure
+
+    def crash(self) -> None:
+        """Die like a killed engine core: every generation, running or new, raises."""
+        self._failure = "scripted engine crashed"
+        self._crashed.set()
+
     async def start(self) -> None:
         await asyncio.sleep(self._start_s)
         if self._fail_start:
@@ -294,19 +322,27 @@ class ScriptedEngine:
     async def generate(
         self, request_id: str, prompt_token_ids: list[int], params: GenerationParams
     ) -> AsyncGenerator[EngineDelta, None]:
+        if self._failure is not None:
+            raise RuntimeError(self._failure)
         aborted = self._aborted[request_id] = asyncio.Event()
         self.prompts[request_id] = prompt_token_ids
         self.generating.set()
         try:
             directive = self._directive(prompt_token_ids)
             if directive == "hang":
-                await aborted.wait()
+                await _first_of(aborted, self._crashed)
+                if self._failure is not None:
+                    raise RuntimeError(self._failure)
                 yield EngineDelta("", (), "cancelled")
                 return
-            target = len(self._words) if directive in (None, "fail") else int(directive)
+            target = len(self._words) if directive in (None, "fail", "crash") else int(directive)
             count = min(target, params.max_tokens)
             for i in range(count):
                 await asyncio.sleep(self._interval)
+                if directive == "crash" and i == 1:
+                    self.crash()
+                if self._failure is not None:
+                    raise RuntimeError(self._failure)
                 if aborted.is_set():
                     yield EngineDelta("", (), "cancelled")
                     return
@@ -332,6 +368,15 @@ class ScriptedEngine:
         event = self._aborted.get(request_id)
         if event is not None:
             event.set()
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 def build_engine(settings: WorkerSettings) -> Engine:
