@@ -54,3 +54,6 @@ class WorkerStatus(msgspec.Struct, frozen=True, kw_only=True):
     """Free-form engine gauges (kv_cache_usage, tokens_per_s, ...)."""
     command_id: str | None = None
     """The last ``ActivateProfile`` this worker applied (or is applying)."""
+    swapping: bool = False
+    """A profile swap is under way (draining / loading for ``command_id``): requests sent
+    meanwhile wait in the queue for the new engine. False in a shutdown drain."""

@@ -36,10 +36,14 @@ def test_a_swapping_worker_accepts_requests_that_then_wait_in_the_queue() -> Non
     clock = Clock()
     registry = WorkerRegistry(stale_after_s=3.0, clock=clock)
     ready = ready_status("w1", "m")
-    registry.observe(msgspec.structs.replace(ready, state="loading", command_id="c1"))
+    registry.observe(
+        msgspec.structs.replace(ready, state="loading", command_id="c1", swapping=True)
+    )
     assert registry.accepts("m")
     assert not registry.serves("m")  # /readyz still says: not ready now
-    registry.observe(msgspec.structs.replace(ready, state="draining", command_id="c1"))
+    registry.observe(
+        msgspec.structs.replace(ready, state="draining", command_id="c1", swapping=True)
+    )
     assert registry.accepts("m")
     clock.now += 3.5  # a swapping worker that goes silent is gone like any other
     assert not registry.accepts("m")
@@ -51,6 +55,9 @@ def test_first_load_and_shutdown_drain_do_not_accept() -> None:
     registry.observe(msgspec.structs.replace(ready, state="loading"))
     assert not registry.accepts("m")
     registry.observe(msgspec.structs.replace(ready, state="draining"))
+    assert not registry.accepts("m")
+    # A worker that swapped before keeps its last command id; stopping, it does not accept.
+    registry.observe(msgspec.structs.replace(ready, state="draining", command_id="c1"))
     assert not registry.accepts("m")
     registry.observe(ready)
     assert registry.accepts("m")

@@ -46,10 +46,13 @@ class FakeState:
     def __init__(self) -> None:
         self.profile_id: str | None = "gemma3-270m"
         self.command_id: str | None = None
+        self.swapping = False
         self.states: list[WorkerState] = []
+        self.swapping_seen: list[bool] = []
 
     async def set_state(self, state: WorkerState, detail: str = "") -> None:
         self.states.append(state)
+        self.swapping_seen.append(self.swapping)
 
 
 class FakeIntake:
@@ -168,6 +171,8 @@ async def test_phases_in_order_and_the_new_profile_serves() -> None:
     assert rig.host.settings.max_num_seqs == 8
     assert rig.intake.calls == ["pause", "resume"]
     assert rig.state.states == ["draining", "loading", "loading", "ready"]
+    # The api accepts requests for the group while it drains and loads, not after.
+    assert rig.state.swapping_seen == [True, True, True, False]
     assert (rig.state.profile_id, rig.state.command_id) == ("gemma3-270m-long", cmd.command_id)
 
 

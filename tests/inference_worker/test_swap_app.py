@@ -149,6 +149,12 @@ async def test_cli_command_swaps_the_worker_and_queued_requests_are_served_after
         assert stream.chunk_times[0] >= ready_at - 0.5
     states = worker.heartbeats.states()
     assert states[:5] == ["loading", "ready", "draining", "loading", "ready"]
+    # The swap's drain says "swapping" (the api queues requests for it); the shutdown
+    # drain at the end does not, though the worker keeps its last command id.
+    drains = [s for s in worker.heartbeats.seen if s.state == "draining"]
+    assert drains[0].swapping
+    assert drains[-1].command_id == command_id
+    assert not drains[-1].swapping
 
 
 async def test_a_redelivered_command_is_skipped(nats_client: NatsClient, nats_url: str) -> None:

@@ -85,15 +85,15 @@ class WorkerRegistry:
 
     def accepts(self, model: str) -> bool:
         """True when a request for ``model`` will be served: a fresh worker is ready, or is
-        in the middle of a profile swap (draining / loading under a command). Requests
-        queue in the stream meanwhile; their deadline bounds the wait."""
+        in the middle of a profile swap (``swapping``: draining / loading for a command).
+        Requests queue in the stream meanwhile; their deadline bounds the wait. A worker
+        draining to stop (even one that swapped before) does not accept."""
         now = self._clock()
         return any(
             e.status.model == model
             and self._is_fresh(e, now)
             and (
-                e.status.state == "ready"
-                or (e.status.state in _SWAP_STATES and e.status.command_id is not None)
+                e.status.state == "ready" or (e.status.state in _SWAP_STATES and e.status.swapping)
             )
             for e in self._workers.values()
         )

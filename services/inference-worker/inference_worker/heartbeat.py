@@ -45,6 +45,8 @@ class Heartbeat:
         self.hardware = hardware
         self.command_id: str | None = None
         """The last ``ActivateProfile`` applied (or being applied)."""
+        self.swapping = False
+        """Set by the swapper from the first drain step to the swap's end."""
         self._queue_depth = queue_depth
         self._pending: int | None = None
         self.state: WorkerState = "starting"
@@ -67,6 +69,7 @@ class Heartbeat:
             queue_depth=self._pending,
             hardware=self.hardware,
             command_id=self.command_id,
+            swapping=self.swapping,
         )
 
     async def set_state(self, state: WorkerState, detail: str = "") -> None:

@@ -54,6 +54,7 @@ class StateSink(Protocol):
 
     profile_id: str | None
     command_id: str | None
+    swapping: bool
 
     async def set_state(self, state: WorkerState, detail: str = "") -> None: ...
 
@@ -230,18 +231,24 @@ class Swapper:
             return "failed"
 
         previous = host.settings
-        await self._drain(command)
-        await self._report(command, "unloading", f"stopping {host.profile_id}")
-        await self._state.set_state("loading", f"unloading {host.profile_id}")
-        await host.unload()
-        await self._report(command, "loading", f"loading {profile.id}")
-        await self._state.set_state("loading", f"loading {profile.id}")
+        # Until the swap ends the api keeps accepting requests for this worker's group
+        # (they queue); a shutdown drain, which has no new engine coming, does not.
+        self._state.swapping = True
         try:
-            await host.load(target)
-        except Exception as exc:
-            error = f"loading {profile.id} failed: {exc!r}"[:500]
-            log.error("command %s: %s; rolling back to %s", command.command_id, error, previous)
-            return await self._roll_back(command, previous, error, took)
+            await self._drain(command)
+            await self._report(command, "unloading", f"stopping {host.profile_id}")
+            await self._state.set_state("loading", f"unloading {host.profile_id}")
+            await host.unload()
+            await self._report(command, "loading", f"loading {profile.id}")
+            await self._state.set_state("loading", f"loading {profile.id}")
+            try:
+                await host.load(target)
+            except Exception as exc:
+                error = f"loading {profile.id} failed: {exc!r}"[:500]
+                log.error("command %s: %s; rolling back to %s", command.command_id, error, previous)
+                return await self._roll_back(command, previous, error, took)
+        finally:
+            self._state.swapping = False
         self._state.profile_id = profile.id
         await self._intake.resume()
         await self._state.set_state("ready")
