@@ -304,7 +304,10 @@ def test_routing_falls_back_to_the_whitelist_when_model_admin_is_down(
     admin_fake.down = True
     assert _chat(models_client, auth_headers, None).status_code == 200
     assert gateway.requests[-1].model == "gemma3-270m"
-    _error(_chat(models_client, auth_headers, "small"), 404, "model_not_found")
+    # "small" is an alias model-admin would resolve: not a 404 (clients do not retry those).
+    response = _chat(models_client, auth_headers, "small")
+    _error(response, 503, "service_unavailable")
+    assert response.headers["retry-after"]
     asked = len(admin_fake.calls)
     _chat(models_client, auth_headers, "legacy")
     assert len(admin_fake.calls) == asked  # "down" is cached: no call per chat

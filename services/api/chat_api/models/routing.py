@@ -9,7 +9,9 @@ Order (``MODEL_ADMIN_ROUTING=auto``):
 2. a name model-admin does not know, or any name while model-admin does not answer
    (not running, timeout): the ``MODELS`` whitelist, the name being its own group (the
    behaviour before model-admin existed);
-3. otherwise 404 ``model_not_found``.
+3. otherwise 404 ``model_not_found`` when model-admin said it knows no such name, but
+   503 ``service_unavailable`` (Retry-After) while model-admin does not answer: the name
+   may be an alias or profile it would resolve, and a 404 tells clients not to retry.
 
 Resolved names are kept ``MODEL_RESOLVE_TTL_S`` and dropped as soon as model-admin
 announces a desired-state or alias change (``chat_api.cache_invalidation``), so a chat
@@ -57,6 +59,8 @@ class Route:
 
 _UNKNOWN = object()
 """Cached: model-admin answered that it knows no such name."""
+_NOT_ANSWERING = object()
+"""Model-admin is asked but does not answer now (not cached: ``_down_until`` is)."""
 
 
 def whitelist_route(settings: ApiSettings, name: str) -> Route:
@@ -95,7 +99,7 @@ class ModelRouter:
         self._down_until = self._clock() + max(min(self._ttl, SHORT_TTL_S), 0.5)
 
     async def _resolve(self, name: str) -> ResolvedModel | object | None:
-        """model-admin's answer, ``_UNKNOWN``, or None (not asked / not answering)."""
+        """model-admin's answer, ``_UNKNOWN``, ``_NOT_ANSWERING``, or None (routing off)."""
         if self.admin is None:
             return None
         now = self._clock()
@@ -103,13 +107,13 @@ class ModelRouter:
         if cached is not None and cached[0] > now:
             return cached[1]
         if now < self._down_until:
-            return None
+            return _NOT_ANSWERING
         result: ResolvedModel | object
         try:
             result = await self.admin.resolve(ResolveModel(name=name))
         except ModelAdminUnavailable as exc:
             self._mark_down(exc)
-            return None
+            return _NOT_ANSWERING
         except ApiError as exc:
             if exc.status_code not in (400, 404):
                 raise
@@ -146,6 +150,14 @@ class ModelRouter:
                 profile_id=resolved.profile_id,
                 via="model-admin",
                 sampling=resolved.sampling,
+            )
+        if resolved is _NOT_ANSWERING and name not in self.settings.models:
+            raise ApiError(
+                503,
+                ErrorCode.SERVICE_UNAVAILABLE,
+                f"model {name!r} cannot be resolved now (model-admin is not answering); "
+                "retry later",
+                headers={"Retry-After": RETRY_AFTER_S},
             )
         return whitelist_route(self.settings, name)
 
