@@ -304,13 +304,25 @@ def test_routing_falls_back_to_the_whitelist_when_model_admin_is_down(
     admin_fake.down = True
     assert _chat(models_client, auth_headers, None).status_code == 200
     assert gateway.requests[-1].model == "gemma3-270m"
-    # "small" is an alias model-admin would resolve: not a 404 (clients do not retry those).
-    response = _chat(models_client, auth_headers, "small")
-    _error(response, 503, "service_unavailable")
-    assert response.headers["retry-after"]
+    # Never answered: maybe not deployed at all, so the whitelist is all there is.
+    _error(_chat(models_client, auth_headers, "small"), 404, "model_not_found")
     asked = len(admin_fake.calls)
     _chat(models_client, auth_headers, "legacy")
     assert len(admin_fake.calls) == asked  # "down" is cached: no call per chat
+
+
+def test_an_alias_while_a_known_model_admin_is_down_is_503_not_404(
+    models_client: TestClient[Any],
+    auth_headers: dict[str, str],
+    admin_fake: FakeModelAdmin,
+) -> None:
+    assert _chat(models_client, auth_headers, "small").status_code == 200
+    admin_fake.down = True
+    # A name outside MODELS may be an alias model-admin would resolve ("small" is cached);
+    # a 404 would tell clients not to retry.
+    response = _chat(models_client, auth_headers, "no-such-name")
+    _error(response, 503, "service_unavailable")
+    assert response.headers["retry-after"]
 
 
 def test_routing_off_never_asks_model_admin(

@@ -9,9 +9,10 @@ Order (``MODEL_ADMIN_ROUTING=auto``):
 2. a name model-admin does not know, or any name while model-admin does not answer
    (not running, timeout): the ``MODELS`` whitelist, the name being its own group (the
    behaviour before model-admin existed);
-3. otherwise 404 ``model_not_found`` when model-admin said it knows no such name, but
-   503 ``service_unavailable`` (Retry-After) while model-admin does not answer: the name
-   may be an alias or profile it would resolve, and a 404 tells clients not to retry.
+3. otherwise 404 ``model_not_found``; but while a model-admin that answered this api
+   before does not answer, 503 ``service_unavailable`` (Retry-After): the name may be an
+   alias or profile it would resolve, and a 404 tells clients not to retry. (A model-admin
+   never seen may simply not be deployed: then the whitelist is all there is.)
 
 Resolved names are kept ``MODEL_RESOLVE_TTL_S`` and dropped as soon as model-admin
 announces a desired-state or alias change (``chat_api.cache_invalidation``), so a chat
@@ -87,6 +88,8 @@ class ModelRouter:
         self._ttl = settings.model_resolve_ttl_s
         self._cache: dict[str, tuple[float, ResolvedModel | object]] = {}
         self._down_until = 0.0
+        self._model_admin_seen = False
+        """Model-admin answered this process at least once (it is deployed)."""
 
     @property
     def asks_model_admin(self) -> bool:
@@ -118,6 +121,7 @@ class ModelRouter:
             if exc.status_code not in (400, 404):
                 raise
             result = _UNKNOWN
+        self._model_admin_seen = True
         ttl = self._ttl if isinstance(result, ResolvedModel) else min(self._ttl, SHORT_TTL_S)
         if ttl > 0:
             if len(self._cache) > 1024:  # names are client input: bound the cache
@@ -151,7 +155,11 @@ class ModelRouter:
                 via="model-admin",
                 sampling=resolved.sampling,
             )
-        if resolved is _NOT_ANSWERING and name not in self.settings.models:
+        if (
+            resolved is _NOT_ANSWERING
+            and self._model_admin_seen
+            and name not in self.settings.models
+        ):
             raise ApiError(
                 503,
                 ErrorCode.SERVICE_UNAVAILABLE,
