@@ -348,6 +348,31 @@ async def test_deadline_when_no_worker_takes_it(
         await _event(nats_client, busy_id, RequestCancelled)  # the busy one, disconnected
 
 
+async def test_a_queued_request_whose_client_leaves_is_withdrawn(
+    live_api: LiveApi, http: httpx.AsyncClient, nats_client: NatsClient
+) -> None:
+    """Nobody would hear this cancel when the worker frees up (or a new one starts):
+    the request leaves the queue at once and the api reports it cancelled."""
+    async with serving_worker(live_api, nats_client, WORKER_MAX_NUM_SEQS="1") as worker:
+        async with aconnect_sse(http, "POST", "/api/chat", json=_body("[[hang]]")) as busy:
+            busy_events = busy.aiter_sse()  # keep it: a dropped iterator closes the stream
+            busy_id = (await anext(busy_events)).json()["request_id"]
+            await _until(lambda: busy_id in worker.engine.prompts)
+            async with aconnect_sse(http, "POST", "/api/chat", json=_body("[[tokens=3]]")) as q:
+                request_id = (await anext(q.aiter_sse())).json()["request_id"]
+            # left while queued behind the busy one
+            cancelled = await _event(nats_client, request_id, RequestCancelled)
+        await _event(nats_client, busy_id, RequestCancelled)  # the busy one, disconnected
+        await _idle_after(worker, cancelled)
+        info = await nats_client.jetstream().consumer_info(
+            subjects.REQUESTS_STREAM, subjects.request_consumer(worker.model)
+        )
+    assert isinstance(cancelled, RequestCancelled)
+    assert (cancelled.reason, cancelled.worker_id) == ("client_disconnected", None)
+    assert request_id not in worker.engine.prompts  # never generated
+    assert info.num_pending == 0
+
+
 async def test_worker_lost_mid_stream(
     live_api: LiveApi, http: httpx.AsyncClient, nats_client: NatsClient, tmp_path: Path
 ) -> None:

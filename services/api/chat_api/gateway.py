@@ -5,6 +5,12 @@ over nats-py. Per request: ONE core subscription on ``chunk_subject(request_id)`
 before the request is published, whose callback decodes each chunk and puts it on the
 request's ``Feed`` queue (the relay reads from there). Fire-and-forget publishes (cancel,
 events) run as tracked tasks so they work from ``finally`` blocks of cancelled generators.
+
+A cancel also withdraws the request from the queue if no worker has taken it yet (a
+JetStream message delete by the sequence the publish returned): otherwise a worker that
+frees up later, or starts later, would generate it for nobody (its cancel broadcast long
+gone) and bill the tokens. A withdrawn request is reported ``RequestCancelled`` by the
+api, since no worker ever will.
 """
 
 from __future__ import annotations
@@ -23,12 +29,13 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from chat_api.workers import WorkerRegistry
 from contracts import codec, subjects
 from contracts.bus import DRAIN_TIMEOUT_S
 from contracts.errors import ErrorCode
-from contracts.events import RequestAccepted, RequestFailed
+from contracts.events import RequestAccepted, RequestCancelled, RequestFailed
 from contracts.inference import CancelChat, CancelReason, CancelRequest, ChatRequest, Chunk
 from contracts.rpc import Ack, Reply, RpcError
 from contracts.streams import ensure_streams
@@ -103,7 +110,8 @@ class Gateway(Protocol):
         ...
 
     def cancel(self, request_id: str, reason: CancelReason) -> None:
-        """Publish a ``CancelRequest`` (fire and forget)."""
+        """Publish a ``CancelRequest`` and withdraw the request from the queue if no
+        worker took it yet (fire and forget). Call it before closing the request's feed."""
         ...
 
     def report_failed(self, event: RequestFailed) -> None:
@@ -128,6 +136,14 @@ class GatewayUnavailable(Exception):
     """The request could not be put on the bus."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    seq: int
+    """The request's sequence in ``REQUESTS_STREAM`` (gone once a worker acks it)."""
+    request: ChatRequest
+    opened_at: float
+
+
 class NatsGateway:
     def __init__(
         self,
@@ -148,6 +164,8 @@ class NatsGateway:
         """Put the current trace context on requests and events (tracing on)."""
         self.on_reconnect: list[Callable[[], None]] = []
         """Called after the NATS connection comes back (core messages may be lost)."""
+        self._queued: dict[str, _Queued] = {}
+        """Requests of open feeds: where each sits in the requests stream."""
 
     async def _reconnected(self) -> None:
         for hook in list(self.on_reconnect):
@@ -237,6 +255,7 @@ class NatsGateway:
         subscription: Subscription | None = None
 
         def close() -> None:
+            self._queued.pop(request.request_id, None)
             if subscription is not None:
                 self._spawn(subscription.unsubscribe())
 
@@ -256,12 +275,14 @@ class NatsGateway:
             headers = {subjects.MSG_ID_HEADER: request.request_id}
             if self.propagate_trace:
                 inject_trace_context(headers)
-            await self.js.publish(
+            ack = await self.js.publish(
                 subjects.request_subject(request.model), codec.encode(request), headers=headers
             )
         except Exception as exc:
             feed.close()
             raise GatewayUnavailable(f"could not queue the request: {exc}") from exc
+        if not feed.closed:
+            self._queued[request.request_id] = _Queued(ack.seq, request, time.monotonic())
         accepted = accepted_event(request, time.time())
         self._spawn(
             self._publish_event(subjects.EVENT_ACCEPTED, accepted, request.request_id, "accepted")
@@ -271,6 +292,30 @@ class NatsGateway:
     def cancel(self, request_id: str, reason: CancelReason) -> None:
         payload = codec.encode(CancelRequest(request_id=request_id, reason=reason))
         self._spawn(self.nc.publish(subjects.cancel_subject(request_id), payload))
+        queued = self._queued.pop(request_id, None)
+        if queued is not None:
+            self._spawn(self._withdraw(queued, reason))
+
+    async def _withdraw(self, queued: _Queued, reason: CancelReason) -> None:
+        request = queued.request
+        try:
+            deleted = await self.js.delete_msg(subjects.REQUESTS_STREAM, queued.seq)
+        except NotFoundError:
+            return  # a worker took it (acked it): the worker reports how it ended
+        if not deleted:
+            return
+        log.info("request %s withdrawn from the queue (%s)", request.request_id, reason)
+        event = RequestCancelled(
+            request_id=request.request_id,
+            user_id=request.user_id,
+            model=request.model,
+            worker_id=None,
+            reason=reason,
+            latency_ms=(time.monotonic() - queued.opened_at) * 1000.0,
+            at=time.time(),
+            conversation_id=request.conversation_id,
+        )
+        await self._publish_event(subjects.EVENT_CANCELLED, event, request.request_id, "cancelled")
 
     def report_failed(self, event: RequestFailed) -> None:
         self._spawn(self._publish_event(subjects.EVENT_FAILED, event, event.request_id, "failed"))

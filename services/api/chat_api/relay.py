@@ -261,9 +261,9 @@ class Relay:
             self._keepalive_timer.cancel()
         if self._unwatch is not None:
             self._unwatch()
-        self.feed.close()
-        if not self._terminal:
+        if not self._terminal:  # before the feed closes: the gateway withdraws it if queued
             self.gateway.cancel(self.request_id, self._cancel_reason or "client_disconnected")
+        self.feed.close()
         if self._observer is not None:
             self._observer.closed()
         if self._on_close is not None:
