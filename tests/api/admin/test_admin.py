@@ -29,6 +29,28 @@ def test_users_route_is_admin_only(app_client: TestClient[Any]) -> None:
     assert [u["id"] for u in page.json()["items"]] == ["bob", "root"]
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/admin/users",
+        "/api/admin/users/alice",
+        "/api/admin/conversations/c1",
+        "/api/admin/usage/records.csv",
+        "/api/admin/models",
+        "/api/admin/aliases/fast",
+    ],
+)
+@pytest.mark.parametrize("headers", [{}, ALICE, ROOT], ids=["anonymous", "user", "admin"])
+def test_options_on_admin_routes_is_204_not_500(
+    app_client: TestClient[Any], path: str, headers: dict[str, str]
+) -> None:
+    # OPTIONS skips authentication, and the automatic OPTIONS handler inherits the admin
+    # guard, which read the absent user: a 500. It lists methods, as on any other route.
+    response = app_client.options(path, headers=headers)
+    assert response.status_code == 204, response.text
+    assert "OPTIONS" in response.headers["allow"]
+
+
 @pytest.mark.parametrize("query", ["limit=0", "limit=101", "offset=-1", "limit=abc"])
 def test_users_bad_paging_is_400(app_client: TestClient[Any], query: str) -> None:
     response = app_client.get(f"/api/admin/users?{query}", headers=ROOT)

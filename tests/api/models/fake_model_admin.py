@@ -161,8 +161,10 @@ class FakeModelAdmin:
 
     async def set_alias(self, request: SetAlias) -> ResolvedModel:
         self._enter(request)
-        assert request.profile is not None
-        self.aliases[request.alias] = request.profile
+        if request.profile is None:  # drops the override, as model-admin does; then resolves
+            self.aliases.pop(request.alias, None)
+        else:
+            self.aliases[request.alias] = request.profile
         return await self.resolve(ResolveModel(name=request.alias))
 
     async def resolve(self, request: ResolveModel) -> ResolvedModel:

@@ -356,6 +356,21 @@ def test_repointed_alias_takes_effect_for_chats(
     assert gateway.requests[-1].model == "big-group"  # the cache was dropped on the PUT
 
 
+def test_null_profile_drops_an_alias(
+    models_client: TestClient[Any], admin_headers: dict[str, str], admin_fake: FakeModelAdmin
+) -> None:
+    # the fake asserted a profile (the fuzz test's PUT {"profile": null} was a 500)
+    response = models_client.put(
+        "/api/admin/aliases/fast", json={"profile": "big"}, headers=admin_headers
+    )
+    assert response.status_code == 200, response.text
+    response = models_client.put(
+        "/api/admin/aliases/fast", json={"profile": None}, headers=admin_headers
+    )
+    _error(response, 404, "model_not_found")  # nothing left behind the name
+    assert "fast" not in admin_fake.aliases
+
+
 def test_v1_models_lists_aliases(
     models_client: TestClient[Any], auth_headers: dict[str, str], admin_fake: FakeModelAdmin
 ) -> None:

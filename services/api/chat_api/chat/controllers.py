@@ -40,7 +40,12 @@ class ChatController(Controller):
     path = "/api/chat"
     tags = ["chat"]
 
-    @post("/", status_code=200, summary="Stream a chat answer as server-sent events")
+    @post(
+        "/",
+        status_code=200,
+        media_type=SSE_MEDIA_TYPE,
+        summary="Stream a chat answer as server-sent events",
+    )
     async def chat(
         self, request: Request[AuthUser, str, Any], data: ChatBody, chat_service: ChatService
     ) -> Stream:

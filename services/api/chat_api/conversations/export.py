@@ -41,5 +41,6 @@ def export_filename(conversation_id: str, fmt: ExportFormat) -> str:
 def render(detail: ConversationDetail, fmt: ExportFormat) -> tuple[bytes, str]:
     """The file body and its media type."""
     if fmt == "markdown":
-        return to_markdown(detail).encode(), "text/markdown; charset=utf-8"
+        # no charset here: Litestar appends "; charset=utf-8" to every text/* type
+        return to_markdown(detail).encode(), "text/markdown"
     return to_json(detail), "application/json"

@@ -88,6 +88,10 @@ class AdminModelsController(Controller):
     ) -> ResolvedModel:
         return await models.set_alias(alias.lstrip("/"), data.profile, request.user.id)
 
-    @get("/models/events", summary="SSE: model and worker status changes")
+    @get(
+        "/models/events",
+        media_type=SSE_MEDIA_TYPE,
+        summary="SSE: model and worker status changes",
+    )
     async def events(self, models: ModelsService) -> Stream:
         return Stream(await models.open_events(), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)

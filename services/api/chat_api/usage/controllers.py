@@ -16,6 +16,9 @@ from chat_api.metering_client import metering_unavailable
 from chat_api.usage.schemas import UsageReport
 from chat_api.usage.service import USAGE_KEY, CsvDownload, UsageService
 
+CSV_MEDIA_TYPE = "text/csv"
+"""No charset here: Litestar appends "; charset=utf-8" to every text/* type itself."""
+
 From = Annotated[
     str | None,
     Parameter(
@@ -52,7 +55,7 @@ def provide_usage(state: State) -> UsageService:
 def _csv_response(download: CsvDownload) -> Stream:
     return Stream(
         download.body,
-        media_type="text/csv; charset=utf-8",
+        media_type=CSV_MEDIA_TYPE,
         headers={
             "Content-Disposition": f'attachment; filename="{download.filename}"',
             "Cache-Control": "no-store",
@@ -77,7 +80,11 @@ class UsageController(Controller):
     ) -> UsageReport:
         return await usage.report(usage.scope(from_, to, request.user.id, model))
 
-    @get("/records.csv", summary="The caller's usage records as CSV (streamed)")
+    @get(
+        "/records.csv",
+        media_type=CSV_MEDIA_TYPE,
+        summary="The caller's usage records as CSV (streamed)",
+    )
     async def my_records(
         self,
         request: Request[AuthUser, str, Any],
@@ -106,7 +113,11 @@ class AdminUsageController(Controller):
     ) -> UsageReport:
         return await usage.report(usage.scope(from_, to, user_id, model))
 
-    @get("/records.csv", summary="Everyone's usage records as CSV (streamed)")
+    @get(
+        "/records.csv",
+        media_type=CSV_MEDIA_TYPE,
+        summary="Everyone's usage records as CSV (streamed)",
+    )
     async def records(
         self,
         usage: UsageService,
