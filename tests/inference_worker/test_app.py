@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 
 from contracts import subjects
+from contracts.codec import decode_event
 from contracts.errors import ErrorCode
-from contracts.events import RequestCancelled, RequestCompleted, RequestFailed
+from contracts.events import (
+    ChatEvent,
+    RequestAccepted,
+    RequestCancelled,
+    RequestCompleted,
+    RequestFailed,
+)
 from contracts.inference import StreamError, StreamStarted, TokenChunk
+from contracts.streams import event_stream_config
 from inference_worker.app import run
 from inference_worker.settings import load_settings
+from stack.nats_server import NatsServer
 from tests.inference_worker.harness import (
     WAIT,
     Client,
@@ -221,6 +232,52 @@ async def test_engine_that_dies_fails_its_streams_and_the_worker_exits_1(
     )
     assert info.num_pending == 1
     assert not late.chunks
+
+
+async def test_events_of_a_generation_ending_while_jetstream_is_away_are_not_lost(
+    tmp_path: Path,
+) -> None:
+    """The terminal event is the answer's and the usage's only record. While JetStream
+    cannot store it (here: the events stream is gone, as when it has no leader: the
+    publish finds no responder) the worker keeps it and publishes it once it can."""
+    server = NatsServer(tmp_path / "nats").start()
+    model = unique("m")
+    try:
+        nc = await nats.connect(server.url)
+        js = nc.jetstream()
+        client = Client(nc)  # not started: no core subscriber answers on event subjects
+        env = worker_env(server.url, model, WORKER_SCRIPTED_TOKENS_PER_S="50")
+        async with running_worker(nc, env) as worker:
+            stream = await client.send(model, "[[tokens=20]]")
+            await asyncio.wait_for(stream.started.wait(), WAIT)
+            await js.delete_stream(subjects.EVENTS_STREAM)
+            await asyncio.wait_for(stream.ended.wait(), WAIT)  # the generation ended
+            await asyncio.sleep(2.0)  # longer than the old sink's three tries
+            await js.add_stream(event_stream_config())
+            ended = await _terminal_event(nc, stream.request.request_id)
+            assert await worker.stopped() == 0
+        await nc.close()
+    finally:
+        server.stop()
+    assert isinstance(ended, RequestCompleted)
+    assert ended.usage.completion_tokens == 20
+
+
+async def _terminal_event(nc: NatsClient, request_id: str) -> ChatEvent:
+    """The first event of ``request_id`` in CHAT_EVENTS that is not its accepted event."""
+    js = nc.jetstream()
+    async with asyncio.timeout(WAIT * 2):
+        while True:
+            info = await js.stream_info(subjects.EVENTS_STREAM)
+            if not info.state.messages:
+                await asyncio.sleep(0.2)
+                continue
+            for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                raw = await js.get_msg(subjects.EVENTS_STREAM, seq)
+                event: ChatEvent = decode_event(raw.data or b"")
+                if event.request_id == request_id and not isinstance(event, RequestAccepted):
+                    return event
+            await asyncio.sleep(0.2)
 
 
 async def test_heartbeat_reports_in_flight(

@@ -3,8 +3,10 @@
 ``Gateway`` is the Protocol the rest of the api depends on; ``NatsGateway`` implements it
 over nats-py. Per request: ONE core subscription on ``chunk_subject(request_id)``, made
 before the request is published, whose callback decodes each chunk and puts it on the
-request's ``Feed`` queue (the relay reads from there). Fire-and-forget publishes (cancel,
-events) run as tracked tasks so they work from ``finally`` blocks of cancelled generators.
+request's ``Feed`` queue (the relay reads from there). Fire-and-forget publishes (cancels)
+run as tracked tasks so they work from ``finally`` blocks of cancelled generators; events
+go through a ``JetStreamOutbox`` (published in order until JetStream stores them, across a
+JetStream restart; flushed for a bounded time at close).
 
 A cancel also withdraws the request from the queue if no worker has taken it yet (a
 JetStream message delete by the sequence the publish returned): otherwise a worker that
@@ -40,10 +42,14 @@ from contracts.inference import CancelChat, CancelReason, CancelRequest, ChatReq
 from contracts.rpc import Ack, Reply, RpcError
 from contracts.streams import ensure_streams
 from contracts.tracing import inject_trace_context
+from nats_service.outbox import JetStreamOutbox
 
 log = logging.getLogger("chat_api.gateway")
 
 _decode_cancel_reply = msgspec.json.Decoder(Reply[Ack]).decode
+
+EVENTS_CLOSE_S = 5.0
+"""At close: how long events still unpublished (JetStream unreachable) may take."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +172,7 @@ class NatsGateway:
         """Called after the NATS connection comes back (core messages may be lost)."""
         self._queued: dict[str, _Queued] = {}
         """Requests of open feeds: where each sits in the requests stream."""
+        self._events = JetStreamOutbox(js, log=log)
 
     async def _reconnected(self) -> None:
         for hook in list(self.on_reconnect):
@@ -231,6 +238,7 @@ class NatsGateway:
             await asyncio.gather(self._sweeper, return_exceptions=True)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2.0)
+        await self._events.close(EVENTS_CLOSE_S)
         if not self.nc.is_closed:
             await self.nc.drain()
 
@@ -284,9 +292,7 @@ class NatsGateway:
         if not feed.closed:
             self._queued[request.request_id] = _Queued(ack.seq, request, time.monotonic())
         accepted = accepted_event(request, time.time())
-        self._spawn(
-            self._publish_event(subjects.EVENT_ACCEPTED, accepted, request.request_id, "accepted")
-        )
+        self._publish_event(subjects.EVENT_ACCEPTED, accepted, request.request_id, "accepted")
         return feed
 
     def cancel(self, request_id: str, reason: CancelReason) -> None:
@@ -315,10 +321,10 @@ class NatsGateway:
             at=time.time(),
             conversation_id=request.conversation_id,
         )
-        await self._publish_event(subjects.EVENT_CANCELLED, event, request.request_id, "cancelled")
+        self._publish_event(subjects.EVENT_CANCELLED, event, request.request_id, "cancelled")
 
     def report_failed(self, event: RequestFailed) -> None:
-        self._spawn(self._publish_event(subjects.EVENT_FAILED, event, event.request_id, "failed"))
+        self._publish_event(subjects.EVENT_FAILED, event, event.request_id, "failed")
 
     async def cancel_elsewhere(self, request: CancelChat) -> bool:
         try:
@@ -353,13 +359,13 @@ class NatsGateway:
 
         self._cancel_sub = await self.nc.subscribe(subjects.RELAY_CANCEL_SUBJECTS, cb=on_cancel)
 
-    async def _publish_event(
+    def _publish_event(
         self, subject: str, event: msgspec.Struct, request_id: str, kind: str
     ) -> None:
         headers = {subjects.MSG_ID_HEADER: subjects.event_msg_id(request_id, kind)}
         if self.propagate_trace:
             inject_trace_context(headers)
-        await self.js.publish(subject, codec.encode(event), headers=headers)
+        self._events.publish(subject, codec.encode(event), headers, f"{kind} event {request_id}")
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

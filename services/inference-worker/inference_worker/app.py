@@ -36,6 +36,7 @@ from inference_worker.subscribers.requests import RequestSubscriber
 from inference_worker.swap import EngineHost, Swapper
 from inference_worker.tracing import WorkerTracing
 from nats_service.metrics_endpoint import MetricsEndpoint
+from nats_service.outbox import JetStreamOutbox
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ CANCEL_GRACE_S = 5.0
 """After the drain timeout: how long cancelled generations get to report."""
 ENGINE_CHECK_S = 0.5
 """How often the serving engine is asked whether it died (a property read)."""
+OUTBOX_CLOSE_S = 10.0
+"""At shutdown: how long events still unpublished (JetStream unreachable) may take."""
 
 
 class Worker:
@@ -55,6 +58,7 @@ class Worker:
         js: JetStreamContext,
         engine: Engine,
         inflight: InFlight,
+        outbox: JetStreamOutbox,
         *,
         metrics: WorkerMetrics | None = None,
         tracing: WorkerTracing | None = None,
@@ -65,7 +69,7 @@ class Worker:
         self._inflight = inflight
         self._metrics = metrics
         self._tracing = tracing
-        self._events = JetStreamEventSink(js, propagate_trace=tracing is not None)
+        self._events = JetStreamEventSink(outbox, propagate_trace=tracing is not None)
         self._prompts: PromptBuilder | None = None
 
     @property
@@ -249,7 +253,8 @@ async def run(
         )
         endpoint = MetricsEndpoint(metrics.registry, settings.metrics_host, settings.metrics_port)
         endpoint.start()
-    worker = Worker(settings, nc, js, engine, inflight, metrics=metrics, tracing=tracing)
+    outbox = JetStreamOutbox(js, log=log)
+    worker = Worker(settings, nc, js, engine, inflight, outbox, metrics=metrics, tracing=tracing)
     cancels = CancelSubscriber(nc, inflight)
     requests = RequestSubscriber(
         js,
@@ -358,6 +363,7 @@ async def run(
             await host.engine.shutdown()
         except Exception:
             log.exception("engine shutdown failed")
+        await outbox.close(OUTBOX_CLOSE_S)
         try:
             await nc.drain()
         except Exception as exc:

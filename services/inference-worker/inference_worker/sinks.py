@@ -2,12 +2,12 @@
 
 Chunks go out as core publishes on the request's chunk subject (the relay never waits
 for storage; the INFERENCE_CHUNKS stream captures them). Lifecycle events go to
-JetStream with ``Nats-Msg-Id`` so a retried publish is stored once.
+JetStream with ``Nats-Msg-Id`` so a retried publish is stored once, through the worker's
+``JetStreamOutbox`` (``nats_service.outbox``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from nats.aio.client import Client as NatsClient
@@ -25,6 +25,7 @@ from contracts.events import (
 )
 from contracts.inference import Chunk
 from contracts.tracing import inject_trace_context
+from nats_service.outbox import JetStreamOutbox
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +51,12 @@ class NatsChunkSink:
 
 
 class JetStreamEventSink:
-    """JetStream publisher of lifecycle events, de-duplicated by request id."""
+    """Lifecycle events, de-duplicated by request id, through the worker's outbox: a
+    generation hands its event over and ends (its slot is free); the outbox publishes it
+    until JetStream stores it, even across a JetStream restart."""
 
-    def __init__(
-        self,
-        js: JetStreamContext,
-        *,
-        timeout_s: float = 5.0,
-        attempts: int = 3,
-        propagate_trace: bool = False,
-    ) -> None:
-        self._js = js
-        self._timeout_s = timeout_s
-        self._attempts = attempts
+    def __init__(self, outbox: JetStreamOutbox, *, propagate_trace: bool = False) -> None:
+        self._outbox = outbox
         self._propagate_trace = propagate_trace
         """Put the current trace context (the generation's span) on each event."""
 
@@ -71,21 +65,7 @@ class JetStreamEventSink:
         headers = {subjects.MSG_ID_HEADER: subjects.event_msg_id(event.request_id, kind)}
         if self._propagate_trace:
             inject_trace_context(headers)
-        payload = encode(event)
-        for attempt in range(1, self._attempts + 1):
-            try:
-                await self._js.publish(subject, payload, timeout=self._timeout_s, headers=headers)
-                return
-            except Exception as exc:  # timeouts, no responders while JetStream restarts
-                if attempt == self._attempts:
-                    raise
-                log.warning(
-                    "event publish failed (attempt %d) request_id=%s: %r",
-                    attempt,
-                    event.request_id,
-                    exc,
-                )
-                await asyncio.sleep(0.2 * attempt)
+        self._outbox.publish(subject, encode(event), headers, f"{kind} event {event.request_id}")
 
 
 class JetStreamSwapStatusSink:
