@@ -80,7 +80,8 @@ async def measure(
         created.raise_for_status()
         conversation_id = created.json()["id"]
         await publish_exchanges(nats_url, user_id, conversation_id, exchanges)
-        path = f"/api/conversations/{conversation_id}"
+        # The whole conversation in one page (the default page is the newest 100).
+        path = f"/api/conversations/{conversation_id}?limit=1000"
         deadline = time.monotonic() + 120
         while True:  # persistence consumes the events asynchronously
             count = len((await client.get(path)).json()["messages"])

@@ -21,6 +21,9 @@ class ErrorCode(StrEnum):
     ENGINE_ERROR = "engine_error"
     SHUTTING_DOWN = "shutting_down"
     INTERNAL = "internal_error"
+    REPLY_TOO_LARGE = "reply_too_large"
+    """A service's reply would exceed the NATS max payload (a reply it failed to bound:
+    a bug); sent instead of it so the caller fails at once. The api answers 500."""
     # --- admission (issue 4: rate limits, queue bound, banned words) ---
     RATE_LIMITED = "rate_limited"
     """429: a requests / tokens per minute or concurrent-streams limit; see Retry-After."""

@@ -8,6 +8,10 @@ calls an outage (``unavailable``) is ``service_unavailable``; anything else is
 ``internal_error`` (logged). A handler never raises into the service. Each request runs in
 its own task (at most ``concurrency`` at once), so one slow request does not hold up the
 others on its subject.
+
+A reply larger than the connection's max payload (headers included) cannot be sent: the
+caller would wait for its timeout and see an outage. Such a reply is replaced by a small
+``reply_too_large`` error (logged, counted as that outcome), so the caller fails at once.
 """
 
 from __future__ import annotations
@@ -83,6 +87,37 @@ def _error(code: ErrorCode, message: str) -> bytes:
     return encode(Reply[Any](error=RpcError(code=code.value, message=message)))
 
 
+def headers_size(headers: dict[str, str] | None) -> int:
+    """Bytes of the header block a message carries: ``Msg.respond`` sends the request's
+    headers (trace context) back, and the server's limit counts them with the payload."""
+    if headers is None:
+        return 0
+    lines = sum(len(k.encode()) + len(v.encode()) + 4 for k, v in headers.items())
+    return len(b"NATS/1.0\r\n") + lines + 2
+
+
+def bounded(
+    subject: str, reply: bytes, outcome: str, max_payload: int, headers_bytes: int = 0
+) -> tuple[bytes, str]:
+    """``reply`` if the server takes it, else a ``reply_too_large`` error in its place."""
+    if len(reply) + headers_bytes <= max_payload:
+        return reply, outcome
+    log.error(
+        "%s: reply of %d bytes (%s) exceeds the max payload of %d bytes; "
+        "answered reply_too_large instead",
+        subject,
+        len(reply),
+        outcome,
+        max_payload - headers_bytes,
+    )
+    code = ErrorCode.REPLY_TOO_LARGE
+    message = (
+        f"the reply ({len(reply)} bytes) exceeds the NATS max payload "
+        f"({max_payload - headers_bytes} bytes)"
+    )
+    return _error(code, message), code.value
+
+
 async def answer_with_outcome(
     route: Route, data: bytes, unavailable: Unavailable = never_unavailable
 ) -> tuple[bytes, str]:
@@ -148,6 +183,14 @@ class RpcServer:
             started = time.perf_counter()
             with message_span(self._tracing, route.subject, msg, SpanKind.SERVER) as span:
                 reply, outcome = await answer_with_outcome(route, msg.data, self._unavailable)
+                if msg.reply:
+                    reply, outcome = bounded(
+                        route.subject,
+                        reply,
+                        outcome,
+                        self._nc.max_payload,
+                        headers_size(msg.headers),
+                    )
                 if span is not None:
                     span.set_attribute("llmchat.outcome", outcome)
             if self._on_answered is not None:

@@ -29,11 +29,17 @@ class NatsServer:
     """
 
     def __init__(
-        self, data_dir: Path, port: int | None = None, log_file: Path | None = None
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        log_file: Path | None = None,
+        config: Path | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.log_file = log_file or data_dir / "nats-server.log"
+        self.config = config
+        """A server config file (``-c``), e.g. a smaller ``max_payload`` for a test."""
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -54,6 +60,7 @@ class NatsServer:
                     "-js",
                     "-sd",
                     str(store),
+                    *(["-c", str(self.config)] if self.config is not None else []),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -36,6 +36,7 @@ from contracts.accounts import (
     UserView,
 )
 from contracts.conversations import (
+    MAX_MESSAGES_PAGE,
     ConversationDetail,
     ConversationList,
     ConversationView,
@@ -72,6 +73,9 @@ class FakePersistence:
         self.settings: dict[str, UserSettings] = {}
         self.conversations: dict[str, ConversationView] = {}
         self.messages: dict[str, list[MessageView]] = {}
+        self.page_requests: list[GetConversation] = []
+        self.page_cap = MAX_MESSAGES_PAGE
+        """At most this many messages a page (the real service's reply budget)."""
         self.calls: list[str] = []
         self.down = False
 
@@ -260,12 +264,44 @@ class FakePersistence:
         )
 
     async def get_conversation(self, request: GetConversation) -> ConversationDetail:
+        """One page as the real service picks it (list order stands for time order);
+        ``page_cap`` stands for its reply budget."""
         self._hit("get_conversation")
+        self.page_requests.append(request)
         conversation = self._owned(request.user_id, request.conversation_id, request.any_owner)
-        messages = self.messages[conversation.id]
+        stored = self.messages[conversation.id]
+        candidates = [
+            m
+            for m in stored
+            if (request.statuses is None or m.status in request.statuses)
+            and not (request.skip_empty and not m.content)
+        ]
+        if request.before is not None:
+            ids = [m.id for m in stored]
+            if request.before not in ids:
+                raise ApiError(400, ErrorCode.INVALID_REQUEST, "before: no such message")
+            position = ids.index(request.before)
+            candidates = [m for m in candidates if ids.index(m.id) < position]
+        limit = min(MAX_MESSAGES_PAGE if request.limit is None else request.limit, self.page_cap)
+        page: list[MessageView] = []
+        chars = 0
+        newest = candidates[max(len(candidates) - limit, 0) :] if limit else []
+        for message in reversed(newest):
+            if (
+                page
+                and request.max_chars is not None
+                and (chars + len(message.content) > request.max_chars)
+            ):
+                break
+            page.append(message)
+            chars += len(message.content)
+        page.reverse()
+        has_more = len(page) < len(candidates)
         return ConversationDetail(
-            conversation=msgspec.structs.replace(conversation, message_count=len(messages)),
-            messages=list(messages),
+            conversation=msgspec.structs.replace(conversation, message_count=len(stored)),
+            messages=page,
+            has_more=has_more,
+            next_before=page[0].id if has_more and page else None,
         )
 
     async def update_conversation(self, request: UpdateConversation) -> ConversationView:

@@ -1,5 +1,6 @@
 """Conversations against real PostgreSQL and SQLite: create, list, get, update, delete,
-ownership; and the 1,000-message load (timed, printed, not asserted)."""
+ownership; and the 1,000-message load, page by page (timed, printed, not asserted). Pages
+and budgets: ``test_conversation_pages.py``."""
 
 from __future__ import annotations
 
@@ -213,11 +214,16 @@ async def test_thousand_message_conversation_loads(
     timings = []
     for _ in range(5):
         started = time.perf_counter()
-        detail = await conversations.get(req)
+        pages = [await conversations.get(req)]
+        while pages[-1].has_more:  # about 690 KB: two pages of the 512 KB reply budget
+            before = pages[-1].next_before
+            pages.append(await conversations.get(msgspec.structs.replace(req, before=before)))
         timings.append((time.perf_counter() - started) * 1000)
-    assert len(detail.messages) == 1000
-    assert [m.created_at for m in detail.messages] == sorted(m.created_at for m in detail.messages)
+    messages = [m for page in reversed(pages) for m in page.messages]
+    assert len(pages) == 2
+    assert len(messages) == 1000
+    assert [m.created_at for m in messages] == sorted(m.created_at for m in messages)
     print(
-        f"\n[bench] {db.url.get_backend_name()}: 1,000-message conversation loads in "
+        f"\n[bench] {db.url.get_backend_name()}: 1,000-message conversation loads (2 pages) in "
         f"min {min(timings):.1f} ms, median {sorted(timings)[2]:.1f} ms"
     )

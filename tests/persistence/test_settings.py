@@ -15,6 +15,7 @@ def test_defaults_are_the_embedded_sqlite_file(tmp_path: Path) -> None:
     assert s.dev_admin is True
     assert s.migrate is True
     assert (s.admin_email, s.admin_password) == (None, None)
+    assert s.conversation_reply_bytes == 512 * 1024
 
 
 def test_values_from_env() -> None:
@@ -27,8 +28,10 @@ def test_values_from_env() -> None:
             "DEV_ADMIN": "false",
             "PERSISTENCE_DB_RETRY_MAX_S": "2.5",
             "PERSISTENCE_RPC_CONCURRENCY": "8",
+            "PERSISTENCE_CONVERSATION_REPLY_BYTES": "100000",
         }
     )
+    assert s.conversation_reply_bytes == 100_000
     assert s.db_url == "postgresql+asyncpg://u:p@db/llmchat"
     assert s.dev_admin is False
     assert s.db_retry_max_s == 2.5
@@ -44,6 +47,7 @@ def test_values_from_env() -> None:
         ({"DEV_ADMIN": "maybe"}, "DEV_ADMIN"),
         ({"PERSISTENCE_DB_RETRY_MAX_S": "0"}, "PERSISTENCE_DB_RETRY_MAX_S"),
         ({"PERSISTENCE_EVENTS_BATCH": "x"}, "PERSISTENCE_EVENTS_BATCH"),
+        ({"PERSISTENCE_CONVERSATION_REPLY_BYTES": "1000"}, "PERSISTENCE_CONVERSATION_REPLY_BYTES"),
         ({"ADMIN_EMAIL": "a@b.c"}, "ADMIN_PASSWORD"),
     ],
 )

@@ -3,7 +3,8 @@
 ``Persistence`` is the Protocol the features depend on (unit tests pass an in-memory
 fake); ``NatsPersistence`` implements it with ``nc.request``. A reply that does not come
 within ``timeout_s`` (or no responder at all) is ``503 service_unavailable``; an error reply
-becomes the ``ApiError`` of its code (``not_found`` -> 404, ``conflict`` -> 409, ...).
+becomes the ``ApiError`` of its code (``not_found`` -> 404, ``conflict`` -> 409, ...;
+``reply_too_large`` -> 500: a reply persistence could not send, which retrying cannot fix).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ _STATUS_OF_RPC_CODE: dict[str, int] = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.REPLY_TOO_LARGE: 500,
 }
 
 
@@ -84,6 +86,9 @@ def error_of(error: RpcError) -> ApiError:
     if status is None:
         log.warning("persistence answered %s: %s", error.code, error.message)
         return unavailable(f"persistence failed: {error.message}")
+    if status >= 500:
+        log.error("persistence answered %s: %s", error.code, error.message)
+        return ApiError(status, error.code, f"persistence could not answer: {error.message}")
     return ApiError(status, error.code, error.message)
 
 

@@ -100,7 +100,7 @@ async def _serve(
     js = nc.jetstream()
     await ensure_streams(js)
     accounts = Accounts(db, changes=NatsAccountChanges(nc))
-    conversations = Conversations(db)
+    conversations = Conversations(db, reply_bytes=settings.conversation_reply_bytes)
     if not await prepare_database(settings, db, accounts, stop):
         log.info("stopped before the database was ready")
         return 0

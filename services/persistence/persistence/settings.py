@@ -42,6 +42,9 @@ class PersistenceSettings(msgspec.Struct, frozen=True, kw_only=True):
     nats_connect_timeout_s: float = 60.0
     rpc_concurrency: int = 64
     """Requests handled at once (each in its own task)."""
+    conversation_reply_bytes: int = 512 * 1024
+    """Most bytes of conversation and messages in one ``CONV_GET`` reply (a page); keep it
+    well under the NATS server's max payload (1 MB by default)."""
     events_batch: int = 64
     events_poll_s: float = 1.0
     events_ack_wait_s: float = 30.0
@@ -93,6 +96,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> PersistenceSettings:
         db_timeout_s=env_float(env, "PERSISTENCE_DB_TIMEOUT_S", 10.0),
         nats_connect_timeout_s=env_float(env, "PERSISTENCE_NATS_CONNECT_TIMEOUT_S", 60.0),
         rpc_concurrency=env_int(env, "PERSISTENCE_RPC_CONCURRENCY", 64),
+        conversation_reply_bytes=env_int(
+            env, "PERSISTENCE_CONVERSATION_REPLY_BYTES", 512 * 1024, minimum=16 * 1024
+        ),
         events_batch=env_int(env, "PERSISTENCE_EVENTS_BATCH", 64),
         events_poll_s=env_float(env, "PERSISTENCE_EVENTS_POLL_S", 1.0),
         events_ack_wait_s=env_float(env, "PERSISTENCE_EVENTS_ACK_WAIT_S", 30.0),

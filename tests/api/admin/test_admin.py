@@ -117,6 +117,20 @@ def test_admin_reads_conversations_when_allowed(
         response = client.get(f"/api/admin/conversations/{conversation_id}", headers=ROOT)
         assert response.status_code == 200, response.text
         assert response.json()["conversation"]["title"] == "private"
+        for i in range(3):
+            fake_persistence.add_message(conversation_id, "user", f"m{i}")
+        page = client.get(
+            f"/api/admin/conversations/{conversation_id}?limit=2", headers=ROOT
+        ).json()
+        assert ([m["content"] for m in page["messages"]], page["has_more"]) == (["m1", "m2"], True)
+        older = client.get(
+            f"/api/admin/conversations/{conversation_id}",
+            params={"before": page["next_before"]},
+            headers=ROOT,
+        ).json()
+        assert [m["content"] for m in older["messages"]] == ["m0"]
+        response = client.get(f"/api/admin/conversations/{conversation_id}?limit=0", headers=ROOT)
+        assert_error_body(response, 400, "invalid_request")
         response = client.get(f"/api/admin/conversations/{conversation_id}", headers=ALICE)
         assert_error_body(response, 403, "forbidden")
 

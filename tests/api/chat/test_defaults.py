@@ -10,6 +10,7 @@ from chat_api.chat.defaults import (
     compose_sampling,
     fit_history,
     history_of,
+    history_request,
     system_prompt_of,
 )
 from chat_api.errors import ApiError
@@ -92,6 +93,18 @@ def test_history_is_trimmed_oldest_first_and_never_starts_with_an_answer() -> No
         SETTINGS, [], [ChatMessage(role="user", content="x" * 97), *history[-2:]], [USER]
     )
     assert [m.content for m in by_chars] == ["m8", "m9", "hi"]
+
+
+def test_history_request_asks_for_the_room_fit_history_has() -> None:
+    messages = (ChatMessage(role="system", content="sys"), ChatMessage(role="user", content="q"))
+    asked = history_request(SETTINGS, "u", "c", messages)
+    assert (asked.user_id, asked.conversation_id) == ("u", "c")
+    assert (asked.limit, asked.max_chars) == (4, 96)
+    assert (asked.statuses, asked.skip_empty) == (("complete", "cancelled"), True)
+    full = history_request(SETTINGS, "u", "c", (ChatMessage(role="user", content="x" * 100),))
+    assert (full.limit, full.max_chars) == (0, 0)  # no room: the conversation alone
+    many = ApiSettings(jwt_secret="s", max_messages=5000)
+    assert history_request(many, "u", "c", (USER,)).limit == 1000  # the page maximum
 
 
 def test_history_of_keeps_complete_and_cancelled_with_content() -> None:

@@ -161,6 +161,49 @@ def test_long_history_drops_the_oldest_turns(
     assert messages[-1].content == "now"
 
 
+def test_only_the_usable_history_is_asked_for(
+    app_client: TestClient[Any], app_gateway: FakeGateway, fake_persistence: FakePersistence
+) -> None:
+    """Persistence is asked for what fit_history can keep (max_messages 8, 1,000 chars),
+    never the whole conversation: a long one would not fit in one reply."""
+    conversation_id = _conversation(app_client, title="t")
+    fake_persistence.add_message(conversation_id, "user", "old " + "x" * 600)
+    fake_persistence.add_message(conversation_id, "assistant", "y" * 300)
+    fake_persistence.add_message(conversation_id, "user", "lost", status="failed")
+    fake_persistence.add_message(conversation_id, "assistant", "", status="cancelled")
+    fake_persistence.add_message(conversation_id, "user", "recent")
+    _chat(
+        app_client,
+        {
+            "conversation_id": conversation_id,
+            "system_prompt": "Sys.",
+            "messages": [{"role": "user", "content": "now" * 100}],
+        },
+    )
+    asked = fake_persistence.page_requests[-1]
+    assert (asked.limit, asked.max_chars) == (6, 1000 - 300 - len("Sys."))
+    assert (asked.statuses, asked.skip_empty) == (("complete", "cancelled"), True)
+    # The page: the 300-character answer and "recent" (the 604-character question is
+    # over the budget); the answer, cut from its question, is dropped as before.
+    sent = app_gateway.requests[-1].messages
+    assert [m.content[:3] for m in sent] == ["Sys", "rec", "now"]
+
+
+def test_a_conversation_with_only_failed_messages_is_not_renamed(
+    app_client: TestClient[Any], app_gateway: FakeGateway, fake_persistence: FakePersistence
+) -> None:
+    """The history page leaves failed messages out; the title needs the conversation to
+    have no message at all (message_count), as before."""
+    conversation_id = _conversation(app_client)
+    fake_persistence.add_message(conversation_id, "assistant", "", status="failed")
+    _chat(
+        app_client,
+        {"conversation_id": conversation_id, "messages": [{"role": "user", "content": "q"}]},
+    )
+    _wait_titles(app_client)
+    assert not any(r.request_id.startswith("title-") for r in app_gateway.requests)
+
+
 def test_first_exchange_names_the_conversation(
     app_client: TestClient[Any], app_gateway: FakeGateway, fake_persistence: FakePersistence
 ) -> None:

@@ -188,6 +188,65 @@ def test_export_bad_format_is_400(app_client: TestClient[Any], fmt: str) -> None
     assert_error_body(response, 400, "invalid_request")
 
 
+def test_read_is_a_page_of_the_newest_with_a_cursor(
+    app_client: TestClient[Any], fake_persistence: FakePersistence
+) -> None:
+    conversation_id = _create(app_client)
+    for i in range(130):
+        fake_persistence.add_message(conversation_id, "user", f"m{i}")
+    path = f"/api/conversations/{conversation_id}"
+    first = app_client.get(path, headers=ALICE).json()  # default limit: 100
+    assert [m["content"] for m in first["messages"]] == [f"m{i}" for i in range(30, 130)]
+    assert first["has_more"] is True
+    assert first["next_before"] == first["messages"][0]["id"]
+    assert first["conversation"]["message_count"] == 130
+    page = app_client.get(
+        path, params={"limit": 20, "before": first["next_before"]}, headers=ALICE
+    ).json()
+    assert [m["content"] for m in page["messages"]] == [f"m{i}" for i in range(10, 30)]
+    last = app_client.get(
+        path, params={"limit": 20, "before": page["next_before"]}, headers=ALICE
+    ).json()
+    assert [m["content"] for m in last["messages"]] == [f"m{i}" for i in range(10)]
+    assert (last["has_more"], last["next_before"]) == (False, None)
+    asked = fake_persistence.page_requests[-1]
+    assert (asked.limit, asked.before) == (20, page["next_before"])
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=1001", "limit=x", "limit=-1", "before=", f"before={'a' * 65}"],
+)
+def test_bad_message_paging_is_400(app_client: TestClient[Any], query: str) -> None:
+    conversation_id = _create(app_client)
+    response = app_client.get(f"/api/conversations/{conversation_id}?{query}", headers=ALICE)
+    assert_error_body(response, 400, "invalid_request")
+
+
+def test_unknown_cursor_is_400(app_client: TestClient[Any]) -> None:
+    conversation_id = _create(app_client)
+    response = app_client.get(f"/api/conversations/{conversation_id}?before=nope", headers=ALICE)
+    assert_error_body(response, 400, "invalid_request")
+
+
+def test_export_pages_through_the_whole_conversation(
+    app_client: TestClient[Any], fake_persistence: FakePersistence
+) -> None:
+    conversation_id = _create(app_client, title="Long")
+    for i in range(30):
+        fake_persistence.add_message(
+            conversation_id, "user" if i % 2 == 0 else "assistant", f"m{i}"
+        )
+    fake_persistence.page_cap = 7  # as if each reply's budget held 7 messages
+    body = app_client.get(f"/api/conversations/{conversation_id}/export", headers=ALICE).json()
+    assert [m["content"] for m in body["messages"]] == [f"m{i}" for i in range(30)]
+    assert fake_persistence.count("get_conversation") == 5
+    md = app_client.get(
+        f"/api/conversations/{conversation_id}/export?format=markdown", headers=ALICE
+    ).text
+    assert md.index("m0") < md.index("m7") < md.index("m29")
+
+
 def test_markdown_untitled_with_prompt_and_cancelled_answer() -> None:
     detail = ConversationDetail(
         conversation=ConversationView(

@@ -10,6 +10,8 @@ from litestar.params import Parameter
 from chat_api.admin.schemas import UserPage, UserPatch
 from chat_api.admin.service import AdminService
 from chat_api.auth import AuthUser, admin_only
+from chat_api.conversations.controllers import Before, MessageLimit
+from chat_api.conversations.service import PAGE_MESSAGES
 from contracts.accounts import UserView
 from contracts.conversations import ConversationDetail
 
@@ -35,6 +37,11 @@ class AdminController(Controller):
         summary="Any user's conversation (only with ADMIN_CAN_READ_CONVERSATIONS=true)",
     )
     async def conversation(
-        self, request: Request[AuthUser, str, Any], conversation_id: str, admin: AdminService
+        self,
+        request: Request[AuthUser, str, Any],
+        conversation_id: str,
+        admin: AdminService,
+        limit: MessageLimit = PAGE_MESSAGES,
+        before: Before = None,
     ) -> ConversationDetail:
-        return await admin.conversation(request.user, conversation_id)
+        return await admin.conversation(request.user, conversation_id, limit=limit, before=before)

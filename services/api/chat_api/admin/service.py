@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from chat_api.admin.schemas import UserPage, UserPatch
 from chat_api.auth import Authenticator, AuthUser
+from chat_api.conversations.service import PAGE_MESSAGES
 from chat_api.errors import ApiError
 from chat_api.persistence_client import Persistence
 from chat_api.settings import ApiSettings
@@ -34,7 +35,14 @@ class AdminService:
         self.authenticator.forget_user(user_id)
         return user
 
-    async def conversation(self, admin: AuthUser, conversation_id: str) -> ConversationDetail:
+    async def conversation(
+        self,
+        admin: AuthUser,
+        conversation_id: str,
+        *,
+        limit: int = PAGE_MESSAGES,
+        before: str | None = None,
+    ) -> ConversationDetail:
         if not self.settings.admin_can_read_conversations:
             raise ApiError(
                 403,
@@ -43,5 +51,11 @@ class AdminService:
                 "(ADMIN_CAN_READ_CONVERSATIONS is off)",
             )
         return await self.persistence.get_conversation(
-            GetConversation(user_id=admin.id, conversation_id=conversation_id, any_owner=True)
+            GetConversation(
+                user_id=admin.id,
+                conversation_id=conversation_id,
+                any_owner=True,
+                limit=limit,
+                before=before,
+            )
         )

@@ -4,7 +4,9 @@ Precedence, highest first: the request > the conversation's system prompt > the 
 settings > the model profile's sampling defaults (FR-3; a model routed by the ``MODELS``
 whitelist has none: ``None`` goes on the wire and the worker's defaults apply). A
 conversation chat is ``[system prompt] + stored history + the request's new turn(s)``;
-when that exceeds the message / character limits the oldest history goes first.
+when that exceeds the message / character limits the oldest history goes first. Only the
+history that can fit is fetched (``history_request``): a conversation may be far larger
+than one chat's input, and than one persistence reply.
 """
 
 from __future__ import annotations
@@ -13,11 +15,16 @@ from chat_api.errors import ApiError
 from chat_api.settings import ApiSettings
 from contracts.accounts import UserSettings
 from contracts.admin import ProfileSampling
-from contracts.conversations import ConversationDetail
+from contracts.conversations import (
+    MAX_MESSAGES_PAGE,
+    ConversationDetail,
+    GetConversation,
+    MessageStatus,
+)
 from contracts.errors import ErrorCode
 from contracts.inference import ChatMessage, SamplingParams
 
-HISTORY_STATUSES = ("complete", "cancelled")
+HISTORY_STATUSES: tuple[MessageStatus, ...] = ("complete", "cancelled")
 
 
 def history_of(detail: ConversationDetail) -> list[ChatMessage]:
@@ -27,6 +34,25 @@ def history_of(detail: ConversationDetail) -> list[ChatMessage]:
         for m in detail.messages
         if m.role in ("user", "assistant") and m.status in HISTORY_STATUSES and m.content
     ]
+
+
+def history_request(
+    settings: ApiSettings, user_id: str, conversation_id: str, messages: tuple[ChatMessage, ...]
+) -> GetConversation:
+    """The conversation with at most the history ``fit_history`` could keep beside the
+    request's own messages (the conversation's system prompt, unknown yet, can only take
+    more room): the newest messages of ``history_of``'s kind, within the room left."""
+    count = min(settings.max_messages - len(messages), MAX_MESSAGES_PAGE)
+    chars = settings.max_input_chars - sum(len(m.content) for m in messages)
+    no_room = count <= 0 or chars <= 0
+    return GetConversation(
+        user_id=user_id,
+        conversation_id=conversation_id,
+        limit=0 if no_room else count,
+        max_chars=0 if no_room else chars,
+        statuses=HISTORY_STATUSES,
+        skip_empty=True,
+    )
 
 
 def system_prompt_of(*candidates: str | None) -> str | None:

@@ -19,6 +19,7 @@ from chat_api.chat.defaults import (
     compose_messages,
     compose_model,
     compose_sampling,
+    history_request,
     new_user_message,
 )
 from chat_api.chat.titles import TitleWriter
@@ -33,7 +34,7 @@ from chat_api.request_log import note_chat
 from chat_api.settings import ApiSettings
 from chat_api.telemetry import ApiMetrics
 from contracts.accounts import UserSettings
-from contracts.conversations import ConversationDetail, GetConversation
+from contracts.conversations import ConversationDetail
 from contracts.errors import ErrorCode
 from contracts.inference import CancelChat, ChatMessage, ChatRequest, SamplingParams
 
@@ -170,7 +171,7 @@ class ChatService:
         defaults = (
             await self.user_defaults.for_user(user.id) if self.user_defaults is not None else None
         )
-        detail = await self._conversation(user, spec.conversation_id)
+        detail = await self._conversation(user, spec.conversation_id, spec.messages)
         spec = replace(
             spec,
             messages=compose_messages(self.settings, spec.messages, defaults, detail),
@@ -224,15 +225,16 @@ class ChatService:
         return relay
 
     async def _conversation(
-        self, user: AuthUser, conversation_id: str | None
+        self, user: AuthUser, conversation_id: str | None, messages: tuple[ChatMessage, ...]
     ) -> ConversationDetail | None:
-        """The caller's conversation (404 if it is not theirs), or None for a plain chat."""
+        """The caller's conversation (404 if it is not theirs) with the recent history the
+        chat can use, or None for a plain chat."""
         if conversation_id is None:
             return None
         if self.persistence is None:
             raise unavailable("conversations are not available")
         return await self.persistence.get_conversation(
-            GetConversation(user_id=user.id, conversation_id=conversation_id)
+            history_request(self.settings, user.id, conversation_id, messages)
         )
 
     def _wants_title(self, detail: ConversationDetail) -> bool:
@@ -240,7 +242,7 @@ class ChatService:
             self.titles is not None
             and self.settings.auto_title
             and not detail.conversation.title.strip()
-            and not detail.messages
+            and detail.conversation.message_count == 0  # the page holds history only
         )
 
     async def cancel(self, user: AuthUser, request_id: str) -> bool:

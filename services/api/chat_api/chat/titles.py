@@ -109,7 +109,7 @@ class TitleWriter:
         title = clean_title(raw, user_message)
         try:
             detail = await self.persistence.get_conversation(
-                GetConversation(user_id=user.id, conversation_id=conversation_id)
+                GetConversation(user_id=user.id, conversation_id=conversation_id, limit=0)
             )
             if detail.conversation.title.strip():
                 return None  # named meanwhile

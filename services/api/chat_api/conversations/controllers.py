@@ -10,12 +10,28 @@ from litestar.params import Parameter
 from chat_api.auth import AuthUser
 from chat_api.conversations.export import ExportFormat, export_filename, render
 from chat_api.conversations.schemas import ConversationPage, ConversationPatch, NewConversation
-from chat_api.conversations.service import ConversationService
-from contracts.conversations import ConversationDetail, ConversationView
+from chat_api.conversations.service import PAGE_MESSAGES, ConversationService
+from contracts.conversations import MAX_MESSAGES_PAGE, ConversationDetail, ConversationView
 
 Limit = Annotated[int, Parameter(ge=1, le=100, description="page size, 1..100")]
 Offset = Annotated[int, Parameter(ge=0, description="items to skip")]
 Query = Annotated[str | None, Parameter(max_length=200, description="title contains")]
+MessageLimit = Annotated[
+    int,
+    Parameter(
+        ge=1,
+        le=MAX_MESSAGES_PAGE,
+        description=f"at most this many of the newest messages, 1..{MAX_MESSAGES_PAGE}",
+    ),
+]
+Before = Annotated[
+    str | None,
+    Parameter(
+        min_length=1,
+        max_length=64,
+        description="only messages older than this message id (next_before of a page)",
+    ),
+]
 
 
 class ConversationController(Controller):
@@ -42,14 +58,20 @@ class ConversationController(Controller):
     ) -> ConversationPage:
         return await conversations.list(request.user, limit, offset, q)
 
-    @get("/{conversation_id:str}", summary="A conversation and its messages, oldest first")
+    @get(
+        "/{conversation_id:str}",
+        summary="A conversation and a page of its newest messages, oldest first",
+        description="has_more: older messages exist; ask again with before=next_before.",
+    )
     async def read(
         self,
         request: Request[AuthUser, str, Any],
         conversation_id: str,
         conversations: ConversationService,
+        limit: MessageLimit = PAGE_MESSAGES,
+        before: Before = None,
     ) -> ConversationDetail:
-        return await conversations.get(request.user, conversation_id)
+        return await conversations.get(request.user, conversation_id, limit=limit, before=before)
 
     @patch("/{conversation_id:str}", summary="Rename, or set / clear the system prompt")
     async def update(
@@ -78,7 +100,7 @@ class ConversationController(Controller):
         conversations: ConversationService,
         export_format: Annotated[ExportFormat, Parameter(query="format")] = "json",
     ) -> Response[bytes]:
-        detail = await conversations.get(request.user, conversation_id)
+        detail = await conversations.whole(request.user, conversation_id)
         body, media_type = render(detail, export_format)
         filename = export_filename(conversation_id, export_format)
         return Response(

@@ -3,6 +3,10 @@
 Every call names the caller; persistence answers ``not_found`` for another user's
 conversation, so the api never sees (nor returns) its data. Admins read any conversation
 only through the admin route, and only when ``ADMIN_CAN_READ_CONVERSATIONS`` is on.
+
+Reads are a page of the newest messages (``has_more`` / ``next_before`` lead to older
+ones): one persistence reply must stay under the NATS payload limit. The export pages
+through persistence to gather the whole conversation.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from chat_api.errors import ApiError
 from chat_api.persistence_client import Persistence
 from chat_api.settings import ApiSettings
 from contracts.conversations import (
+    MAX_MESSAGES_PAGE,
     ConversationDetail,
     ConversationView,
     CreateConversation,
@@ -24,6 +29,9 @@ from contracts.conversations import (
     UpdateConversation,
 )
 from contracts.errors import ErrorCode
+
+PAGE_MESSAGES = 100
+"""Messages per page of ``GET /api/conversations/{id}`` unless ``limit`` says otherwise."""
 
 
 class ConversationService:
@@ -66,11 +74,39 @@ class ConversationService:
         return ConversationPage(items=found.items, total=found.total)
 
     async def get(
-        self, user: AuthUser, conversation_id: str, any_owner: bool = False
+        self,
+        user: AuthUser,
+        conversation_id: str,
+        any_owner: bool = False,
+        *,
+        limit: int = PAGE_MESSAGES,
+        before: str | None = None,
     ) -> ConversationDetail:
+        """One page: the newest ``limit`` messages older than ``before`` (that fit)."""
         return await self.persistence.get_conversation(
-            GetConversation(user_id=user.id, conversation_id=conversation_id, any_owner=any_owner)
+            GetConversation(
+                user_id=user.id,
+                conversation_id=conversation_id,
+                any_owner=any_owner,
+                limit=limit,
+                before=before,
+            )
         )
+
+    async def whole(self, user: AuthUser, conversation_id: str) -> ConversationDetail:
+        """Every message, oldest first, gathered page by page (the export)."""
+        request = GetConversation(
+            user_id=user.id, conversation_id=conversation_id, limit=MAX_MESSAGES_PAGE
+        )
+        first = page = await self.persistence.get_conversation(request)
+        pages = [page.messages]
+        # A page holds at least one message while older ones exist: this ends.
+        while page.has_more and page.next_before is not None and page.messages:
+            request = msgspec.structs.replace(request, before=page.next_before)
+            page = await self.persistence.get_conversation(request)
+            pages.append(page.messages)
+        messages = [m for older_first in reversed(pages) for m in older_first]
+        return ConversationDetail(conversation=first.conversation, messages=messages)
 
     async def update(
         self, user: AuthUser, conversation_id: str, patch: ConversationPatch
@@ -82,7 +118,8 @@ class ConversationService:
         if isinstance(prompt, str):
             prompt = self._check_prompt(prompt)
         if title is msgspec.UNSET and prompt is msgspec.UNSET:
-            return (await self.get(user, conversation_id)).conversation  # nothing to change
+            # nothing to change
+            return (await self.get(user, conversation_id, limit=0)).conversation
         return await self.persistence.update_conversation(
             UpdateConversation(
                 user_id=user.id, conversation_id=conversation_id, title=title, system_prompt=prompt

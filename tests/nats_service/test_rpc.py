@@ -1,0 +1,154 @@
+"""``RpcServer`` over a real nats-server: a reply the server would not take (over the max
+payload, the request's headers counted) becomes a prompt ``reply_too_large`` error, logged
+and counted as that outcome; before, ``msg.respond`` raised, nothing was sent and the
+caller waited for its timeout."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from contracts.codec import encode
+from contracts.errors import ErrorCode
+from contracts.rpc import Reply
+from nats_service.rpc import OK, RpcServer, headers_size, route
+from stack.nats_server import NatsServer
+
+pytestmark = pytest.mark.integration
+
+SUBJECT = "test.v1.rpc.blob"
+
+
+class Blob(msgspec.Struct, frozen=True, kw_only=True):
+    size: int
+    """The size of the encoded ``Reply`` to answer with."""
+
+
+class BlobOut(msgspec.Struct, frozen=True, kw_only=True):
+    data: str
+
+
+OVERHEAD = len(encode(Reply[BlobOut](ok=BlobOut(data=""))))
+
+
+async def blob(request: Blob) -> BlobOut:
+    return BlobOut(data="x" * (request.size - OVERHEAD))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    with NatsServer(tmp_path_factory.mktemp("nats-rpc")) as nats_server:
+        yield nats_server
+
+
+@pytest.fixture
+async def nc(server: NatsServer) -> AsyncIterator[NatsClient]:
+    client = await nats.connect(server.url)
+    yield client
+    await client.drain()
+
+
+Outcomes = list[tuple[str, str]]
+
+
+@pytest.fixture
+async def outcomes(nc: NatsClient) -> AsyncIterator[Outcomes]:
+    seen: Outcomes = []
+    rpc = RpcServer(
+        nc,
+        [route(SUBJECT, Blob, blob)],
+        queue="test",
+        concurrency=4,
+        on_answered=lambda subject, outcome, _s: seen.append((subject, outcome)),
+    )
+    await rpc.start()
+    yield seen
+    await rpc.stop(1.0)
+
+
+async def ask(nc: NatsClient, size: int, headers: dict[str, str] | None = None) -> Reply[Any]:
+    msg = await nc.request(SUBJECT, encode(Blob(size=size)), timeout=5, headers=headers)
+    return msgspec.json.decode(msg.data, type=Reply[BlobOut])
+
+
+async def test_a_reply_over_the_max_payload_is_a_prompt_error(
+    nc: NatsClient, outcomes: Outcomes, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert nc.max_payload == 1024 * 1024  # the server's default
+    started = time.monotonic()
+    with caplog.at_level(logging.ERROR, logger="nats_service.rpc"):
+        reply = await ask(nc, 1_500_000)
+    assert time.monotonic() - started < 1.0  # not the caller's timeout
+    assert reply.ok is None
+    assert reply.error is not None
+    assert reply.error.code == ErrorCode.REPLY_TOO_LARGE
+    assert "1500000 bytes" in reply.error.message
+    assert outcomes == [(SUBJECT, ErrorCode.REPLY_TOO_LARGE.value)]
+    assert any("exceeds the max payload" in r.getMessage() for r in caplog.records)
+    # The connection is fine: the next, smaller reply goes through.
+    small = await ask(nc, 1000)
+    assert small.ok is not None
+    assert outcomes[-1] == (SUBJECT, OK)
+
+
+async def test_the_largest_reply_that_fits_is_sent_headers_counted(
+    nc: NatsClient, outcomes: Outcomes
+) -> None:
+    """``respond`` sends the request's headers back (trace context): the server's limit
+    counts them, and a reply they push over it would cost the connection."""
+    limit = nc.max_payload
+    fits = await ask(nc, limit)
+    assert fits.ok is not None
+    assert len(fits.ok.data) == limit - OVERHEAD
+    headers = {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}
+    room = limit - headers_size(headers)
+    with_headers = await ask(nc, room, headers)
+    assert with_headers.ok is not None
+    over = await ask(nc, room + 1, headers)
+    assert over.error is not None
+    assert over.error.code == ErrorCode.REPLY_TOO_LARGE
+    assert [o for _, o in outcomes] == [OK, OK, ErrorCode.REPLY_TOO_LARGE.value]
+    assert nc.is_connected
+    assert (await ask(nc, 10)).ok is not None
+
+
+def test_headers_size_is_the_header_block() -> None:
+    assert headers_size(None) == 0
+    assert headers_size({}) == len(b"NATS/1.0\r\n\r\n")  # an empty block is still sent
+    # NATS/1.0\r\n + "k: v\r\n" per header + \r\n
+    assert headers_size({"ab": "cd"}) == len(b"NATS/1.0\r\nab: cd\r\n\r\n")
+
+
+async def test_a_server_with_a_smaller_max_payload_is_honoured(tmp_path: Path) -> None:
+    """The limit is the connection's (the server's ``max_payload``), not a constant."""
+    config = tmp_path / "nats.conf"
+    config.write_text("max_payload: 65536\n")
+    with NatsServer(tmp_path / "nats", config=config) as small:
+        client = await nats.connect(small.url)
+        try:
+            seen: Outcomes = []
+            rpc = RpcServer(
+                client,
+                [route(SUBJECT, Blob, blob)],
+                queue="test",
+                concurrency=1,
+                on_answered=lambda subject, outcome, _s: seen.append((subject, outcome)),
+            )
+            await rpc.start()
+            assert client.max_payload == 65536
+            assert (await ask(client, 65536)).ok is not None
+            reply = await ask(client, 100_000)
+            assert reply.error is not None
+            assert reply.error.code == ErrorCode.REPLY_TOO_LARGE
+            assert [o for _, o in seen] == [OK, ErrorCode.REPLY_TOO_LARGE.value]
+            await rpc.stop(1.0)
+        finally:
+            await client.drain()
