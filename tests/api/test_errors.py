@@ -95,5 +95,5 @@ def test_bus_unavailable_is_503(settings: ApiSettings, auth_headers: dict[str, s
             json={"messages": [{"role": "user", "content": "hi"}]},
             headers=auth_headers,
         )
-    assert_error_body(response, 503, "model_unavailable")
+    assert_error_body(response, 503, "service_unavailable")
     assert response.headers["retry-after"] == "5"

@@ -31,6 +31,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 from nats.js.errors import NotFoundError
 
 from chat_api.workers import WorkerRegistry
@@ -283,9 +284,7 @@ class NatsGateway:
             headers = {subjects.MSG_ID_HEADER: request.request_id}
             if self.propagate_trace:
                 inject_trace_context(headers)
-            ack = await self.js.publish(
-                subjects.request_subject(request.model), codec.encode(request), headers=headers
-            )
+            ack = await self._queue(request, headers)
         except Exception as exc:
             feed.close()
             raise GatewayUnavailable(f"could not queue the request: {exc}") from exc
@@ -294,6 +293,18 @@ class NatsGateway:
         accepted = accepted_event(request, time.time())
         self._publish_event(subjects.EVENT_ACCEPTED, accepted, request.request_id, "accepted")
         return feed
+
+    async def _queue(self, request: ChatRequest, headers: dict[str, str]) -> PubAck:
+        """Publish the request; a timeout does not say whether it was stored (the ack may
+        be what got lost), so publish it once more under the same ``Nats-Msg-Id``: a
+        stored copy answers as a duplicate with its sequence, and the chat goes on instead
+        of failing while a worker runs it for nobody."""
+        subject, payload = subjects.request_subject(request.model), codec.encode(request)
+        try:
+            return await self.js.publish(subject, payload, headers=headers)
+        except TimeoutError:
+            log.warning("request %s: publish timed out; publishing again", request.request_id)
+            return await self.js.publish(subject, payload, headers=headers)
 
     def cancel(self, request_id: str, reason: CancelReason) -> None:
         payload = codec.encode(CancelRequest(request_id=request_id, reason=reason))

@@ -202,8 +202,12 @@ class ChatService:
         except GatewayUnavailable as exc:
             if ticket is not None:
                 ticket.forget()
+            # The bus, not the model: service_unavailable (model_unavailable means no worker).
             raise ApiError(
-                503, ErrorCode.MODEL_UNAVAILABLE, str(exc), headers={"Retry-After": RETRY_AFTER_S}
+                503,
+                ErrorCode.SERVICE_UNAVAILABLE,
+                str(exc),
+                headers={"Retry-After": RETRY_AFTER_S},
             ) from exc
         relay = Relay(
             self.gateway,

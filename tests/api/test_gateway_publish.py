@@ -1,0 +1,89 @@
+"""Queueing a request when JetStream's answer is lost: the request may be stored or not,
+and only a second publish under the same ``Nats-Msg-Id`` tells (real nats-server; the
+lost ack is injected at the client, where it happens)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+
+from chat_api.gateway import GatewayUnavailable, NatsGateway
+from chat_api.workers import WorkerRegistry
+from contracts import subjects
+from contracts.inference import ChatMessage, ChatRequest, SamplingParams
+
+pytestmark = pytest.mark.integration
+
+
+class LosesAcks:
+    """A JetStream context whose first ``lose`` publishes reach the server (or not, with
+    ``store=False``) but time out on the way back."""
+
+    def __init__(self, js: JetStreamContext, lose: int, store: bool = True) -> None:
+        self._js = js
+        self._lose = lose
+        self._store = store
+        self.calls = 0
+
+    async def publish(self, subject: str, payload: bytes, **kwargs: Any) -> PubAck:
+        self.calls += 1
+        if self._lose:  # (events go through the gateway's outbox, not through here)
+            self._lose -= 1
+            if self._store:
+                await self._js.publish(subject, payload, **kwargs)
+            raise TimeoutError
+        return await self._js.publish(subject, payload, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._js, name)
+
+
+def chat_request(model: str) -> ChatRequest:
+    now = time.time()
+    return ChatRequest(
+        request_id=f"r-{uuid.uuid4().hex[:8]}",
+        user_id="u1",
+        model=model,
+        messages=(ChatMessage(role="user", content="hi"),),
+        sampling=SamplingParams(),
+        deadline=now + 30,
+        created_at=now,
+    )
+
+
+async def queued(gateway: NatsGateway, model: str) -> int:
+    info = await gateway.js.stream_info(
+        subjects.REQUESTS_STREAM, subjects_filter=subjects.request_subject(model)
+    )
+    return (info.state.subjects or {}).get(subjects.request_subject(model), 0)
+
+
+async def test_a_lost_ack_is_published_again_and_stored_once(nats_url: str) -> None:
+    gateway = await NatsGateway.connect(nats_url, WorkerRegistry(3.0), timeout_s=10.0)
+    model = f"m-{uuid.uuid4().hex[:8]}"
+    flaky = LosesAcks(gateway.js, lose=1)
+    gateway.js = flaky  # type: ignore[assignment]
+    try:
+        feed = await gateway.open(chat_request(model))
+        assert flaky.calls >= 2
+        gateway.js = flaky._js  # type: ignore[attr-defined]
+        assert await queued(gateway, model) == 1  # the second publish was a duplicate
+        feed.close()
+    finally:
+        await gateway.close()
+
+
+async def test_two_lost_acks_fail_the_chat_clearly(nats_url: str) -> None:
+    gateway = await NatsGateway.connect(nats_url, WorkerRegistry(3.0), timeout_s=10.0)
+    model = f"m-{uuid.uuid4().hex[:8]}"
+    gateway.js = LosesAcks(gateway.js, lose=2, store=False)  # type: ignore[assignment]
+    try:
+        with pytest.raises(GatewayUnavailable, match="could not queue"):
+            await gateway.open(chat_request(model))
+    finally:
+        await gateway.close()
