@@ -1,20 +1,30 @@
 """Passwords (argon2id), refresh tokens and API keys (random secrets, SHA-256 at rest).
 
 argon2 hashing is CPU-bound (tens of milliseconds), so it runs in a thread, never on the
-event loop.
+event loop, and only ``concurrency`` at a time with at most ``queue`` more waiting: past
+that a login / register / password change is refused at once (``service_unavailable``,
+retry), so a flood of logins cannot hold every request slot of persistence and starve the
+requests every chat makes (user look-ups, keys, settings, conversations).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import secrets
+from collections.abc import Callable
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from contracts.accounts import API_KEY_PREFIX
+from contracts.errors import ErrorCode
+from persistence.errors import DomainError
+
+T = TypeVar("T")
 
 API_KEY_SHOWN_CHARS = 12
 """``ApiKeyView.prefix`` is the first 12 characters of the key."""
@@ -42,14 +52,41 @@ def password_problem(password: str) -> str | None:
     return None
 
 
+def busy() -> DomainError:
+    return DomainError(
+        ErrorCode.SERVICE_UNAVAILABLE, "too many password checks at once; retry in a moment"
+    )
+
+
 class Passwords:
-    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+    def __init__(
+        self,
+        hasher: PasswordHasher | None = None,
+        *,
+        concurrency: int | None = None,
+        queue: int = 16,
+    ) -> None:
         self._hasher = hasher or PasswordHasher()
         # Verified against when the email is unknown, so both cases cost the same.
         self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+        self.concurrency = concurrency or os.cpu_count() or 2
+        self._slots = asyncio.Semaphore(self.concurrency)
+        self._bound = self.concurrency + queue
+        self._in_hand = 0
+        """Hashes running or waiting for a slot."""
+
+    async def _work(self, fn: Callable[..., T], *args: object) -> T:
+        if self._in_hand >= self._bound:
+            raise busy()
+        self._in_hand += 1
+        try:
+            async with self._slots:
+                return await asyncio.to_thread(fn, *args)
+        finally:
+            self._in_hand -= 1
 
     async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+        return await self._work(self._hasher.hash, password)
 
     def _verify(self, stored: str | None, password: str) -> tuple[bool, bool]:
         try:
@@ -64,7 +101,7 @@ class Passwords:
         """(matches, needs_rehash). ``stored`` None: an unknown user (still costs a hash)."""
         if stored is not None and not stored.startswith("$argon2"):
             stored = None  # unusable password: same cost, never a match
-        return await asyncio.to_thread(self._verify, stored, password)
+        return await self._work(self._verify, stored, password)
 
 
 def digest(secret: str) -> str:
