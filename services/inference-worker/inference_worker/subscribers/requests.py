@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 from opentelemetry import context as otel_context
 
 from contracts import subjects
@@ -156,6 +157,31 @@ class RequestSubscriber:
             if not started:
                 self._inflight.release_slot()
 
+    async def _acked_after_all(self, msg: Msg, request_id: str, error: Exception) -> bool:
+        """An ack that failed may still have been stored (its answer is what got lost):
+        then the message is gone from the work queue and nobody else will ever run the
+        request, so this worker must. Still in the stream -> not acked: left for
+        redelivery. JetStream not answering either -> left (redelivered if not acked)."""
+        try:
+            await self._js.get_msg(subjects.REQUESTS_STREAM, msg.metadata.sequence.stream)
+        except NotFoundError:
+            log.warning(
+                "ack of request_id=%s answered %r but it was stored: taking the request",
+                request_id,
+                error,
+            )
+            return True
+        except Exception as exc:
+            log.warning(
+                "ack failed, request left for redelivery request_id=%s: %r (%r)",
+                request_id,
+                error,
+                exc,
+            )
+            return False
+        log.warning("ack failed, request left for redelivery request_id=%s: %r", request_id, error)
+        return False
+
     async def on_chat_request(self, msg: Msg) -> bool:
         """Decode, ack (or term / nak), hand over. True if a generation took the slot."""
         if self._stopping:
@@ -170,10 +196,8 @@ class RequestSubscriber:
         try:
             await msg.ack_sync(timeout=2.0)
         except Exception as exc:
-            log.warning(
-                "ack failed, request left for redelivery request_id=%s: %r", request.request_id, exc
-            )
-            return False
+            if not await self._acked_after_all(msg, request.request_id, exc):
+                return False
         token = (
             otel_context.attach(extract_trace_context(msg.headers)) if self._trace_context else None
         )
