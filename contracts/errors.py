@@ -19,6 +19,10 @@ class ErrorCode(StrEnum):
     CANCELLED = "cancelled"
     WORKER_LOST = "worker_lost"
     ENGINE_ERROR = "engine_error"
+    STREAM_INTERRUPTED = "stream_interrupted"
+    """502: chunks of the answer were lost between the worker and the api (a NATS
+    reconnect) and the capture stream no longer had them; the api cancelled the generation
+    rather than relay a corrupted answer. Retrying the chat is safe."""
     SHUTTING_DOWN = "shutting_down"
     INTERNAL = "internal_error"
     REPLY_TOO_LARGE = "reply_too_large"

@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 
-from chat_api.gateway import Feed, GatewayUnavailable
+from chat_api.gateway import Feed, GatewayUnavailable, Signal
 from chat_api.workers import WorkerRegistry
 from contracts.events import RequestFailed
 from contracts.inference import (
@@ -79,6 +79,14 @@ class FakeGateway:
         self.failed: list[RequestFailed] = []
         self.remote_cancels: list[CancelChat] = []
         self.feeds: dict[str, Feed] = {}
+        self.captured: dict[str, list[Chunk]] = {}
+        """What the capture stream holds per request: every chunk the script produced
+        (tests append to it to stand in for chunks a worker sent)."""
+        self.lost_seqs: set[int] = set()
+        """Seqs of script chunks lost on the wire: captured, never put on the feed."""
+        self.expired_seqs: set[int] = set()
+        """Seqs of script chunks the capture no longer holds (lost too, if in ``lost_seqs``)."""
+        self.replays: list[tuple[str, int, int | None]] = []
 
     @property
     def workers(self) -> WorkerRegistry:
@@ -91,8 +99,11 @@ class FakeGateway:
         feed = Feed(request.request_id)
         self.feeds[request.request_id] = feed
         loop = asyncio.get_running_loop()
-        for chunk in self.script(request):
-            loop.call_soon(feed.push, chunk)
+        chunks = list(self.script(request))
+        self.captured[request.request_id] = [c for c in chunks if c.seq not in self.expired_seqs]
+        for chunk in chunks:
+            if chunk.seq not in self.lost_seqs:
+                loop.call_soon(feed.push, chunk)
         return feed
 
     def cancel(self, request_id: str, reason: CancelReason) -> None:
@@ -105,3 +116,19 @@ class FakeGateway:
         """No other api instance here: nobody else relays anything."""
         self.remote_cancels.append(request)
         return False
+
+    async def replay(
+        self, request_id: str, after_seq: int, before_seq: int | None = None
+    ) -> list[Chunk]:
+        self.replays.append((request_id, after_seq, before_seq))
+        wanted = {
+            chunk.seq: chunk
+            for chunk in self.captured.get(request_id, ())
+            if after_seq < chunk.seq and (before_seq is None or chunk.seq < before_seq)
+        }
+        return [wanted[seq] for seq in sorted(wanted)]
+
+    def reconnected(self) -> None:
+        """What ``NatsGateway`` does after a NATS reconnect: every open feed resyncs."""
+        for feed in self.feeds.values():
+            feed.push(Signal("resync"))  # a closed feed ignores it

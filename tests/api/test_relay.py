@@ -1,16 +1,24 @@
-"""Relay endings: deadline, lost worker, cancel, shutdown, consumer gone."""
+"""Relay endings: deadline, lost worker, cancel, shutdown, consumer gone; chunks lost on
+the wire, replayed from the capture stream (``FakeGateway.captured``)."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 
 import pytest
 
 from chat_api.relay import KeepAlive, Relay, StreamFailure, StreamTable
-from contracts.inference import ChatMessage, ChatRequest, StreamStarted, TokenChunk
-from tests.api.fake_gateway import FakeGateway
+from contracts.inference import (
+    ChatMessage,
+    ChatRequest,
+    Chunk,
+    StreamError,
+    StreamStarted,
+    TokenChunk,
+    Usage,
+)
+from tests.api.fake_gateway import FakeGateway, answer
 
 
 def _request(timeout_s: float = 5.0) -> ChatRequest:
@@ -33,6 +41,16 @@ async def _open(gateway: FakeGateway, timeout_s: float = 5.0) -> Relay:
     gateway.script = lambda request: []
     request = _request(timeout_s)
     return Relay(gateway, request, await gateway.open(request))
+
+
+async def _open_scripted(gateway: FakeGateway, timeout_s: float = 5.0) -> Relay:
+    """A relay of ``gateway.script``'s chunks, less ``gateway.lost_seqs`` (captured only)."""
+    request = _request(timeout_s)
+    return Relay(gateway, request, await gateway.open(request))
+
+
+def _tokens(items: list[object]) -> list[tuple[int, str]]:
+    return [(i.seq, i.text) for i in items if isinstance(i, TokenChunk)]
 
 
 async def test_deadline_before_any_worker() -> None:
@@ -146,23 +164,118 @@ async def test_wire_duplicate_chunk_is_dropped() -> None:
     ]
     assert len(items) == 3
     assert gateway.cancels == []
+    assert gateway.replays == []  # a duplicate is no gap
 
 
-async def test_wire_chunk_gap_is_logged_and_relayed(caplog: pytest.LogCaptureFixture) -> None:
+# --- chunks lost on the wire (a reconnect of the api's NATS connection) ---------------
+async def test_gap_is_filled_from_the_capture_in_order() -> None:
+    gateway = FakeGateway(answer("a", "b", "c", "d", "e"))
+    gateway.lost_seqs = {2, 3}
+    relay = await _open_scripted(gateway)
+    items = await asyncio.wait_for(_collect(relay), 1)
+    assert _tokens(items) == [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e")]
+    last = items[-1]
+    assert isinstance(last, TokenChunk)
+    assert last.finish_reason == "stop"
+    assert gateway.replays == [("r1", 1, 4)]  # only the missing range
+    assert relay.outcome == "stop"
+    assert gateway.cancels == []
+
+
+async def test_lost_stream_started_is_replayed_and_the_worker_watched() -> None:
+    gateway = FakeGateway(answer("a", "b", worker_id="w-gemma3-270m"))
+    gateway.lost_seqs = {0}
+    relay = await _open_scripted(gateway)
+    items = await asyncio.wait_for(_collect(relay), 1)
+    assert _tokens(items) == [(1, "a"), (2, "b")]
+    assert gateway.replays == [("r1", -1, 1)]
+    assert relay.worker_id == "w-gemma3-270m"
+
+
+async def test_gap_the_capture_cannot_fill_interrupts_and_cancels() -> None:
+    gateway = FakeGateway(answer("a", "b", "c"))
+    gateway.lost_seqs = gateway.expired_seqs = {2}
+    relay = await _open_scripted(gateway)
+    items = await asyncio.wait_for(_collect(relay), 1)
+    assert items == [
+        TokenChunk(seq=1, text="a"),
+        StreamFailure(
+            code="stream_interrupted", message="part of the answer was lost in transit; retry"
+        ),
+    ]
+    assert relay.outcome == "stream_interrupted"
+    # Not a done: the generation is cancelled, and the worker reports how it ended.
+    assert gateway.cancels == [("r1", "client_disconnected")]
+    assert gateway.failed == []
+
+
+async def test_gap_before_a_stream_error_is_filled() -> None:
+    gateway = FakeGateway(
+        lambda request: [
+            StreamStarted(seq=0, worker_id="w1", model=request.model, prompt_tokens=1),
+            TokenChunk(seq=1, text="a"),
+            TokenChunk(seq=2, text="b"),
+            StreamError(seq=3, code="engine_error", message="oom"),
+        ]
+    )
+    gateway.lost_seqs = {2}
+    relay = await _open_scripted(gateway)
+    items = await asyncio.wait_for(_collect(relay), 1)
+    assert _tokens(items) == [(1, "a"), (2, "b")]
+    assert items[-1] == StreamFailure(code="engine_error", message="oom")
+    assert gateway.cancels == []
+
+
+async def test_resync_after_a_reconnect_delivers_a_lost_final_chunk() -> None:
+    gateway = FakeGateway(answer("a", "b", "c"))
+    gateway.lost_seqs = {3}  # the last chunk: nothing live would ever reveal the gap
+    relay = await _open_scripted(gateway)
+    events = aiter(relay.events())
+    assert await anext(events) == TokenChunk(seq=1, text="a")
+    assert await anext(events) == TokenChunk(seq=2, text="b")
+    gateway.reconnected()
+    last = await asyncio.wait_for(anext(events), 1)
+    assert last == TokenChunk(
+        seq=3, text="c", finish_reason="stop", usage=Usage(prompt_tokens=3, completion_tokens=3)
+    )
+    assert gateway.replays == [("r1", 2, None)]
+    with pytest.raises(StopAsyncIteration):
+        await anext(events)
+    assert relay.outcome == "stop"
+    assert gateway.cancels == []
+
+
+async def test_resync_replay_and_late_live_chunks_are_not_relayed_twice() -> None:
     gateway = FakeGateway()
     relay = await _open(gateway)
-    for chunk in (
+    chunks: list[Chunk] = [
         StreamStarted(seq=0, worker_id="w-gemma3-270m", model="m", prompt_tokens=1),
         TokenChunk(seq=1, text="a"),
-        TokenChunk(seq=3, text="c"),  # seq 2 lost on the wire
+        TokenChunk(seq=2, text="b"),
+        TokenChunk(seq=3, text="c"),
         TokenChunk(seq=4, text="d", finish_reason="stop"),
-    ):
+    ]
+    gateway.captured["r1"] = chunks[:4]  # the capture has up to seq 3 when asked
+    relay.feed.push(chunks[0])
+    relay.feed.push(chunks[1])
+    gateway.reconnected()
+    for chunk in chunks[2:]:  # the resubscribed live feed overlaps the replay
         relay.feed.push(chunk)
-    with caplog.at_level(logging.WARNING, logger="chat_api.relay"):
-        items = await asyncio.wait_for(_collect(relay), 1)
-    assert [i.seq for i in items if isinstance(i, TokenChunk)] == [1, 3, 4]
-    assert "chunk gap 1 -> 3" in caplog.text
+    items = await asyncio.wait_for(_collect(relay), 1)
+    assert _tokens(items) == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]
+    assert gateway.replays == [("r1", 1, None)]
     assert gateway.cancels == []
+
+
+async def test_resync_with_nothing_missed_changes_nothing() -> None:
+    gateway = FakeGateway()
+    relay = await _open(gateway)
+    relay.feed.push(StreamStarted(seq=0, worker_id="w-gemma3-270m", model="m", prompt_tokens=1))
+    gateway.reconnected()  # nothing captured yet: an empty replay
+    relay.feed.push(TokenChunk(seq=1, text="a", finish_reason="stop"))
+    items = await asyncio.wait_for(_collect(relay), 1)
+    assert _tokens(items) == [(1, "a")]
+    assert gateway.replays == [("r1", 0, None)]
 
 
 async def test_keepalive_only_while_nothing_arrives() -> None:

@@ -78,6 +78,7 @@ STATUS_OF_CODE: dict[str, int] = {
     ErrorCode.CANCELLED: 409,
     ErrorCode.ENGINE_ERROR: 502,
     ErrorCode.WORKER_LOST: 502,
+    ErrorCode.STREAM_INTERRUPTED: 502,
     ErrorCode.MODEL_UNAVAILABLE: 503,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.SHUTTING_DOWN: 503,

@@ -13,13 +13,20 @@ JetStream message delete by the sequence the publish returned): otherwise a work
 frees up later, or starts later, would generate it for nobody (its cancel broadcast long
 gone) and bill the tokens. A withdrawn request is reported ``RequestCancelled`` by the
 api, since no worker ever will.
+
+Core NATS is at most once: chunks published while this connection is down are lost for
+the api. ``replay`` re-reads them from ``CHUNKS_STREAM`` (which captures every chunk
+subject); the relay asks for it on a seq gap, and after a reconnect every open feed gets a
+``Signal("resync")`` so its relay asks for whatever it missed (a lost final chunk too).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -31,7 +38,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
-from nats.js.api import PubAck
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
 from nats.js.errors import NotFoundError
 
 from chat_api.workers import WorkerRegistry
@@ -39,7 +46,15 @@ from contracts import codec, subjects
 from contracts.bus import DRAIN_TIMEOUT_S
 from contracts.errors import ErrorCode
 from contracts.events import RequestAccepted, RequestCancelled, RequestFailed
-from contracts.inference import CancelChat, CancelReason, CancelRequest, ChatRequest, Chunk
+from contracts.inference import (
+    CancelChat,
+    CancelReason,
+    CancelRequest,
+    ChatRequest,
+    Chunk,
+    StreamError,
+    TokenChunk,
+)
 from contracts.rpc import Ack, Reply, RpcError
 from contracts.streams import ensure_streams
 from contracts.tracing import inject_trace_context
@@ -52,12 +67,19 @@ _decode_cancel_reply = msgspec.json.Decoder(Reply[Ack]).decode
 EVENTS_CLOSE_S = 5.0
 """At close: how long events still unpublished (JetStream unreachable) may take."""
 
+REPLAY_TIMEOUT_S = 2.0
+"""Longest a ``replay`` may take: the relay waits on it, its client sees nothing meanwhile."""
+REPLAY_BATCH = 256
+"""Captured chunks asked for per fetch of a replay."""
+REPLAY_CONSUMER_IDLE_S = 30.0
+"""The server drops a replay's consumer idle this long (one whose delete was lost)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Signal:
     """A non-chunk item on a feed: something the relay must react to."""
 
-    kind: str  # "deadline" | "worker_lost" | "cancelled" | "shutdown" | "keepalive"
+    kind: str  # "deadline" | "worker_lost" | "cancelled" | "shutdown" | "keepalive" | "resync"
     detail: str = ""
 
 
@@ -130,6 +152,15 @@ class Gateway(Protocol):
         did (the user may), False if none answered yes."""
         ...
 
+    async def replay(
+        self, request_id: str, after_seq: int, before_seq: int | None = None
+    ) -> list[Chunk]:
+        """The captured chunks of the request with ``after_seq < seq < before_seq`` (no
+        upper bound when None), in seq order, read from ``CHUNKS_STREAM`` within
+        ``REPLAY_TIMEOUT_S``. Possibly incomplete (never captured, expired, JetStream
+        unreachable: then empty): the caller checks the seqs."""
+        ...
+
 
 CancelHandler = Callable[[CancelChat], bool | None]
 """This instance's answer to a ``CancelChat``: True cancelled, False refused (not the
@@ -173,9 +204,15 @@ class NatsGateway:
         """Called after the NATS connection comes back (core messages may be lost)."""
         self._queued: dict[str, _Queued] = {}
         """Requests of open feeds: where each sits in the requests stream."""
+        self._feeds: dict[str, Feed] = {}
+        """Open feeds by request id: each is told to resync after a reconnect."""
         self._events = JetStreamOutbox(js, log=log)
 
     async def _reconnected(self) -> None:
+        # Chunks published while the connection was down never reach us: each relay
+        # replays what it missed from the capture stream.
+        for feed in list(self._feeds.values()):
+            feed.push(Signal("resync"))
         for hook in list(self.on_reconnect):
             try:
                 hook()
@@ -265,10 +302,13 @@ class NatsGateway:
 
         def close() -> None:
             self._queued.pop(request.request_id, None)
+            if self._feeds.get(request.request_id) is feed:
+                del self._feeds[request.request_id]
             if subscription is not None:
                 self._spawn(subscription.unsubscribe())
 
         feed = Feed(request.request_id, close)
+        self._feeds[request.request_id] = feed
         push = feed.push
 
         async def on_chunk(msg: Msg) -> None:
@@ -348,6 +388,86 @@ class NatsGateway:
         except (TimeoutError, NoRespondersError, *codec.DecodeErrors):
             return False
         return reply.ok is not None
+
+    async def replay(
+        self, request_id: str, after_seq: int, before_seq: int | None = None
+    ) -> list[Chunk]:
+        found: dict[int, Chunk] = {}
+        try:
+            async with asyncio.timeout(REPLAY_TIMEOUT_S):
+                await self._read_captured(request_id, after_seq, before_seq, found)
+        except TimeoutError:
+            log.warning(
+                "request %s: replay after seq %d timed out (%d chunks found)",
+                request_id,
+                after_seq,
+                len(found),
+            )
+        except Exception as exc:  # JetStream unreachable, stream missing: nothing to replay
+            log.warning("request %s: replay after seq %d failed: %r", request_id, after_seq, exc)
+        return [found[seq] for seq in sorted(found)]
+
+    async def _read_captured(
+        self, request_id: str, after_seq: int, before_seq: int | None, found: dict[int, Chunk]
+    ) -> None:
+        """Read the request's captured chunks into ``found`` (by seq) through a short-lived
+        pull consumer: a few round trips whatever the length of the answer (a lookup per
+        message would cost one per chunk from the start). The stream seq of a chunk is
+        unknown here, so it reads the subject from its first message."""
+        stream = subjects.CHUNKS_STREAM
+        name = f"replay-{uuid.uuid4().hex}"
+        config = ConsumerConfig(
+            name=name,
+            filter_subject=subjects.chunk_subject(request_id),
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=REPLAY_CONSUMER_IDLE_S,
+            mem_storage=True,
+        )
+        decode = codec.decode_chunk
+        try:
+            info = await self.js.add_consumer(stream, config)
+            pull = await self.js.pull_subscribe_bind(name, stream=stream)
+            try:
+                pending = info.num_pending or 0
+                highest = after_seq
+                while True:
+                    if before_seq is None:
+                        if pending == 0:
+                            return  # caught up with what is captured
+                    elif highest >= before_seq - 1:
+                        return
+                    # Nothing pending but the range not complete: the capture may lag the
+                    # live delivery by a moment, so wait for one more (within the timeout).
+                    batch = min(pending, REPLAY_BATCH) or 1
+                    msgs = await pull.fetch(batch, timeout=REPLAY_TIMEOUT_S)
+                    for msg in msgs:
+                        try:
+                            chunk = decode(msg.data)
+                        except codec.DecodeErrors as exc:
+                            log.warning("bad captured chunk for %s: %s", request_id, exc)
+                            continue
+                        seq = chunk.seq
+                        highest = max(highest, seq)
+                        if seq > after_seq and (before_seq is None or seq < before_seq):
+                            found[seq] = chunk
+                        if isinstance(chunk, StreamError) or (
+                            isinstance(chunk, TokenChunk) and chunk.finish_reason is not None
+                        ):
+                            return  # the last chunk of the stream
+                    pending = msgs[-1].metadata.num_pending if msgs else 0
+            finally:
+                with contextlib.suppress(Exception):
+                    await pull.unsubscribe()
+        finally:
+            self._spawn(self._drop_consumer(name))
+
+    async def _drop_consumer(self, name: str) -> None:
+        # Best effort: a consumer left behind is dropped by the server once idle.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                self.js.delete_consumer(subjects.CHUNKS_STREAM, name), REPLAY_TIMEOUT_S
+            )
 
     async def serve_cancels(self, handle: CancelHandler) -> None:
         """Answer ``CancelChat`` requests for the chats this instance relays."""

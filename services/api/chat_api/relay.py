@@ -4,6 +4,13 @@ The relay never hangs: the deadline, the owning worker's heartbeats, the cancel 
 a shutdown each push a ``Signal`` onto the feed, so the loop only ever awaits one queue.
 On any exit it closes the feed; if the stream did not end on its own it publishes a
 ``CancelRequest`` (client_disconnected unless another reason applies) so the engine stops.
+
+Chunks lost on the wire (core NATS is at most once: a reconnect of the api's connection)
+are re-read from the capture stream (``Gateway.replay``): on a seq gap, the missing range
+before the chunk that revealed it; on a ``resync`` signal (after a reconnect), everything
+after the last chunk relayed, which also ends a stream whose final chunk was lost. A gap
+the capture cannot fill ends the stream with ``stream_interrupted`` and cancels the
+generation: never a ``done`` over a corrupted answer.
 """
 
 from __future__ import annotations
@@ -16,12 +23,13 @@ from typing import TYPE_CHECKING, overload
 
 import msgspec
 
-from chat_api.gateway import Feed, Gateway, Signal
+from chat_api.gateway import Feed, FeedItem, Gateway, Signal
 from contracts.errors import ErrorCode
 from contracts.events import RequestFailed
 from contracts.inference import (
     CancelReason,
     ChatRequest,
+    Chunk,
     StreamError,
     StreamStarted,
     TokenChunk,
@@ -135,20 +143,28 @@ class Relay:
         queue = self.feed.queue
         last_seq = -1
         seq_at_tick = -1
+        backlog: list[FeedItem] = []  # replayed chunks to relay before the queue, next last
         if keepalive_s is not None:
             self._keepalive_timer = asyncio.get_running_loop().call_later(
                 keepalive_s, self._tick, keepalive_s
             )
         try:
             while True:
-                item = await queue.get()
+                item = backlog.pop() if backlog else await queue.get()
                 if isinstance(item, TokenChunk):
-                    if item.seq <= last_seq:
-                        continue  # duplicate / late
                     if item.seq != last_seq + 1:
-                        log.warning(
-                            "request %s: chunk gap %d -> %d", self.request_id, last_seq, item.seq
+                        if item.seq <= last_seq:
+                            continue  # duplicate / late
+                        if await self._fill_gap(last_seq, item, backlog):
+                            last_seq = max(last_seq, 0)  # no StreamStarted is no gap
+                            continue
+                        interrupted = StreamFailure(
+                            code=ErrorCode.STREAM_INTERRUPTED,
+                            message="part of the answer was lost in transit; retry",
                         )
+                        self._observe_end(interrupted.code, None)
+                        yield interrupted
+                        return  # not terminal: close() cancels the generation
                     last_seq = item.seq
                     if self.first_token_at is None:
                         self.first_token_at = time.monotonic()
@@ -176,6 +192,11 @@ class Relay:
                     self._own(item.worker_id)
                     continue
                 if isinstance(item, StreamError):
+                    # Tokens lost before the error are still the client's; if they cannot
+                    # be replayed the stream ends with the worker's error all the same.
+                    if item.seq > last_seq + 1 and await self._fill_gap(last_seq, item, backlog):
+                        last_seq = max(last_seq, 0)
+                        continue
                     self._terminal = True
                     self._observe_end(item.code, item.usage)
                     yield StreamFailure(code=item.code, message=item.message)
@@ -185,6 +206,17 @@ class Relay:
                         yield KeepAlive()
                     seq_at_tick = last_seq
                     continue
+                if item.kind == "resync":  # the connection came back: what did we miss?
+                    missed = await self.gateway.replay(self.request_id, last_seq)
+                    if missed:
+                        log.info(
+                            "request %s: %d chunks after seq %d replayed after a reconnect",
+                            self.request_id,
+                            len(missed),
+                            last_seq,
+                        )
+                    backlog.extend(reversed(missed))  # through the seq checks like live ones
+                    continue
                 failure = self._on_signal(item)
                 if failure is not None:
                     self._observe_end(failure.code, None)
@@ -193,6 +225,31 @@ class Relay:
         finally:
             self.chunks_relayed = max(0, last_seq)
             self.close()
+
+    async def _fill_gap(self, last_seq: int, chunk: Chunk, backlog: list[FeedItem]) -> bool:
+        """Chunks ``last_seq`` + 1 .. ``chunk.seq`` - 1 were lost: replay them from the
+        capture stream and put them, then ``chunk``, on ``backlog``. False if the capture
+        lacks a token of them (a lost ``StreamStarted`` carries no text: relayed if found,
+        never missed)."""
+        missing = await self.gateway.replay(self.request_id, last_seq, chunk.seq)
+        if [c.seq for c in missing if c.seq] != list(range(max(last_seq + 1, 1), chunk.seq)):
+            log.warning(
+                "request %s: chunks %d..%d lost and not in the capture stream",
+                self.request_id,
+                last_seq + 1,
+                chunk.seq - 1,
+            )
+            return False
+        if missing:
+            log.info(
+                "request %s: chunks %d..%d lost in transit, replayed",
+                self.request_id,
+                last_seq + 1,
+                chunk.seq - 1,
+            )
+        backlog.append(chunk)
+        backlog.extend(reversed(missing))
+        return True
 
     def _observe_end(self, outcome: str, usage: Usage | None) -> None:
         self.outcome, self.usage = outcome, usage

@@ -10,6 +10,7 @@ from litestar.testing import TestClient
 
 from chat_api.v1.controllers import spec_from_completion
 from chat_api.v1.schemas import CompletionBody, OpenAIMessage, TextPart
+from tests.api.fake_gateway import FakeGateway, answer
 from tests.api.test_errors import assert_error_body
 
 BODY = {"model": "gemma3-270m", "messages": [{"role": "user", "content": "hi"}]}
@@ -23,6 +24,18 @@ def test_non_stream(client: TestClient[Any], auth_headers: dict[str, str]) -> No
     assert body["choices"][0]["message"] == {"role": "assistant", "content": "Hello"}
     assert body["choices"][0]["finish_reason"] == "stop"
     assert body["usage"] == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+
+
+def test_non_stream_interrupted_is_502(
+    client: TestClient[Any], auth_headers: dict[str, str], fake_gateway: FakeGateway
+) -> None:
+    """Chunks lost in transit that the capture stream no longer holds: no partial answer."""
+    fake_gateway.script = answer("Hel", "lo", " there")
+    fake_gateway.lost_seqs = fake_gateway.expired_seqs = {2}
+    response = client.post("/v1/chat/completions", json=BODY, headers=auth_headers)
+    assert response.status_code == 502, response.text
+    assert response.json()["error"]["code"] == "stream_interrupted"
+    assert [reason for _, reason in fake_gateway.cancels] == ["client_disconnected"]
 
 
 def test_stream_frames_and_usage(client: TestClient[Any], auth_headers: dict[str, str]) -> None:
