@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import TYPE_CHECKING, overload
 
 import msgspec
@@ -129,17 +129,21 @@ class Relay:
             )
 
     @overload
-    def events(self) -> AsyncIterator[RelayItem]: ...
+    def events(self) -> AsyncGenerator[RelayItem, None]: ...
 
     @overload
-    def events(self, keepalive_s: float) -> AsyncIterator[RelayItem | KeepAlive]: ...
+    def events(self, keepalive_s: float) -> AsyncGenerator[RelayItem | KeepAlive, None]: ...
 
-    def events(self, keepalive_s: float | None = None) -> AsyncIterator[RelayItem | KeepAlive]:
+    def events(
+        self, keepalive_s: float | None = None
+    ) -> AsyncGenerator[RelayItem | KeepAlive, None]:
         """The stream. With ``keepalive_s``, a ``KeepAlive`` item after each such period
         in which nothing arrived (SSE writers ask for it; other readers do not)."""
         return self._items(keepalive_s)
 
-    async def _items(self, keepalive_s: float | None) -> AsyncIterator[RelayItem | KeepAlive]:
+    async def _items(
+        self, keepalive_s: float | None
+    ) -> AsyncGenerator[RelayItem | KeepAlive, None]:
         queue = self.feed.queue
         last_seq = -1
         seq_at_tick = -1

@@ -15,6 +15,7 @@ import logging
 import re
 import time
 import uuid
+from contextlib import aclosing
 from typing import Any
 
 from chat_api.auth import AuthUser
@@ -144,10 +145,11 @@ class TitleWriter:
         feed = await self.gateway.open(request)
         relay = Relay(self.gateway, request, feed)
         parts: list[str] = []
-        async for item in relay.events():
-            if isinstance(item, StreamFailure):
-                return ""
-            parts.append(item.text)
+        async with aclosing(relay.events()) as items:  # closed at once on an early return
+            async for item in items:
+                if isinstance(item, StreamFailure):
+                    return ""
+                parts.append(item.text)
         return "".join(parts)
 
     def __len__(self) -> int:

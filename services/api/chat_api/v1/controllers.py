@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import aclosing
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -66,30 +67,33 @@ class OpenAIController(Controller):
                 headers=SSE_HEADERS,
             )
         parts: list[str] = []
-        async for item in relay.events():
-            if isinstance(item, StreamFailure):
-                raise ApiError(STATUS_OF_CODE.get(item.code, 500), item.code, item.message)
-            parts.append(item.text)
-            if item.finish_reason is not None:
-                usage = item.usage
-                return ChatCompletion(
-                    id=completion_id(relay.request_id),
-                    created=created,
-                    model=relay.request.model,
-                    choices=[
-                        Choice(
-                            message=AssistantMessage(content="".join(parts)),
-                            finish_reason=item.finish_reason,
-                        )
-                    ],
-                    usage=None
-                    if usage is None
-                    else CompletionUsage(
-                        prompt_tokens=usage.prompt_tokens,
-                        completion_tokens=usage.completion_tokens,
-                        total_tokens=usage.total_tokens,
-                    ),
-                )
+        # aclosing: leaving early (an error, the answer) closes the relay now, which
+        # cancels the generation and settles the limits, not whenever the GC gets to it.
+        async with aclosing(relay.events()) as items:
+            async for item in items:
+                if isinstance(item, StreamFailure):
+                    raise ApiError(STATUS_OF_CODE.get(item.code, 500), item.code, item.message)
+                parts.append(item.text)
+                if item.finish_reason is not None:
+                    usage = item.usage
+                    return ChatCompletion(
+                        id=completion_id(relay.request_id),
+                        created=created,
+                        model=relay.request.model,
+                        choices=[
+                            Choice(
+                                message=AssistantMessage(content="".join(parts)),
+                                finish_reason=item.finish_reason,
+                            )
+                        ],
+                        usage=None
+                        if usage is None
+                        else CompletionUsage(
+                            prompt_tokens=usage.prompt_tokens,
+                            completion_tokens=usage.completion_tokens,
+                            total_tokens=usage.total_tokens,
+                        ),
+                    )
         raise ApiError(500, ErrorCode.INTERNAL, "the stream ended without an answer")
 
     @get("/models", summary="Models this api serves (OpenAI shape)")
