@@ -64,6 +64,10 @@ class NatsServer:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Its own session, like the services': Ctrl-C in the terminal reaches only
+                # the launcher, which stops nats-server last, after the services drained
+                # (they still publish events and close their connections).
+                start_new_session=True,
             )
         try:
             wait_for_port("127.0.0.1", self.port, timeout_s)
