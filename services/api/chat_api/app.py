@@ -40,6 +40,7 @@ from chat_api.telemetry import (
 from chat_api.usage import AdminUsageController, UsageController
 from chat_api.user_settings import SettingsController, UserSettingsService
 from chat_api.v1 import OpenAIController
+from chat_api.web import web_app_router
 from structured_logs import configure_logging
 
 
@@ -130,6 +131,7 @@ def create_app(
             ModelsController,
             AdminModelsController,
             *([MetricsController] if metrics is not None else []),
+            *([web_app_router(settings.web_dir)] if settings.web_dir is not None else []),
         ],
         dependencies=feature_dependencies(settings),
         # Our handler (structured_logs) is on the root logger; Litestar's default

@@ -141,6 +141,12 @@ class ApiSettings:
     model_resolve_ttl_s: float = 30.0
     """How long a resolved name is kept at most. Changes announced by model-admin drop it
     at once; this bounds a missed announcement."""
+    # --- web app and resumable chats ---
+    web_dir: Path | None = None
+    """The built web app (``frontend/dist``) served at ``/``; None: no web app routes."""
+    chat_detach_grace_s: float = 60.0
+    """``POST /api/chat``: a client that goes away detaches its generation for this long
+    (it may re-attach with ``GET /api/chat/{id}/events``); 0 cancels at once."""
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -188,8 +194,26 @@ class ApiSettings:
             otel_traces_exporter=traces_exporter,
             otel_exporter_otlp_protocol=otlp_protocol,
             otel_service_name=env.get("OTEL_SERVICE_NAME") or "llmchat-api",
+            web_dir=_web_dir(env),
+            chat_detach_grace_s=env_float(env, "CHAT_DETACH_GRACE_S", 60.0, strict_min=False),
             **_admission_and_logs(env),
         )
+
+
+REPO_WEB_DIR = Path(__file__).resolve().parents[3] / "frontend" / "dist"
+
+
+def _web_dir(env: Mapping[str, str]) -> Path | None:
+    """``WEB_DIR`` (blank: no web app), else the repository's ``frontend/dist`` if built."""
+    raw = env.get("WEB_DIR")
+    if raw is not None:
+        if not raw.strip():
+            return None
+        path = Path(raw)
+        if not (path / "index.html").is_file():
+            raise SettingsError(f"WEB_DIR={raw!r}: no index.html there (build the web app)")
+        return path.resolve()
+    return REPO_WEB_DIR if (REPO_WEB_DIR / "index.html").is_file() else None
 
 
 def _limits(env: Mapping[str, str], prefix: str, default: Limits) -> Limits:
