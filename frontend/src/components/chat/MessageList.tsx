@@ -1,0 +1,72 @@
+import { useCallback, useEffect, useLayoutEffect, useRef } from "react";
+import { useTranslation } from "react-i18next";
+import { useChat } from "../../stores/chat";
+import { useStream } from "../../stores/stream";
+import { isActive } from "../../stores/streamReducer";
+import { MessageBubble } from "./MessageBubble";
+import { StreamingBubble } from "./StreamingBubble";
+
+/**
+ * Messages oldest first; older pages load when scrolled near the top (keeping the view in
+ * place); sticks to the bottom while an answer streams if the reader is there. Bubbles are
+ * memoized and use `content-visibility: auto`, so long conversations stay cheap.
+ */
+export function MessageList() {
+  const { t } = useTranslation();
+  const messages = useChat((s) => s.messages);
+  const conversationId = useChat((s) => s.conversationId);
+  const hasMore = useChat((s) => s.hasMore);
+  const loadingOlder = useChat((s) => s.loadingOlder);
+  const loading = useChat((s) => s.loading);
+  const streamRequest = useStream((s) => (isActive(s.status) ? s.requestId : null));
+  const busy = useStream((s) => isActive(s.status));
+  const text = useStream((s) => s.text);
+  const ref = useRef<HTMLDivElement>(null);
+  const atBottom = useRef(true);
+  const prevHeight = useRef<number | null>(null);
+
+  const onScroll = () => {
+    const el = ref.current;
+    if (!el) return;
+    atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    if (el.scrollTop < 200 && hasMore && !loadingOlder) {
+      prevHeight.current = el.scrollHeight;
+      void useChat.getState().loadOlder();
+    }
+  };
+
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    if (prevHeight.current !== null && !loadingOlder) {
+      el.scrollTop += el.scrollHeight - prevHeight.current;
+      prevHeight.current = null;
+    } else if (atBottom.current) {
+      el.scrollTop = el.scrollHeight;
+    }
+  }, [messages, text, loadingOlder]);
+
+  useEffect(() => {
+    atBottom.current = true;
+  }, [conversationId]);
+
+  const onRegenerate = useCallback(() => void useChat.getState().regenerate(), []);
+  const onResend = useCallback((value: string) => void useChat.getState().send(value), []);
+  const visible = streamRequest ? messages.filter((m) => !(m.role === "assistant" && m.request_id === streamRequest)) : messages;
+  let lastAssistant = -1;
+  for (let i = visible.length - 1; i >= 0; i--) if (visible[i]!.role === "assistant") { lastAssistant = i; break; }
+
+  return (
+    <div ref={ref} onScroll={onScroll} className="flex-1 overflow-y-auto" data-testid="message-list" role="log" aria-live="polite" aria-label={t("chat.messages")}>
+      <div className="mx-auto flex max-w-3xl flex-col gap-3 p-4">
+        {loadingOlder && <p className="text-center text-sm opacity-60">{t("common.loading")}</p>}
+        {loading && messages.length === 0 && <p className="text-center text-sm opacity-60">{t("common.loading")}</p>}
+        {!loading && visible.length === 0 && !busy && <p className="mt-16 text-center text-lg opacity-60" data-testid="empty-chat">{t("chat.empty")}</p>}
+        {visible.map((m, i) => (
+          <MessageBubble key={m.id} message={m} isLastAssistant={i === lastAssistant} busy={busy} onRegenerate={onRegenerate} onResend={onResend} />
+        ))}
+        <StreamingBubble conversationId={conversationId} />
+      </div>
+    </div>
+  );
+}
