@@ -11,7 +11,7 @@ import msgspec
 from contracts.accounts import AccountChanged
 from contracts.admin import ActivateProfile, AdminChange, DesiredState, SwapStatus
 from contracts.events import ChatEvent
-from contracts.inference import CancelChat, CancelRequest, ChatRequest, Chunk
+from contracts.inference import CancelChat, CancelRequest, ChatRequest, Chunk, OpenChat, RelayWatch
 from contracts.workers import WorkerStatus
 
 _encoder = msgspec.json.Encoder()
@@ -21,6 +21,8 @@ decode_chat_request = msgspec.json.Decoder(ChatRequest).decode
 decode_chunk = msgspec.json.Decoder(Chunk).decode
 decode_cancel = msgspec.json.Decoder(CancelRequest).decode
 decode_cancel_chat = msgspec.json.Decoder(CancelChat).decode
+decode_open_chat = msgspec.json.Decoder(OpenChat).decode
+decode_relay_watch = msgspec.json.Decoder(RelayWatch).decode
 decode_event = msgspec.json.Decoder(ChatEvent).decode
 decode_worker_status = msgspec.json.Decoder(WorkerStatus).decode
 

@@ -23,6 +23,9 @@ class ErrorCode(StrEnum):
     """502: chunks of the answer were lost between the worker and the api (a NATS
     reconnect) and the capture stream no longer had them; the api cancelled the generation
     rather than relay a corrupted answer. Retrying the chat is safe."""
+    STREAM_EXPIRED = "stream_expired"
+    """410: a re-attach (``GET /api/chat/{id}/events``) to an answer whose chunks the
+    capture stream no longer holds; the answer is stored in its conversation."""
     SHUTTING_DOWN = "shutting_down"
     INTERNAL = "internal_error"
     REPLY_TOO_LARGE = "reply_too_large"

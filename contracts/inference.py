@@ -101,6 +101,29 @@ class CancelRequest(msgspec.Struct, frozen=True, kw_only=True):
     v: int = SCHEMA_VERSION
 
 
+class OpenChat(msgspec.Struct, frozen=True, kw_only=True):
+    """Value of ``open_chat_key(request_id)`` in ``OPEN_CHATS_BUCKET``, written by the api
+    that accepted the chat: whose it is and until when it can run, so any api instance can
+    let its owner re-attach to the answer (``GET /api/chat/{id}/events``)."""
+
+    request_id: str
+    user_id: str
+    model: str
+    deadline: float
+    created_at: float
+    conversation_id: str | None = None
+    v: int = SCHEMA_VERSION
+
+
+class RelayWatch(msgspec.Struct, frozen=True, kw_only=True):
+    """On ``relay_watch_subject(request_id)``: a client is re-attached to this chat (sent
+    when it attaches and then every ``RELAY_WATCH_INTERVAL_S``), so the api instance that
+    accepted it keeps a detached generation running past its grace period."""
+
+    request_id: str
+    v: int = SCHEMA_VERSION
+
+
 class CancelChat(msgspec.Struct, frozen=True, kw_only=True):
     """On ``relay_cancel_subject(request_id)``: a user asks (through any api instance) to
     cancel a chat. The instance relaying it checks that the user started it (or is an

@@ -77,6 +77,21 @@ def request_consumer_config(model: str, ack_wait_s: float = 30.0) -> ConsumerCon
     )
 
 
+OPEN_CHATS_TTL_S = DAY
+"""How long an ``OpenChat`` is kept: longer than the chunk capture, so a re-attach after
+the capture expired is told so (410) rather than "no such chat" (404)."""
+
+
+def open_chats_kv_config() -> KeyValueConfig:
+    return KeyValueConfig(
+        bucket=subjects.OPEN_CHATS_BUCKET,
+        description="accepted chats (owner, deadline) and each conversation's running chat",
+        history=1,
+        ttl=OPEN_CHATS_TTL_S,
+        storage=StorageType.FILE,
+    )
+
+
 async def ensure_streams(js: JetStreamContext, chunk_max_age_s: float = 15 * MINUTE) -> None:
     for config in (
         request_stream_config(),
@@ -91,6 +106,7 @@ async def ensure_streams(js: JetStreamContext, chunk_max_age_s: float = 15 * MIN
         else:
             await js.update_stream(config)
     await ensure_model_admin(js)
+    await ensure_bucket(js, open_chats_kv_config())
 
 
 # --- model admin (issue 5) ---------------------------------------------------------------
@@ -171,10 +187,15 @@ async def ensure_model_admin(js: JetStreamContext) -> None:
     else:
         await js.update_stream(config)
     for kv_config in (desired_state_kv_config(), worker_status_kv_config(), aliases_kv_config()):
+        await ensure_bucket(js, kv_config)
+
+
+async def ensure_bucket(js: JetStreamContext, config: KeyValueConfig) -> None:
+    """Create the KV bucket if it is missing (an existing one is kept as it is)."""
+    try:
+        await js.key_value(config.bucket)
+    except BucketNotFoundError:
         try:
-            await js.key_value(kv_config.bucket)
-        except BucketNotFoundError:
-            try:
-                await js.create_key_value(kv_config)
-            except BadRequestError:  # created by another service meanwhile
-                await js.key_value(kv_config.bucket)
+            await js.create_key_value(config)
+        except BadRequestError:  # created by another service meanwhile
+            await js.key_value(config.bucket)

@@ -28,6 +28,7 @@ _CANCEL_PREFIX = "inference.cancel.v1"
 _EVENT_PREFIX = "chat.events.v1"
 _HEARTBEAT_PREFIX = "inference.workers.v1.heartbeat"
 _RELAY_CANCEL_PREFIX = "api.v1.relay-cancel"
+_RELAY_WATCH_PREFIX = "api.v1.relay-watch"
 
 REQUEST_SUBJECTS = f"{_REQUEST_PREFIX}.>"
 CHUNK_SUBJECTS = f"{_CHUNK_PREFIX}.>"
@@ -118,6 +119,29 @@ RELAY_CANCEL_SUBJECTS = f"{_RELAY_CANCEL_PREFIX}.*"
 def relay_cancel_subject(request_id: str) -> str:
     """Core request-reply: "cancel this chat", answered by the api instance relaying it."""
     return f"{_RELAY_CANCEL_PREFIX}.{subject_token(request_id)}"
+
+
+RELAY_WATCH_SUBJECTS = f"{_RELAY_WATCH_PREFIX}.*"
+RELAY_WATCH_INTERVAL_S = 10.0
+"""How often a re-attached client's api instance says ``RelayWatch``."""
+
+
+def relay_watch_subject(request_id: str) -> str:
+    """Core: "a client watches this chat", heard by the api instance that accepted it."""
+    return f"{_RELAY_WATCH_PREFIX}.{subject_token(request_id)}"
+
+
+OPEN_CHATS_BUCKET = "open_chats"
+"""KV: ``OpenChat`` per accepted chat (``open_chat_key``) and, for a chat in a saved
+conversation, the conversation's running request id (``conversation_chat_key``)."""
+
+
+def open_chat_key(request_id: str) -> str:
+    return f"request.{subject_token(request_id)}"
+
+
+def conversation_chat_key(conversation_id: str) -> str:
+    return f"conversation.{subject_token(conversation_id)}"
 
 
 def heartbeat_subject(worker_id: str) -> str:

@@ -14,6 +14,7 @@ from contracts.inference import (
     CancelReason,
     ChatRequest,
     Chunk,
+    OpenChat,
     StreamStarted,
     TokenChunk,
     Usage,
@@ -79,6 +80,8 @@ class FakeGateway:
         self.failed: list[RequestFailed] = []
         self.remote_cancels: list[CancelChat] = []
         self.feeds: dict[str, Feed] = {}
+        self.pending: dict[str, list[Chunk]] = {}
+        """Chunks held back while ``script_live`` is False."""
         self.captured: dict[str, list[Chunk]] = {}
         """What the capture stream holds per request: every chunk the script produced
         (tests append to it to stand in for chunks a worker sent)."""
@@ -87,6 +90,15 @@ class FakeGateway:
         self.expired_seqs: set[int] = set()
         """Seqs of script chunks the capture no longer holds (lost too, if in ``lost_seqs``)."""
         self.replays: list[tuple[str, int, int | None]] = []
+        self.open_chats: dict[str, OpenChat] = {}
+        self.conversation_chats: dict[str, str] = {}
+        self.ended: list[str] = []
+        self.followers: dict[str, list[Feed]] = {}
+        """Feeds of re-attached clients per request (``send_live`` reaches them)."""
+        self.watches: list[str] = []
+        self.script_live = True
+        """False: the script's chunks are captured only; the test sends them with
+        ``send_live`` (a generation still running when a client re-attaches)."""
 
     @property
     def workers(self) -> WorkerRegistry:
@@ -100,11 +112,56 @@ class FakeGateway:
         self.feeds[request.request_id] = feed
         loop = asyncio.get_running_loop()
         chunks = list(self.script(request))
+        self.open_chats[request.request_id] = OpenChat(
+            request_id=request.request_id,
+            user_id=request.user_id,
+            model=request.model,
+            deadline=request.deadline,
+            created_at=request.created_at,
+            conversation_id=request.conversation_id,
+        )
+        if request.conversation_id is not None:
+            self.conversation_chats[request.conversation_id] = request.request_id
+        if not self.script_live:
+            self.pending[request.request_id] = chunks
+            return feed
         self.captured[request.request_id] = [c for c in chunks if c.seq not in self.expired_seqs]
         for chunk in chunks:
             if chunk.seq not in self.lost_seqs:
                 loop.call_soon(feed.push, chunk)
         return feed
+
+    def send_live(self, request_id: str, count: int | None = None) -> None:
+        """Send the next ``count`` (None: all) held chunks of a request to its feed and
+        followers, and capture them, as a running worker does."""
+        held = self.pending.get(request_id, [])
+        batch = held if count is None else held[:count]
+        self.pending[request_id] = held[len(batch) :]
+        for chunk in batch:
+            self.captured.setdefault(request_id, []).append(chunk)
+            for feed in (self.feeds.get(request_id), *self.followers.get(request_id, ())):
+                if feed is not None:
+                    feed.push(chunk)
+
+    async def open_chat(self, request_id: str) -> OpenChat | None:
+        return self.open_chats.get(request_id)
+
+    async def conversation_chat(self, conversation_id: str) -> str | None:
+        return self.conversation_chats.get(conversation_id)
+
+    def chat_ended(self, request: ChatRequest) -> None:
+        self.ended.append(request.request_id)
+        cid = request.conversation_id
+        if cid is not None and self.conversation_chats.get(cid) == request.request_id:
+            del self.conversation_chats[cid]
+
+    async def attach(self, request_id: str) -> Feed:
+        feed = Feed(request_id)
+        self.followers.setdefault(request_id, []).append(feed)
+        return feed
+
+    def watch(self, request_id: str) -> None:
+        self.watches.append(request_id)
 
     def cancel(self, request_id: str, reason: CancelReason) -> None:
         self.cancels.append((request_id, reason))
@@ -132,3 +189,6 @@ class FakeGateway:
         """What ``NatsGateway`` does after a NATS reconnect: every open feed resyncs."""
         for feed in self.feeds.values():
             feed.push(Signal("resync"))  # a closed feed ignores it
+        for feeds in self.followers.values():
+            for feed in feeds:
+                feed.push(Signal("resync"))

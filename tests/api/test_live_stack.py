@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -49,6 +50,13 @@ TIMEOUT = httpx.Timeout(10.0)
 WAIT_S = 10.0
 """Bound for "this happens soon" conditions (polled, never slept)."""
 REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def live_api_overrides() -> dict[str, Any]:
+    # These tests are about what a client leaving cancels; detaching (the default of
+    # POST /api/chat) is tested in test_chat_resume_live.py.
+    return {"chat_detach_grace_s": 0.0}
 
 
 @pytest.fixture

@@ -79,6 +79,7 @@ STATUS_OF_CODE: dict[str, int] = {
     ErrorCode.ENGINE_ERROR: 502,
     ErrorCode.WORKER_LOST: 502,
     ErrorCode.STREAM_INTERRUPTED: 502,
+    ErrorCode.STREAM_EXPIRED: 410,
     ErrorCode.MODEL_UNAVAILABLE: 503,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.SHUTTING_DOWN: 503,

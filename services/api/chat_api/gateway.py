@@ -39,7 +39,8 @@ from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
-from nats.js.errors import NotFoundError
+from nats.js.errors import KeyNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
 
 from chat_api.workers import WorkerRegistry
 from contracts import codec, subjects
@@ -52,6 +53,8 @@ from contracts.inference import (
     CancelRequest,
     ChatRequest,
     Chunk,
+    OpenChat,
+    RelayWatch,
     StreamError,
     TokenChunk,
 )
@@ -161,6 +164,32 @@ class Gateway(Protocol):
         unreachable: then empty): the caller checks the seqs."""
         ...
 
+    async def open_chat(self, request_id: str) -> OpenChat | None:
+        """The ``OpenChat`` some api instance recorded when it accepted the request (None:
+        unknown, or older than ``OPEN_CHATS_TTL_S``). Raises ``GatewayUnavailable``."""
+        ...
+
+    async def conversation_chat(self, conversation_id: str) -> str | None:
+        """The request id of the conversation's chat still running, if any."""
+        ...
+
+    def chat_ended(self, request: ChatRequest) -> None:
+        """The request's stream ended here: its conversation has no running chat any more
+        (fire and forget)."""
+        ...
+
+    async def attach(self, request_id: str) -> Feed:
+        """Receive the chunks of a request accepted elsewhere (or detached here) from now
+        on; what came before is read with ``replay``. Nothing is published."""
+        ...
+
+    def watch(self, request_id: str) -> None:
+        """Say ``RelayWatch``: a client is attached to the request (fire and forget)."""
+        ...
+
+
+WatchHandler = Callable[[str], None]
+"""Called with the request id of each ``RelayWatch`` heard."""
 
 CancelHandler = Callable[[CancelChat], bool | None]
 """This instance's answer to a ``CancelChat``: True cancelled, False refused (not the
@@ -207,6 +236,8 @@ class NatsGateway:
         self._feeds: dict[str, Feed] = {}
         """Open feeds by request id: each is told to resync after a reconnect."""
         self._events = JetStreamOutbox(js, log=log)
+        self._open_chats: KeyValue | None = None
+        self._watch_sub: Subscription | None = None
 
     async def _reconnected(self) -> None:
         # Chunks published while the connection was down never reach us: each relay
@@ -265,6 +296,7 @@ class NatsGateway:
         return gateway
 
     async def start(self) -> None:
+        self._open_chats = await self.js.key_value(subjects.OPEN_CHATS_BUCKET)
         self._heartbeat_sub = await self.nc.subscribe(
             subjects.HEARTBEAT_SUBJECTS, cb=self._on_heartbeat
         )
@@ -296,8 +328,21 @@ class NatsGateway:
             except Exception:
                 log.exception("worker sweep failed")
 
-    async def open(self, request: ChatRequest) -> Feed:
+    async def _subscribe(self, feed: Feed) -> Subscription:
+        """The feed's core subscription to its request's chunks."""
         decode = codec.decode_chunk
+        push = feed.push
+        request_id = feed.request_id
+
+        async def on_chunk(msg: Msg) -> None:
+            try:
+                push(decode(msg.data))
+            except codec.DecodeErrors as exc:
+                log.warning("bad chunk for %s: %s", request_id, exc)
+
+        return await self.nc.subscribe(subjects.chunk_subject(request_id), cb=on_chunk)
+
+    async def open(self, request: ChatRequest) -> Feed:
         subscription: Subscription | None = None
 
         def close() -> None:
@@ -309,22 +354,12 @@ class NatsGateway:
 
         feed = Feed(request.request_id, close)
         self._feeds[request.request_id] = feed
-        push = feed.push
-
-        async def on_chunk(msg: Msg) -> None:
-            try:
-                push(decode(msg.data))
-            except codec.DecodeErrors as exc:
-                log.warning("bad chunk for %s: %s", request.request_id, exc)
-
         try:
-            subscription = await self.nc.subscribe(
-                subjects.chunk_subject(request.request_id), cb=on_chunk
-            )
+            subscription = await self._subscribe(feed)
             headers = {subjects.MSG_ID_HEADER: request.request_id}
             if self.propagate_trace:
                 inject_trace_context(headers)
-            ack = await self._queue(request, headers)
+            ack, _ = await asyncio.gather(self._queue(request, headers), self._record(request))
         except Exception as exc:
             feed.close()
             raise GatewayUnavailable(f"could not queue the request: {exc}") from exc
@@ -345,6 +380,105 @@ class NatsGateway:
         except TimeoutError:
             log.warning("request %s: publish timed out; publishing again", request.request_id)
             return await self.js.publish(subject, payload, headers=headers)
+
+    async def _record(self, request: ChatRequest) -> None:
+        """Write the request's ``OpenChat`` (and its conversation's running chat). A chat
+        goes on without it: only a later re-attach would miss it."""
+        if self._open_chats is None:
+            return
+        chat = OpenChat(
+            request_id=request.request_id,
+            user_id=request.user_id,
+            model=request.model,
+            deadline=request.deadline,
+            created_at=request.created_at,
+            conversation_id=request.conversation_id,
+        )
+        try:
+            await self._open_chats.put(
+                subjects.open_chat_key(request.request_id), codec.encode(chat)
+            )
+            if request.conversation_id is not None:
+                await self._open_chats.put(
+                    subjects.conversation_chat_key(request.conversation_id),
+                    request.request_id.encode(),
+                )
+        except Exception as exc:
+            log.warning("request %s: open chat not recorded: %r", request.request_id, exc)
+
+    async def open_chat(self, request_id: str) -> OpenChat | None:
+        value = await self._kv_get(subjects.open_chat_key(request_id))
+        if value is None:
+            return None
+        try:
+            return codec.decode_open_chat(value)
+        except codec.DecodeErrors as exc:
+            log.warning("bad open chat %s: %s", request_id, exc)
+            return None
+
+    async def conversation_chat(self, conversation_id: str) -> str | None:
+        value = await self._kv_get(subjects.conversation_chat_key(conversation_id))
+        return value.decode() if value else None
+
+    async def _kv_get(self, key: str) -> bytes | None:
+        if self._open_chats is None:
+            raise GatewayUnavailable("open chats are not available")
+        try:
+            entry = await self._open_chats.get(key)
+        except KeyNotFoundError:
+            return None
+        except Exception as exc:
+            raise GatewayUnavailable(f"open chats unreachable: {exc}") from exc
+        return entry.value
+
+    def chat_ended(self, request: ChatRequest) -> None:
+        if request.conversation_id is not None:
+            self._spawn(self._forget_conversation_chat(request))
+
+    async def _forget_conversation_chat(self, request: ChatRequest) -> None:
+        assert request.conversation_id is not None
+        if self._open_chats is None:
+            return
+        key = subjects.conversation_chat_key(request.conversation_id)
+        with contextlib.suppress(KeyNotFoundError):
+            entry = await self._open_chats.get(key)
+            # A newer chat of the conversation owns the key now: leave it.
+            if entry.value == request.request_id.encode():
+                await self._open_chats.delete(key, last=entry.revision)
+
+    async def attach(self, request_id: str) -> Feed:
+        subscription: Subscription | None = None
+
+        def close() -> None:
+            if self._feeds.get(key) is feed:
+                del self._feeds[key]
+            if subscription is not None:
+                self._spawn(subscription.unsubscribe())
+
+        feed = Feed(request_id, close)
+        key = f"{request_id}#{id(feed)}"  # several clients may follow one request
+        self._feeds[key] = feed  # resynced after a reconnect like the owner's
+        try:
+            subscription = await self._subscribe(feed)
+        except Exception as exc:
+            feed.close()
+            raise GatewayUnavailable(f"could not follow the request: {exc}") from exc
+        return feed
+
+    def watch(self, request_id: str) -> None:
+        payload = codec.encode(RelayWatch(request_id=request_id))
+        self._spawn(self.nc.publish(subjects.relay_watch_subject(request_id), payload))
+
+    async def serve_watches(self, handle: WatchHandler) -> None:
+        """Hear ``RelayWatch`` for every chat (this instance keeps the detached ones)."""
+
+        async def on_watch(msg: Msg) -> None:
+            try:
+                handle(codec.decode_relay_watch(msg.data).request_id)
+            except codec.DecodeErrors as exc:
+                log.warning("bad relay watch on %s: %s", msg.subject, exc)
+
+        self._watch_sub = await self.nc.subscribe(subjects.RELAY_WATCH_SUBJECTS, cb=on_watch)
 
     def cancel(self, request_id: str, reason: CancelReason) -> None:
         payload = codec.encode(CancelRequest(request_id=request_id, reason=reason))

@@ -105,6 +105,7 @@ def nats_lifespan(
         )
         install_services(app.state, settings, service, persistence, model_admin)
         await gateway.serve_cancels(service.cancel_relayed_here)
+        await gateway.serve_watches(service.watched)
         app.state[DEPENDENCIES_KEY] = DependencyProbe(gateway.nc)
         invalidation = CacheInvalidation(
             app.state[AUTHENTICATOR_KEY],

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, overload
 import msgspec
 
 from chat_api.gateway import Feed, FeedItem, Gateway, Signal
+from contracts import subjects
 from contracts.errors import ErrorCode
 from contracts.events import RequestFailed
 from contracts.inference import (
@@ -69,9 +70,22 @@ class KeepAlive(msgspec.Struct, frozen=True):
 
 RelayItem = TokenChunk | StreamFailure
 
+WATCH_FRESH_S = 2 * subjects.RELAY_WATCH_INTERVAL_S + 1.0
+"""A ``RelayWatch`` this recent means a client is still attached somewhere."""
+
 
 class Relay:
-    """Relays one request. Iterate ``events()`` exactly once."""
+    """Relays one request. Iterate ``events()`` once (a detached relay drains itself).
+
+    The *owner* relay is the one of the api instance that accepted the request: it alone
+    cancels the generation and reports failures it detects. With ``detach_grace_s`` > 0 a
+    consumer that goes away (the client disconnected) does not cancel it: the relay keeps
+    reading its chunks in a task of its own (so it still ends, settles limits and names
+    the conversation) and cancels only when ``detach_grace_s`` passed with no
+    ``RelayWatch`` heard. A *follower* (``owner=False``) relays a request for a client
+    that re-attached: it starts after ``start_seq`` with the ``backlog`` read from the
+    capture, says ``RelayWatch`` while it runs, and never cancels or reports anything.
+    """
 
     def __init__(
         self,
@@ -80,10 +94,25 @@ class Relay:
         feed: Feed,
         on_close: Callable[[Relay], None] | None = None,
         observer: StreamObserver | None = None,
+        *,
+        detach_grace_s: float = 0.0,
+        owner: bool = True,
+        start_seq: int = -1,
+        backlog: list[Chunk] | None = None,
     ) -> None:
         self.gateway = gateway
         self.request = request
         self.feed = feed
+        self.owner = owner
+        self._detach_grace_s = detach_grace_s
+        self._resume_seq = start_seq
+        self._backlog: list[FeedItem] = list(reversed(backlog or ()))
+        self.detached = False
+        self.watched_at = -WATCH_FRESH_S
+        """When a ``RelayWatch`` for this request was last heard (monotonic)."""
+        self._grace_timer: asyncio.TimerHandle | None = None
+        self._watch_timer: asyncio.TimerHandle | None = None
+        self._drain: asyncio.Task[None] | None = None
         self.worker_id: str | None = None
         self.started_at = time.monotonic()
         self.first_token_at: float | None = None
@@ -105,6 +134,8 @@ class Relay:
         self._deadline_timer = loop.call_later(delay, feed.push, Signal("deadline"))
         self._abandon_timer = loop.call_later(delay + ABANDON_GRACE_S, self._abandon)
         self._keepalive_timer: asyncio.TimerHandle | None = None
+        if not owner:
+            self._say_watching()
 
     @property
     def request_id(self) -> str:
@@ -119,6 +150,60 @@ class Relay:
 
     def _on_worker_lost(self, worker_id: str, why: str) -> None:
         self.feed.push(Signal("worker_lost", f"worker {worker_id} lost: {why}"))
+
+    def watched(self) -> None:
+        """A ``RelayWatch`` for this request was heard."""
+        self.watched_at = time.monotonic()
+
+    # --- detached and followed streams ----------------------------------------------
+    def _may_detach(self) -> bool:
+        return (
+            self.owner
+            and self._detach_grace_s > 0
+            and not self.detached
+            and not self._terminal
+            and not self._closed
+            and self._cancel_reason is None
+        )
+
+    def _detach(self, last_seq: int) -> None:
+        """The client went away: keep the generation for ``detach_grace_s``."""
+        log.info(
+            "request %s: client gone after seq %d; detached for %.0f s",
+            self.request_id,
+            last_seq,
+            self._detach_grace_s,
+        )
+        self.detached = True
+        self._resume_seq = last_seq
+        if self._keepalive_timer is not None:
+            self._keepalive_timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._grace_timer = loop.call_later(self._detach_grace_s, self._grace_over)
+        self._drain = loop.create_task(self._drain_detached(), name=f"detached-{self.request_id}")
+
+    async def _drain_detached(self) -> None:
+        async for _ in self._items(None):
+            pass
+
+    def _grace_over(self) -> None:
+        if self._closed:
+            return
+        if time.monotonic() - self.watched_at < WATCH_FRESH_S:
+            self._grace_timer = asyncio.get_running_loop().call_later(
+                subjects.RELAY_WATCH_INTERVAL_S, self._grace_over
+            )
+            return
+        log.info("request %s: nobody re-attached; cancelling", self.request_id)
+        self.cancel("client_disconnected")
+
+    def _say_watching(self) -> None:
+        if self._closed:
+            return
+        self.gateway.watch(self.request_id)
+        self._watch_timer = asyncio.get_running_loop().call_later(
+            subjects.RELAY_WATCH_INTERVAL_S, self._say_watching
+        )
 
     # --- the stream ---------------------------------------------------------------
     def _tick(self, keepalive_s: float) -> None:
@@ -145,9 +230,11 @@ class Relay:
         self, keepalive_s: float | None
     ) -> AsyncGenerator[RelayItem | KeepAlive, None]:
         queue = self.feed.queue
-        last_seq = -1
-        seq_at_tick = -1
-        backlog: list[FeedItem] = []  # replayed chunks to relay before the queue, next last
+        last_seq = self._resume_seq
+        seq_at_tick = last_seq
+        # replayed chunks to relay before the queue, next last
+        backlog, self._backlog = self._backlog, []
+        consumer_gone = False
         if keepalive_s is not None:
             self._keepalive_timer = asyncio.get_running_loop().call_later(
                 keepalive_s, self._tick, keepalive_s
@@ -226,9 +313,15 @@ class Relay:
                     self._observe_end(failure.code, None)
                     yield failure
                     return
+        except (GeneratorExit, asyncio.CancelledError):
+            consumer_gone = True
+            raise
         finally:
             self.chunks_relayed = max(0, last_seq)
-            self.close()
+            if consumer_gone and self._may_detach():
+                self._detach(last_seq)
+            else:
+                self.close()
 
     async def _fill_gap(self, last_seq: int, chunk: Chunk, backlog: list[FeedItem]) -> bool:
         """Chunks ``last_seq`` + 1 .. ``chunk.seq`` - 1 were lost: replay them from the
@@ -298,6 +391,8 @@ class Relay:
         return None
 
     def _report_failed(self, code: ErrorCode, message: str) -> None:
+        if not self.owner:
+            return
         self.gateway.report_failed(
             RequestFailed(
                 request_id=self.request_id,
@@ -318,12 +413,15 @@ class Relay:
         self._closed = True
         self._deadline_timer.cancel()
         self._abandon_timer.cancel()
-        if self._keepalive_timer is not None:
-            self._keepalive_timer.cancel()
+        for timer in (self._keepalive_timer, self._grace_timer, self._watch_timer):
+            if timer is not None:
+                timer.cancel()
         if self._unwatch is not None:
             self._unwatch()
-        if not self._terminal:  # before the feed closes: the gateway withdraws it if queued
-            self.gateway.cancel(self.request_id, self._cancel_reason or "client_disconnected")
+        if self.owner:
+            if not self._terminal:  # before the feed closes: the gateway withdraws it if queued
+                self.gateway.cancel(self.request_id, self._cancel_reason or "client_disconnected")
+            self.gateway.chat_ended(self.request)
         self.feed.close()
         if self._observer is not None:
             self._observer.closed()
@@ -342,6 +440,8 @@ class StreamTable:
 
     def __init__(self) -> None:
         self._relays: dict[str, Relay] = {}
+        """Owner relays by request id (detached ones included)."""
+        self._followers: set[Relay] = set()
         self.accepting = True
         self.closing = asyncio.Event()
         """Set by ``begin_shutdown``: other long responses (admin SSE) end on it too."""
@@ -349,14 +449,24 @@ class StreamTable:
         self._empty.set()
 
     def add(self, relay: Relay) -> None:
-        self._relays[relay.request_id] = relay
+        if relay.owner:
+            self._relays[relay.request_id] = relay
+        else:
+            self._followers.add(relay)
         self._empty.clear()
 
     def remove(self, relay: Relay) -> None:
         if self._relays.get(relay.request_id) is relay:
             del self._relays[relay.request_id]
-        if not self._relays:
+        self._followers.discard(relay)
+        if not self._relays and not self._followers:
             self._empty.set()
+
+    def watched(self, request_id: str) -> None:
+        """A client follows ``request_id`` (any instance): keep it if detached here."""
+        relay = self._relays.get(request_id)
+        if relay is not None:
+            relay.watched()
 
     def get(self, request_id: str) -> Relay | None:
         return self._relays.get(request_id)
@@ -368,7 +478,7 @@ class StreamTable:
         """Refuse new requests; every open stream ends with a ``shutting_down`` error."""
         self.accepting = False
         self.closing.set()
-        for relay in list(self._relays.values()):
+        for relay in [*self._relays.values(), *self._followers]:
             relay.shutdown()
 
     async def wait_empty(self, timeout_s: float) -> bool:

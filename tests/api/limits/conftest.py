@@ -133,6 +133,7 @@ def limit_settings(tmp_path: Path) -> ApiSettings:
         max_tokens_limit=512,
         request_timeout_s=30.0,
         max_queue_depth=QueueBounds(default=0),
+        chat_detach_grace_s=0.0,  # a client that leaves ends its stream (and its slot)
     )
 
 

@@ -90,6 +90,7 @@ def live_api_overrides() -> dict[str, Any]:
         "max_queue_depth": QueueBounds(default=1),
         "queue_poll_interval_s": 0.1,
         "queue_retry_after_s": 3,
+        "chat_detach_grace_s": 0.0,  # a client that leaves frees its worker slot at once
     }
 
 

@@ -1,10 +1,12 @@
-"""``POST /api/chat`` (SSE) and ``POST /api/chat/{request_id}/cancel``."""
+"""``POST /api/chat`` (SSE), ``GET /api/chat/{request_id}/events`` (re-attach, SSE) and
+``POST /api/chat/{request_id}/cancel``."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from litestar import Controller, Request, post
+from litestar import Controller, Request, get, post
+from litestar.params import Parameter
 from litestar.response import Stream
 
 from chat_api.auth import AuthUser
@@ -14,6 +16,23 @@ from chat_api.chat.sse import SSE_HEADERS, SSE_MEDIA_TYPE, chat_frames
 from chat_api.errors import ApiError, request_id_of
 from contracts.errors import ErrorCode
 from contracts.inference import ChatMessage, SamplingParams
+
+MAX_EVENT_ID = 10**9
+
+
+def parse_last_event_id(value: str | None) -> int:
+    """The ``Last-Event-ID`` header (a chunk seq) or -1 without one; 400 if malformed."""
+    if value is None or not value.strip():
+        return -1
+    text = value.strip()
+    if not text.isdigit() or int(text) > MAX_EVENT_ID:
+        raise ApiError(
+            400,
+            ErrorCode.INVALID_REQUEST,
+            "Last-Event-ID must be the id of a token event (a number)",
+            param="Last-Event-ID",
+        )
+    return int(text)
 
 
 def spec_from_body(body: ChatBody) -> ChatSpec:
@@ -50,7 +69,35 @@ class ChatController(Controller):
         self, request: Request[AuthUser, str, Any], data: ChatBody, chat_service: ChatService
     ) -> Stream:
         relay = await chat_service.start(
-            request.user, spec_from_body(data), request_id_of(request.scope)
+            request.user,
+            spec_from_body(data),
+            request_id_of(request.scope),
+            detach_grace_s=chat_service.settings.chat_detach_grace_s,
+        )
+        return Stream(chat_frames(relay), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
+
+    @get(
+        "/{request_id:str}/events",
+        media_type=SSE_MEDIA_TYPE,
+        summary="Re-attach to a chat's answer (after a reload or a lost connection)",
+        description=(
+            "Server-sent events like POST /api/chat: `start`, the tokens after the "
+            "`Last-Event-ID` header (all of them without it), then `done` or `error`. "
+            "404 unknown or not the caller's; 410 stream_expired once the answer's "
+            "chunks are no longer kept (read it from its conversation)."
+        ),
+    )
+    async def events(
+        self,
+        request: Request[AuthUser, str, Any],
+        request_id: str,
+        chat_service: ChatService,
+        last_event_id: Annotated[
+            str | None, Parameter(header="Last-Event-ID", required=False)
+        ] = None,
+    ) -> Stream:
+        relay = await chat_service.attach(
+            request.user, request_id, parse_last_event_id(last_event_id)
         )
         return Stream(chat_frames(relay), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
 

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+import msgspec
+
 from chat_api.auth import AuthUser
 from chat_api.chat.banned_words import BannedWords
 from chat_api.chat.defaults import (
@@ -36,7 +38,15 @@ from chat_api.telemetry import ApiMetrics
 from contracts.accounts import UserSettings
 from contracts.conversations import ConversationDetail
 from contracts.errors import ErrorCode
-from contracts.inference import CancelChat, ChatMessage, ChatRequest, SamplingParams
+from contracts.inference import (
+    CancelChat,
+    ChatMessage,
+    ChatRequest,
+    Chunk,
+    SamplingParams,
+    StreamError,
+    TokenChunk,
+)
 
 RETRY_AFTER_S = "5"
 
@@ -116,6 +126,28 @@ def build_request(
     )
 
 
+def resume_backlog(captured: list[Chunk], after_seq: int) -> list[Chunk] | None:
+    """What a client that saw chunks up to ``after_seq`` still needs of the captured
+    ones (in seq order), or None if the capture lost some of them (expired). A client
+    that saw the last token (but maybe not the end) gets the end again without text."""
+    tokens = [c for c in captured if c.seq > 0]  # seq 0: the worker's StreamStarted
+    if tokens and tokens[0].seq > max(after_seq + 1, 1):
+        return None
+    wanted = [c for c in captured if c.seq > after_seq]
+    last = captured[-1] if captured else None
+    if not wanted and last is not None and _is_final(last):
+        if isinstance(last, TokenChunk):
+            return [msgspec.structs.replace(last, seq=after_seq + 1, text="")]
+        return [msgspec.structs.replace(last, seq=after_seq + 1)]
+    return wanted
+
+
+def _is_final(chunk: Chunk) -> bool:
+    return isinstance(chunk, StreamError) or (
+        isinstance(chunk, TokenChunk) and chunk.finish_reason is not None
+    )
+
+
 def _closing(streams: StreamTable, ticket: Ticket | None) -> Callable[[Relay], None]:
     """The relay's ``on_close``: leave the stream table, settle the chat's limits."""
     if ticket is None:
@@ -158,7 +190,11 @@ class ChatService:
         self.metrics: ApiMetrics | None = None
         """Set by the app when metrics are on: each chat gets a ``StreamObserver``."""
 
-    async def start(self, user: AuthUser, spec: ChatSpec, request_id: str) -> Relay:
+    async def start(
+        self, user: AuthUser, spec: ChatSpec, request_id: str, detach_grace_s: float = 0.0
+    ) -> Relay:
+        """Publish the chat and return its relay. ``detach_grace_s`` > 0: a client that
+        goes away detaches the generation for that long instead of cancelling it."""
         started = time.monotonic()
         if not self.streams.accepting:
             raise ApiError(
@@ -217,6 +253,7 @@ class ChatService:
             observer=None
             if self.metrics is None
             else self.metrics.stream(model, user.role, started),
+            detach_grace_s=detach_grace_s,
         )
         if detail is not None and self._wants_title(detail):
             titles = self.titles
@@ -248,6 +285,73 @@ class ChatService:
             and not detail.conversation.title.strip()
             and detail.conversation.message_count == 0  # the page holds history only
         )
+
+    async def attach(self, user: AuthUser, request_id: str, after_seq: int) -> Relay:
+        """A relay of the user's chat ``request_id`` (an admin: anyone's), accepted by any
+        api instance, from the chunk after ``after_seq`` (-1: from the start): what the
+        capture holds, then live. 404 unknown or not theirs; 410 ``stream_expired`` when
+        the capture no longer holds the chunks (the answer is in the conversation)."""
+        if not self.streams.accepting:
+            raise ApiError(
+                503,
+                ErrorCode.SHUTTING_DOWN,
+                "the api is shutting down; retry",
+                headers={"Retry-After": RETRY_AFTER_S},
+            )
+        try:
+            chat = await self.gateway.open_chat(request_id)
+        except GatewayUnavailable as exc:
+            raise ApiError(
+                503, ErrorCode.SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": RETRY_AFTER_S}
+            ) from exc
+        if chat is None or (chat.user_id != user.id and not user.is_admin):
+            raise ApiError(404, ErrorCode.NOT_FOUND, f"no chat {request_id!r}")
+        try:
+            feed = await self.gateway.attach(request_id)
+        except GatewayUnavailable as exc:
+            raise ApiError(
+                503, ErrorCode.SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": RETRY_AFTER_S}
+            ) from exc
+        captured = await self.gateway.replay(request_id, -1)
+        backlog = resume_backlog(captured, after_seq)
+        if backlog is None or (not captured and time.time() > chat.deadline):
+            feed.close()
+            raise ApiError(
+                410,
+                ErrorCode.STREAM_EXPIRED,
+                "this answer can no longer be streamed; read it from its conversation",
+            )
+        request = ChatRequest(
+            request_id=chat.request_id,
+            user_id=chat.user_id,
+            model=chat.model,
+            messages=(),
+            deadline=chat.deadline,
+            created_at=chat.created_at,
+            conversation_id=chat.conversation_id,
+        )
+        relay = Relay(
+            self.gateway,
+            request,
+            feed,
+            on_close=self.streams.remove,
+            owner=False,
+            start_seq=after_seq,
+            backlog=backlog,
+        )
+        self.streams.add(relay)
+        return relay
+
+    async def running_chat(self, conversation_id: str) -> str | None:
+        """The request id of the conversation's chat still running (None: none, or the
+        bus does not say). The caller has checked the conversation is the user's."""
+        try:
+            return await self.gateway.conversation_chat(conversation_id)
+        except GatewayUnavailable:
+            return None
+
+    def watched(self, request_id: str) -> None:
+        self.streams.watched(request_id)
 
     async def cancel(self, user: AuthUser, request_id: str) -> bool:
         """Cancel a chat the user started (an admin: any chat), whichever api instance

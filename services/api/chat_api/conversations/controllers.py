@@ -8,10 +8,16 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import Parameter
 
 from chat_api.auth import AuthUser
+from chat_api.chat import ChatService
 from chat_api.conversations.export import ExportFormat, export_filename, render
-from chat_api.conversations.schemas import ConversationPage, ConversationPatch, NewConversation
+from chat_api.conversations.schemas import (
+    ConversationPage,
+    ConversationPatch,
+    ConversationRead,
+    NewConversation,
+)
 from chat_api.conversations.service import PAGE_MESSAGES, ConversationService
-from contracts.conversations import MAX_MESSAGES_PAGE, ConversationDetail, ConversationView
+from contracts.conversations import MAX_MESSAGES_PAGE, ConversationView
 
 Limit = Annotated[int, Parameter(ge=1, le=100, description="page size, 1..100")]
 Offset = Annotated[int, Parameter(ge=0, description="items to skip")]
@@ -61,17 +67,24 @@ class ConversationController(Controller):
     @get(
         "/{conversation_id:str}",
         summary="A conversation and a page of its newest messages, oldest first",
-        description="has_more: older messages exist; ask again with before=next_before.",
+        description=(
+            "has_more: older messages exist; ask again with before=next_before. "
+            "active_request_id: its chat still generating (re-attach with "
+            "GET /api/chat/{id}/events), else null."
+        ),
     )
     async def read(
         self,
         request: Request[AuthUser, str, Any],
         conversation_id: str,
         conversations: ConversationService,
+        chat_service: ChatService,
         limit: MessageLimit = PAGE_MESSAGES,
         before: Before = None,
-    ) -> ConversationDetail:
-        return await conversations.get(request.user, conversation_id, limit=limit, before=before)
+    ) -> ConversationRead:
+        detail = await conversations.get(request.user, conversation_id, limit=limit, before=before)
+        running = await chat_service.running_chat(detail.conversation.id)
+        return ConversationRead.of(detail, running)
 
     @patch("/{conversation_id:str}", summary="Rename, or set / clear the system prompt")
     async def update(
