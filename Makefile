@@ -22,14 +22,25 @@ export TRANSFORMERS_OFFLINE := 1
 export VLLM_NO_USAGE_STATS := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: help env model run token test test-fast lint bench clean
+# The web app is rebuilt when a file under frontend/ (but its outputs) changed; its
+# packages are reinstalled when package-lock.json did. node and npm come from Debian.
+WEB_FILES := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune -o -path frontend/test-results -prune -o -type f -print 2>/dev/null | LC_ALL=C sort)
+WEB_HASH := $(shell cat $(WEB_FILES) /dev/null | sha256sum | cut -c1-12)
+LOCK_HASH := $(shell cat frontend/package-lock.json 2>/dev/null | sha256sum | cut -c1-12)
+WEB_DEPS := frontend/node_modules/.installed-$(LOCK_HASH)
+WEB_BUILD := frontend/dist/.built-$(WEB_HASH)
+APT_GET := $(if $(filter 0,$(shell id -u)),,sudo )apt-get
+
+.PHONY: help env model run token test test-fast lint bench clean node web web-deps web-dev web-test browser-deps
 
 help:
 	@echo "make run    start nats-server, an inference worker (vLLM CPU) and the api"
 	@echo "make token  print a development admin token (last line)"
 	@echo "make test   install what is needed and run every test (unit, integration, e2e)"
 	@echo "make bench  platform vs direct engine: TTFT, tokens/s, requests/min"
-	@echo "make lint   ruff + mypy"
+	@echo "make lint   ruff + mypy + eslint / tsc of the web app"
+	@echo "make web    build the web app (frontend/dist, served by the api at /)"
+	@echo "make web-dev  Vite's dev server on :5173, proxying to a running api (API_PORT, 8080)"
 
 env: $(STAMP)
 
@@ -45,13 +56,43 @@ $(STAMP): requirements/base.txt requirements/engine-cpu.txt requirements/dev.txt
 model: env
 	$(PY) -m inference_worker.model_prep
 
-run: env model
+run: env model web
 	$(PY) -m stack
+
+node:
+	@command -v npm >/dev/null || { \
+	  echo ">> installing node and npm from Debian"; \
+	  $(APT_GET) update -q && $(APT_GET) install -y -q nodejs npm; }
+
+web-deps: node $(WEB_DEPS)
+
+$(WEB_DEPS): frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $@
+
+web: web-deps $(WEB_BUILD)
+
+$(WEB_BUILD):
+	cd frontend && npm run build
+	touch $@
+
+web-dev: web-deps
+	cd frontend && npm run dev
+
+web-test: web-deps
+	cd frontend && npm test
+
+# Browser tests drive Debian's Chromium (no browser can be downloaded here) with
+# playwright-core; fonts-nanum draws the Korean screens.
+browser-deps:
+	@test -x /usr/bin/chromium && fc-list 2>/dev/null | grep -qi nanum || { \
+	  echo ">> installing chromium and fonts-nanum from Debian"; \
+	  $(APT_GET) update -q && $(APT_GET) install -y -q chromium fonts-nanum; }
 
 token: env
 	@$(PY) -m chat_api.auth.dev_token
 
-test: env model
+test: env model web web-test browser-deps
 	$(PY) -m pytest
 
 test-fast: env
@@ -61,9 +102,11 @@ lint: env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy contracts structured_logs env_settings nats_service services deploy bench tests
+	$(MAKE) --no-print-directory web-deps
+	cd frontend && npm run lint
 
 bench: env model
 	$(PY) -m bench
 
 clean:
-	rm -rf .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .data .pytest_cache .mypy_cache .ruff_cache frontend/dist frontend/node_modules
