@@ -104,7 +104,7 @@ class FakeGateway:
     def workers(self) -> WorkerRegistry:
         return self._registry
 
-    async def open(self, request: ChatRequest) -> Feed:
+    async def open(self, request: ChatRequest, queue_updates: bool = False) -> Feed:
         if isinstance(self.fail_with, GatewayUnavailable | RuntimeError):
             raise self.fail_with
         self.requests.append(request)

@@ -110,9 +110,7 @@ async def _terminal_events(nc: NatsClient, request_id: str) -> list[ChatEvent]:
             except Exception:
                 return found
             event = codec.decode_event(msg.data)
-            if event.request_id == request_id and not event.__class__.__name__.endswith(
-                "Accepted"
-            ):
+            if event.request_id == request_id and not event.__class__.__name__.endswith("Accepted"):
                 found.append(event)
     finally:
         await sub.unsubscribe()
@@ -216,9 +214,7 @@ async def test_reattach_is_the_owners_and_checks_its_input(
             refused = await http.get(path, headers=headers)
             assert refused.status_code == 404
             assert refused.json()["error"]["code"] == "not_found"
-        bad = await http.get(
-            f"/api/chat/{request_id}/events", headers={"Last-Event-ID": "x1"}
-        )
+        bad = await http.get(f"/api/chat/{request_id}/events", headers={"Last-Event-ID": "x1"})
         assert bad.status_code == 400
         assert bad.json()["error"]["param"] == "Last-Event-ID"
         anonymous = await http.get(f"/api/chat/{request_id}/events", headers={"Authorization": ""})

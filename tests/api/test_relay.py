@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from chat_api.queue_positions import QueueUpdate
 from chat_api.relay import KeepAlive, Relay, StreamFailure, StreamTable
 from contracts.inference import (
     ChatMessage,
@@ -312,3 +313,25 @@ async def test_sse_frames_carry_keepalive_comments(monkeypatch: pytest.MonkeyPat
     rest = [frame async for frame in frames]
     assert rest[0].startswith(b"id: 1\nevent: token\n")
     assert rest[-1].startswith(b"event: done\n")
+
+
+async def test_queue_updates_reach_sse_writers_only_while_waiting() -> None:
+    gateway = FakeGateway()
+    relay = await _open(gateway)
+    relay.feed.push(QueueUpdate(position=2, eta_s=None))
+    relay.feed.push(QueueUpdate(position=1, eta_s=3.5))
+    relay.feed.push(StreamStarted(seq=0, worker_id="w-gemma3-270m", model="m", prompt_tokens=1))
+    relay.feed.push(QueueUpdate(position=1, eta_s=1.0))  # late: the worker has it
+    relay.feed.push(TokenChunk(seq=1, text="a", finish_reason="stop"))
+    items = await asyncio.wait_for(_collect_sse(relay), 2)
+    assert items[:2] == [QueueUpdate(position=2, eta_s=None), QueueUpdate(position=1, eta_s=3.5)]
+    assert [type(i) for i in items[2:]] == [TokenChunk]
+
+    other = await _open(FakeGateway())
+    other.feed.push(QueueUpdate(position=1, eta_s=None))
+    other.feed.push(TokenChunk(seq=1, text="a", finish_reason="stop"))
+    assert [type(i) for i in await asyncio.wait_for(_collect(other), 2)] == [TokenChunk]
+
+
+async def _collect_sse(relay: Relay) -> list[object]:
+    return [item async for item in relay.events(60.0)]

@@ -42,6 +42,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
 from nats.js.errors import KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
+from chat_api.queue_positions import QueuePositions, QueueUpdate, Waiting
 from chat_api.workers import WorkerRegistry
 from contracts import codec, subjects
 from contracts.bus import DRAIN_TIMEOUT_S
@@ -86,7 +87,7 @@ class Signal:
     detail: str = ""
 
 
-FeedItem = Chunk | Signal
+FeedItem = Chunk | Signal | QueueUpdate
 
 
 class Feed:
@@ -137,8 +138,10 @@ class Gateway(Protocol):
     @property
     def workers(self) -> WorkerRegistry: ...
 
-    async def open(self, request: ChatRequest) -> Feed:
-        """Subscribe to the request's chunks, publish it, announce it accepted."""
+    async def open(self, request: ChatRequest, queue_updates: bool = False) -> Feed:
+        """Subscribe to the request's chunks, publish it, announce it accepted. With
+        ``queue_updates`` the feed also gets a ``QueueUpdate`` every second while the
+        request waits for a worker."""
         ...
 
     def cancel(self, request_id: str, reason: CancelReason) -> None:
@@ -238,6 +241,7 @@ class NatsGateway:
         self._events = JetStreamOutbox(js, log=log)
         self._open_chats: KeyValue | None = None
         self._watch_sub: Subscription | None = None
+        self.positions = QueuePositions(js)
 
     async def _reconnected(self) -> None:
         # Chunks published while the connection was down never reach us: each relay
@@ -303,6 +307,7 @@ class NatsGateway:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="worker-sweeper")
 
     async def close(self) -> None:
+        await self.positions.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
@@ -342,11 +347,13 @@ class NatsGateway:
 
         return await self.nc.subscribe(subjects.chunk_subject(request_id), cb=on_chunk)
 
-    async def open(self, request: ChatRequest) -> Feed:
+    async def open(self, request: ChatRequest, queue_updates: bool = False) -> Feed:
         subscription: Subscription | None = None
 
         def close() -> None:
             self._queued.pop(request.request_id, None)
+            if queue_updates:
+                self.positions.unwatch(request.request_id, request.model)
             if self._feeds.get(request.request_id) is feed:
                 del self._feeds[request.request_id]
             if subscription is not None:
@@ -365,6 +372,8 @@ class NatsGateway:
             raise GatewayUnavailable(f"could not queue the request: {exc}") from exc
         if not feed.closed:
             self._queued[request.request_id] = _Queued(ack.seq, request, time.monotonic())
+            if queue_updates:
+                self.positions.watch(request.request_id, Waiting(request.model, ack.seq, feed.push))
         accepted = accepted_event(request, time.time())
         self._publish_event(subjects.EVENT_ACCEPTED, accepted, request.request_id, "accepted")
         return feed

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, overload
 import msgspec
 
 from chat_api.gateway import Feed, FeedItem, Gateway, Signal
+from chat_api.queue_positions import QueueUpdate
 from contracts import subjects
 from contracts.errors import ErrorCode
 from contracts.events import RequestFailed
@@ -217,18 +218,21 @@ class Relay:
     def events(self) -> AsyncGenerator[RelayItem, None]: ...
 
     @overload
-    def events(self, keepalive_s: float) -> AsyncGenerator[RelayItem | KeepAlive, None]: ...
+    def events(
+        self, keepalive_s: float
+    ) -> AsyncGenerator[RelayItem | KeepAlive | QueueUpdate, None]: ...
 
     def events(
         self, keepalive_s: float | None = None
-    ) -> AsyncGenerator[RelayItem | KeepAlive, None]:
-        """The stream. With ``keepalive_s``, a ``KeepAlive`` item after each such period
-        in which nothing arrived (SSE writers ask for it; other readers do not)."""
+    ) -> AsyncGenerator[RelayItem | KeepAlive | QueueUpdate, None]:
+        """The stream. With ``keepalive_s`` (SSE writers), a ``KeepAlive`` item after each
+        such period in which nothing arrived, and the ``QueueUpdate``s of a request still
+        waiting for a worker (other readers get neither)."""
         return self._items(keepalive_s)
 
     async def _items(
         self, keepalive_s: float | None
-    ) -> AsyncGenerator[RelayItem | KeepAlive, None]:
+    ) -> AsyncGenerator[RelayItem | KeepAlive | QueueUpdate, None]:
         queue = self.feed.queue
         last_seq = self._resume_seq
         seq_at_tick = last_seq
@@ -281,6 +285,10 @@ class Relay:
                 if isinstance(item, StreamStarted):
                     last_seq = max(last_seq, item.seq)
                     self._own(item.worker_id)
+                    continue
+                if isinstance(item, QueueUpdate):
+                    if keepalive_s is not None and self.worker_id is None:
+                        yield item
                     continue
                 if isinstance(item, StreamError):
                     # Tokens lost before the error are still the client's; if they cannot

@@ -73,6 +73,7 @@ class ChatController(Controller):
             spec_from_body(data),
             request_id_of(request.scope),
             detach_grace_s=chat_service.settings.chat_detach_grace_s,
+            queue_updates=True,
         )
         return Stream(chat_frames(relay), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
 

@@ -191,10 +191,16 @@ class ChatService:
         """Set by the app when metrics are on: each chat gets a ``StreamObserver``."""
 
     async def start(
-        self, user: AuthUser, spec: ChatSpec, request_id: str, detach_grace_s: float = 0.0
+        self,
+        user: AuthUser,
+        spec: ChatSpec,
+        request_id: str,
+        detach_grace_s: float = 0.0,
+        queue_updates: bool = False,
     ) -> Relay:
         """Publish the chat and return its relay. ``detach_grace_s`` > 0: a client that
-        goes away detaches the generation for that long instead of cancelling it."""
+        goes away detaches the generation for that long instead of cancelling it;
+        ``queue_updates``: the relay says the chat's place in the queue while it waits."""
         started = time.monotonic()
         if not self.streams.accepting:
             raise ApiError(
@@ -234,7 +240,7 @@ class ChatService:
         request = build_request(self.settings, spec, user, request_id, model, time.time())
         ticket = await self.admission.admit(user, request)
         try:
-            feed = await self.gateway.open(request)
+            feed = await self.gateway.open(request, queue_updates)
         except GatewayUnavailable as exc:
             if ticket is not None:
                 ticket.forget()

@@ -1,4 +1,5 @@
-"""SSE frames of ``/api/chat``: start, token (``id:`` = chunk seq), done, error.
+"""SSE frames of ``/api/chat``: start, queued (place in the model's queue while waiting),
+token (``id:`` = chunk seq), done, error.
 
 Frames are built as bytes directly (one msgspec encode per token) rather than through
 Litestar's ``ServerSentEvent``, which costs a thread hop before the first frame and a
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import msgspec
 
+from chat_api.queue_positions import QueueUpdate
 from chat_api.relay import KEEPALIVE_S, KeepAlive, Relay, StreamFailure
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -59,6 +61,9 @@ async def chat_frames(relay: Relay) -> AsyncIterator[bytes]:
         async for item in relay.events(KEEPALIVE_S):
             if isinstance(item, KeepAlive):
                 yield KEEPALIVE_FRAME
+                continue
+            if isinstance(item, QueueUpdate):
+                yield b"event: queued\ndata: " + _encode(item) + b"\n\n"
                 continue
             if isinstance(item, StreamFailure):
                 yield error_frame(item.code, item.message)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import msgspec
 
 from chat_api.chat.sse import KEEPALIVE_FRAME
+from chat_api.queue_positions import QueueUpdate
 from chat_api.relay import KEEPALIVE_S, KeepAlive, Relay, StreamFailure
 from chat_api.v1.schemas import CompletionUsage
 
@@ -72,6 +73,8 @@ async def completion_frames(
             if isinstance(item, KeepAlive):
                 yield KEEPALIVE_FRAME
                 continue
+            if isinstance(item, QueueUpdate):
+                continue  # OpenAI's stream has no such frame (and /v1 asks for none)
             if isinstance(item, StreamFailure):
                 yield error_frame(item.code, item.message, request.request_id)
                 return
