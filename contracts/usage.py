@@ -36,6 +36,27 @@ class UsageQuery(msgspec.Struct, frozen=True, kw_only=True):
     v: int = SCHEMA_VERSION
 
 
+TTFT_BUCKETS_MS: tuple[float, ...] = (
+    25,
+    50,
+    100,
+    200,
+    300,
+    500,
+    750,
+    1000,
+    1500,
+    2000,
+    3000,
+    5000,
+    10000,
+    20000,
+    60000,
+)
+"""Upper bounds of the time-to-first-token histogram the percentiles are read from (the
+last bucket is open: a value above it reports the bound)."""
+
+
 class UsageCounts(msgspec.Struct, frozen=True, kw_only=True):
     requests: int = 0
     completed: int = 0
@@ -48,6 +69,10 @@ class UsageCounts(msgspec.Struct, frozen=True, kw_only=True):
     total_tokens: int = 0
     avg_ttft_ms: float | None = None
     """Over the completed requests; None when there are none."""
+    p50_ttft_ms: float | None = None
+    """Median time to first token of the completed requests, from a histogram of
+    ``TTFT_BUCKETS_MS`` (interpolated inside a bucket); None when there are none."""
+    p95_ttft_ms: float | None = None
     avg_latency_ms: float | None = None
     """Over the requests that ended; None when none did."""
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from contracts.errors import ErrorCode
-from contracts.usage import ListUsageRecords, RecordCursor, UsageQuery
+from contracts.usage import TTFT_BUCKETS_MS, ListUsageRecords, RecordCursor, UsageQuery
 from metering.errors import DomainError
-from metering.queries import UsageQueries
+from metering.queries import UsageQueries, ttft_percentile
 from metering.recorder import UsageRecorder
 from tests.metering import events_factory as ev
 from tests.metering.events_factory import DAY_S, T0
@@ -47,6 +47,9 @@ async def test_totals_and_breakdowns_for_everyone(
     assert (t.requests, t.completed, t.failed, t.cancelled, t.in_progress) == (6, 3, 1, 1, 1)
     assert (t.input_tokens, t.output_tokens, t.total_tokens) == (114, 60, 174)
     assert t.avg_ttft_ms == pytest.approx((20 + 40 + 10) / 3)
+    # 10 and 20 in the 0-25 ms bucket, 40 in 25-50: interpolated inside the bucket
+    assert t.p50_ttft_ms == pytest.approx(25 * 1.5 / 2)
+    assert t.p95_ttft_ms == pytest.approx(25 + 25 * 0.85)
     assert [(d.day, d.requests, d.total_tokens) for d in summary.by_day] == [
         ("2025-01-01", 3, 167),
         ("2025-01-02", 2, 7),
@@ -132,3 +135,15 @@ async def test_record_fields(recorder: UsageRecorder, queries: UsageQueries) -> 
     assert (record.input_tokens, record.output_tokens) == (7, 3)
     assert (record.started_at, record.finished_at) == (T0, T0 + 1)
     assert (await queries.records(ListUsageRecords(start=T0, end=T0 + 1, model="x"))).records == ()
+
+
+def test_ttft_percentile_from_the_histogram() -> None:
+    bounds = len(TTFT_BUCKETS_MS)
+    assert ttft_percentile([0] * bounds, 0, 0.5) is None
+    # 100 values: 50 up to 25 ms, 40 more up to 50 ms, 10 more up to 100 ms
+    cumulative = [50, 90, *([100] * (bounds - 2))]
+    assert ttft_percentile(cumulative, 100, 0.50) == pytest.approx(25.0)
+    assert ttft_percentile(cumulative, 100, 0.70) == pytest.approx(25 + 25 * 20 / 40)
+    assert ttft_percentile(cumulative, 100, 0.95) == pytest.approx(50 + 50 * 5 / 10)
+    # values beyond the last bound report the bound
+    assert ttft_percentile([0] * bounds, 3, 0.5) == TTFT_BUCKETS_MS[-1]

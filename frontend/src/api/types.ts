@@ -100,6 +100,8 @@ export interface ConversationPage {
   messages: Message[];
   has_more: boolean;
   next_before: string | null;
+  /** The conversation's chat still generating (GET /api/conversations/{id}). */
+  active_request_id?: string | null;
 }
 
 export interface ChatMessageIn {
@@ -252,6 +254,8 @@ export interface UsageCounts {
   output_tokens: number;
   total_tokens: number;
   avg_ttft_ms: number | null;
+  p50_ttft_ms: number | null;
+  p95_ttft_ms: number | null;
   avg_latency_ms: number | null;
 }
 

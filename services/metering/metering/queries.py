@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from contracts.usage import (
+    TTFT_BUCKETS_MS,
     DayUsage,
     ListUsageRecords,
     ModelUsage,
@@ -49,13 +50,43 @@ _AGGREGATES: tuple[sa.ColumnElement[Any], ...] = (
     sa.func.coalesce(sa.func.sum(_c.output_tokens), 0).label("output_tokens"),
     _TOKENS.label("total_tokens"),
     sa.func.avg(sa.case((_c.status == "completed", _c.ttft_ms))).label("avg_ttft_ms"),
+    _count_where((_c.status == "completed") & (_c.ttft_ms.is_not(None))).label("ttft_count"),
     sa.func.avg(_c.latency_ms).label("avg_latency_ms"),
+    # TTFT percentiles from a histogram counted in the database: one query whatever the
+    # number of requests, the same SQL on SQLite and PostgreSQL.
+    *(
+        _count_where(
+            (_c.status == "completed") & (_c.ttft_ms.is_not(None)) & (_c.ttft_ms <= bound)
+        ).label(f"ttft_le_{index}")
+        for index, bound in enumerate(TTFT_BUCKETS_MS)
+    ),
 )
+
+
+def ttft_percentile(cumulative: list[int], total: int, share: float) -> float | None:
+    """The ``share`` percentile from cumulative bucket counts (``cumulative[i]``: values
+    at most ``TTFT_BUCKETS_MS[i]``; ``total``: all values), interpolated linearly inside
+    its bucket; a value past the last bound reports that bound."""
+    if total <= 0:
+        return None
+    rank = share * total
+    lower_bound, lower_count = 0.0, 0
+    for bound, count in zip(TTFT_BUCKETS_MS, cumulative, strict=True):
+        if count >= rank:
+            inside = count - lower_count
+            fraction = (rank - lower_count) / inside if inside else 1.0
+            return lower_bound + (bound - lower_bound) * fraction
+        lower_bound, lower_count = bound, count
+    return TTFT_BUCKETS_MS[-1]
 
 
 def _counts(row: Any) -> dict[str, Any]:
     """The ``UsageCounts`` fields of an aggregate row (PostgreSQL sums are Decimals)."""
+    cumulative = [int(getattr(row, f"ttft_le_{i}")) for i in range(len(TTFT_BUCKETS_MS))]
+    timed = int(row.ttft_count)
     return {
+        "p50_ttft_ms": ttft_percentile(cumulative, timed, 0.50),
+        "p95_ttft_ms": ttft_percentile(cumulative, timed, 0.95),
         "requests": int(row.requests),
         "completed": int(row.completed),
         "failed": int(row.failed),

@@ -64,6 +64,8 @@ def test_own_usage_asks_only_for_the_callers_records(
             "output_tokens": 0,
             "total_tokens": 36,
             "avg_ttft_ms": None,
+            "p50_ttft_ms": None,
+            "p95_ttft_ms": None,
             "avg_latency_ms": None,
             "day": "2025-01-01",
         }

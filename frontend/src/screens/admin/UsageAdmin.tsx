@@ -40,10 +40,11 @@ export default function UsageAdmin() {
       </div>
       {usage.isError && <p role="alert" className="text-red-700 dark:text-red-300">{t("admin.usage.loadFailed")}</p>}
       {totals && (
-        <dl className="mb-6 grid grid-cols-2 gap-3 text-sm sm:grid-cols-4" data-testid="usage-totals">
+        <dl className="mb-6 grid grid-cols-2 gap-3 text-sm sm:grid-cols-5" data-testid="usage-totals">
           <div><dt className="opacity-70">{t("admin.usage.requests")}</dt><dd className="text-lg font-semibold">{formatNumber(totals.requests, i18n.language)}</dd></div>
           <div><dt className="opacity-70">{t("admin.usage.tokens")}</dt><dd className="text-lg font-semibold">{formatNumber(totals.total_tokens, i18n.language)}</dd></div>
-          <div><dt className="opacity-70">{t("admin.usage.avgTtft")}</dt><dd className="text-lg font-semibold">{totals.avg_ttft_ms == null ? "—" : t("admin.usage.ms", { value: Math.round(totals.avg_ttft_ms) })}</dd></div>
+          <div><dt className="opacity-70">{t("admin.usage.ttftP50")}</dt><dd className="text-lg font-semibold">{totals.p50_ttft_ms == null ? "—" : t("admin.usage.ms", { value: Math.round(totals.p50_ttft_ms) })}</dd></div>
+          <div><dt className="opacity-70">{t("admin.usage.ttftP95")}</dt><dd className="text-lg font-semibold">{totals.p95_ttft_ms == null ? "—" : t("admin.usage.ms", { value: Math.round(totals.p95_ttft_ms) })}</dd></div>
           <div><dt className="opacity-70">{t("admin.usage.errorRate")}</dt><dd className="text-lg font-semibold">{totals.requests ? `${((totals.failed / totals.requests) * 100).toFixed(1)}%` : "—"}</dd></div>
         </dl>
       )}

@@ -45,7 +45,8 @@ export default function UsageCharts({ report }: { report: UsageReport }) {
       <BarChart testId="chart-requests" title={t("admin.usage.requestsPerDay")} bars={days.map((d) => ({ label: d.day, value: d.requests }))} />
       <BarChart testId="chart-tokens-model" title={t("admin.usage.tokensByModel")} bars={report.by_model.map((m) => ({ label: m.model, value: m.total_tokens }))} />
       <BarChart testId="chart-tokens-user" title={t("admin.usage.tokensByUser")} bars={(report.by_user ?? []).slice(0, 20).map((u) => ({ label: u.user_id, value: u.total_tokens }))} />
-      <BarChart testId="chart-ttft" title={t("admin.usage.ttftPerDay")} bars={days.map((d) => ({ label: d.day, value: Math.round(d.avg_ttft_ms ?? 0) }))} format={(n) => t("admin.usage.ms", { value: n })} />
+      <BarChart testId="chart-ttft" title={t("admin.usage.ttftP50PerDay")} bars={days.map((d) => ({ label: d.day, value: Math.round(d.p50_ttft_ms ?? 0) }))} format={(n) => t("admin.usage.ms", { value: n })} />
+      <BarChart testId="chart-ttft-p95" title={t("admin.usage.ttftP95PerDay")} bars={days.map((d) => ({ label: d.day, value: Math.round(d.p95_ttft_ms ?? 0) }))} format={(n) => t("admin.usage.ms", { value: n })} />
       <BarChart testId="chart-errors" title={t("admin.usage.errorRatePerDay")} bars={days.map((d) => ({ label: d.day, value: d.requests ? Math.round((d.failed / d.requests) * 1000) / 10 : 0 }))} format={(n) => `${n}%`} />
     </div>
   );
