@@ -51,6 +51,14 @@ from contracts.inference import (
 RETRY_AFTER_S = "5"
 
 
+def retry_later(code: ErrorCode, message: str) -> ApiError:
+    """A 503 the client should retry after ``RETRY_AFTER_S``."""
+    return ApiError(503, code, message, headers={"Retry-After": RETRY_AFTER_S})
+
+
+SHUTTING_DOWN_MESSAGE = "the api is shutting down; retry"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ChatSpec:
     messages: tuple[ChatMessage, ...]
@@ -203,12 +211,7 @@ class ChatService:
         ``queue_updates``: the relay says the chat's place in the queue while it waits."""
         started = time.monotonic()
         if not self.streams.accepting:
-            raise ApiError(
-                503,
-                ErrorCode.SHUTTING_DOWN,
-                "the api is shutting down; retry",
-                headers={"Retry-After": RETRY_AFTER_S},
-            )
+            raise retry_later(ErrorCode.SHUTTING_DOWN, SHUTTING_DOWN_MESSAGE)
         self.banned_words.check(spec.messages)
         defaults = (
             await self.user_defaults.for_user(user.id) if self.user_defaults is not None else None
@@ -231,11 +234,8 @@ class ChatService:
             )
         check_limits(self.settings, spec)
         if not self.gateway.workers.accepts(model):
-            raise ApiError(
-                503,
-                ErrorCode.MODEL_UNAVAILABLE,
-                f"no live worker serves model {model!r}; retry later",
-                headers={"Retry-After": RETRY_AFTER_S},
+            raise retry_later(
+                ErrorCode.MODEL_UNAVAILABLE, f"no live worker serves model {model!r}; retry later"
             )
         request = build_request(self.settings, spec, user, request_id, model, time.time())
         ticket = await self.admission.admit(user, request)
@@ -245,12 +245,7 @@ class ChatService:
             if ticket is not None:
                 ticket.forget()
             # The bus, not the model: service_unavailable (model_unavailable means no worker).
-            raise ApiError(
-                503,
-                ErrorCode.SERVICE_UNAVAILABLE,
-                str(exc),
-                headers={"Retry-After": RETRY_AFTER_S},
-            ) from exc
+            raise retry_later(ErrorCode.SERVICE_UNAVAILABLE, str(exc)) from exc
         relay = Relay(
             self.gateway,
             request,
@@ -298,26 +293,17 @@ class ChatService:
         capture holds, then live. 404 unknown or not theirs; 410 ``stream_expired`` when
         the capture no longer holds the chunks (the answer is in the conversation)."""
         if not self.streams.accepting:
-            raise ApiError(
-                503,
-                ErrorCode.SHUTTING_DOWN,
-                "the api is shutting down; retry",
-                headers={"Retry-After": RETRY_AFTER_S},
-            )
+            raise retry_later(ErrorCode.SHUTTING_DOWN, SHUTTING_DOWN_MESSAGE)
         try:
             chat = await self.gateway.open_chat(request_id)
         except GatewayUnavailable as exc:
-            raise ApiError(
-                503, ErrorCode.SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": RETRY_AFTER_S}
-            ) from exc
+            raise retry_later(ErrorCode.SERVICE_UNAVAILABLE, str(exc)) from exc
         if chat is None or (chat.user_id != user.id and not user.is_admin):
             raise ApiError(404, ErrorCode.NOT_FOUND, f"no chat {request_id!r}")
         try:
             feed = await self.gateway.attach(request_id)
         except GatewayUnavailable as exc:
-            raise ApiError(
-                503, ErrorCode.SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": RETRY_AFTER_S}
-            ) from exc
+            raise retry_later(ErrorCode.SERVICE_UNAVAILABLE, str(exc)) from exc
         captured = await self.gateway.replay(request_id, -1)
         backlog = resume_backlog(captured, after_seq)
         if backlog is None or (not captured and time.time() > chat.deadline):
