@@ -241,3 +241,34 @@ async def test_a_failure_in_a_follower_is_relayed() -> None:
     follower.cancel()
     items = await _collect(follower)
     assert isinstance(items[-1], StreamFailure)
+
+
+class SlowReplayGateway(FakeGateway):
+    """Replays take a while: a client can leave in the middle of one."""
+
+    async def replay(self, request_id: str, after_seq: int, before_seq: int | None = None) -> Any:
+        await asyncio.sleep(0.3)
+        return await super().replay(request_id, after_seq, before_seq)
+
+
+async def test_a_client_gone_during_a_gap_replay_loses_nothing() -> None:
+    gateway = SlowReplayGateway()
+    gateway.lost_seqs = {3}  # "wor" lost on the wire: the final chunk reveals the gap
+    service = _service(gateway)
+    gateway.script = answer(*TEXTS)
+    relay = await service.start(OWNER, _spec(), "r1", detach_grace_s=30.0)
+    seen: list[Any] = []
+
+    async def read() -> None:
+        async for item in relay.events():
+            seen.append(item)
+
+    reader = asyncio.create_task(read())
+    await _until(lambda: len(seen) == 2)  # "He", "llo"; then the gap replay starts
+    await asyncio.sleep(0.1)
+    reader.cancel()  # the client goes while the replay runs
+    await asyncio.gather(reader, return_exceptions=True)
+    assert relay.detached
+    await _until(lambda: relay.outcome is not None)
+    assert relay.outcome == "stop"  # the final chunk, taken off the queue, was not lost
+    assert gateway.cancels == []

@@ -177,6 +177,9 @@ class Relay:
         )
         self.detached = True
         self._resume_seq = last_seq
+        # A chunk taken off the queue when the client went (mid-replay, say) would be
+        # lost to the drain: it first re-reads everything after ``last_seq``.
+        self.feed.queue.put_nowait(Signal("resync"))
         if self._keepalive_timer is not None:
             self._keepalive_timer.cancel()
         loop = asyncio.get_running_loop()
@@ -327,6 +330,7 @@ class Relay:
         finally:
             self.chunks_relayed = max(0, last_seq)
             if consumer_gone and self._may_detach():
+                self._backlog = backlog
                 self._detach(last_seq)
             else:
                 self.close()
