@@ -265,3 +265,12 @@ async def test_stream_without_finish_reason_still_ends() -> None:
     assert last.usage is not None
     assert last.usage.completion_tokens == 1
     assert isinstance(events.events[0], RequestCompleted)
+
+
+async def test_the_scripted_text_streams_with_its_line_breaks() -> None:
+    markdown = "# Title\n\n- one\n- two\n\n```py\nx = 1\n```"
+    engine = ScriptedEngine(tokens_per_s=1000.0, text=markdown)
+    params = GenerationParams(max_tokens=11)  # its 11 words
+    prompt = engine.tokenizer.encode("write some markdown")
+    words = [delta.text async for delta in engine.generate("r1", prompt, params)]
+    assert "".join(words) == markdown + " "

@@ -259,7 +259,8 @@ _DIRECTIVE = re.compile(r"\[\[(hang|fail|crash|tokens=(\d+))\]\]")
 
 
 class ScriptedEngine:
-    """STAND-IN engine for protocol tests: deterministic words at a fixed rate."""
+    """STAND-IN engine for protocol tests and capacity benchmarks: deterministic words
+    (``WORKER_SCRIPTED_TEXT``, its line breaks kept) at a fixed rate."""
 
     name = "scripted"
 
@@ -272,7 +273,10 @@ class ScriptedEngine:
         fail_start: bool = False,
     ) -> None:
         self._interval = 1.0 / tokens_per_s
-        self._words = [f"{w} " for w in text.split()] or ["x "]
+        # A word and the whitespace after it (one space at the end), so a text with line
+        # breaks (markdown: lists, code, tables) streams with its layout.
+        words = re.findall(r"\S+\s*", text)
+        self._words = [w if w[-1].isspace() else f"{w} " for w in words] or ["x "]
         self._start_s = start_s
         self._fail_start = fail_start
         self._tokenizer = ScriptedTokenizer()
