@@ -207,10 +207,17 @@ export const useChat = create<ChatStore>()((set, get) => {
       try {
         const page = await conversationsApi.page(conversationId, null, PAGE);
         if (get().conversationId !== conversationId) return;
-        set({ conversation: page.conversation, messages: page.messages, hasMore: page.has_more, nextBefore: page.next_before, loading: false });
-        const active = page.conversation.active_request_id;
+        // A turn sent while this page was on its way (the first message of a new chat
+        // navigates here and so reloads the page) is not in it yet: keep it.
+        // (Matched by request id; one not started yet by its text among the newest two.)
+        const stored = (m: Message) => page.messages.some((p, i) => p.role === m.role
+          && (m.request_id ? p.request_id === m.request_id : p.content === m.content && i >= page.messages.length - 2));
+        const pending = switching ? [] : get().messages.filter((m) => m.id.startsWith("local-") && !stored(m));
+        set({ conversation: page.conversation, messages: [...page.messages, ...pending], hasMore: page.has_more, nextBefore: page.next_before, loading: false });
+        const active = page.active_request_id ?? page.conversation.active_request_id;
         const s = useStream.getState();
-        if (active && s.requestId !== active) {
+        const ours = isActive(s.status) && s.conversationId === conversationId;
+        if (active && s.requestId !== active && !ours) {
           // another tab or device is generating here: follow it from the start
           abortCurrent();
           const ctl = new AbortController();
