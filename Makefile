@@ -24,20 +24,21 @@ export DO_NOT_TRACK := 1
 
 # The web app is rebuilt when a file under frontend/ (but its outputs) changed; its
 # packages are reinstalled when package-lock.json did. node and npm come from Debian.
-WEB_FILES := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune -o -path frontend/test-results -prune -o -type f -print 2>/dev/null | LC_ALL=C sort)
+WEB_FILES := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune -o -path frontend/test-results -prune -o -path frontend/e2e -prune -o -path frontend/bench -prune -o -type f -print 2>/dev/null | LC_ALL=C sort)
 WEB_HASH := $(shell cat $(WEB_FILES) /dev/null | sha256sum | cut -c1-12)
 LOCK_HASH := $(shell cat frontend/package-lock.json 2>/dev/null | sha256sum | cut -c1-12)
 WEB_DEPS := frontend/node_modules/.installed-$(LOCK_HASH)
 WEB_BUILD := frontend/dist/.built-$(WEB_HASH)
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo )apt-get
 
-.PHONY: help env model run token test test-fast lint bench clean node web web-deps web-dev web-test browser-deps
+.PHONY: help env model run token test test-fast lint bench bench-web clean node web web-deps web-dev web-test browser-deps
 
 help:
 	@echo "make run    start nats-server, an inference worker (vLLM CPU) and the api"
 	@echo "make token  print a development admin token (last line)"
 	@echo "make test   install what is needed and run every test (unit, integration, e2e)"
 	@echo "make bench  platform vs direct engine: TTFT, tokens/s, requests/min"
+	@echo "make bench-web  the web app in Chromium: first paint, long tasks while streaming, scrolling"
 	@echo "make lint   ruff + mypy + eslint / tsc of the web app"
 	@echo "make web    build the web app (frontend/dist, served by the api at /)"
 	@echo "make web-dev  Vite's dev server on :5173, proxying to a running api (API_PORT, 8080)"
@@ -107,6 +108,9 @@ lint: env
 
 bench: env model
 	$(PY) -m bench
+
+bench-web: env web browser-deps
+	$(PY) -m bench.web_app
 
 clean:
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache frontend/dist frontend/node_modules

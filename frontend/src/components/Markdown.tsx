@@ -1,27 +1,12 @@
-import { memo, useMemo, type ReactNode } from "react";
+import { memo, useMemo, type ReactElement, type ReactNode } from "react";
 import ReactMarkdown, { type Components } from "react-markdown";
 import remarkGfm from "remark-gfm";
-import rehypeHighlight from "rehype-highlight";
-import bash from "highlight.js/lib/languages/bash";
-import javascript from "highlight.js/lib/languages/javascript";
-import typescript from "highlight.js/lib/languages/typescript";
-import python from "highlight.js/lib/languages/python";
-import json from "highlight.js/lib/languages/json";
-import xml from "highlight.js/lib/languages/xml";
-import css from "highlight.js/lib/languages/css";
-import sql from "highlight.js/lib/languages/sql";
-import yaml from "highlight.js/lib/languages/yaml";
-import go from "highlight.js/lib/languages/go";
-import rust from "highlight.js/lib/languages/rust";
-import java from "highlight.js/lib/languages/java";
+import { rehypeCodeHighlight } from "../lib/highlight";
 import { splitBlocks } from "../lib/markdownBlocks";
 import { CopyButton } from "./CopyButton";
 
-const languages = { bash, sh: bash, shell: bash, javascript, js: javascript, typescript, ts: typescript, python, py: python, json, xml, html: xml, css, sql, yaml, yml: yaml, go, rust, java };
-const rehypePlugins: [typeof rehypeHighlight, { languages: typeof languages; detect: boolean; ignoreMissing: boolean }][] = [
-  [rehypeHighlight, { languages, detect: false, ignoreMissing: true }],
-];
 const remarkPlugins = [remarkGfm];
+const rehypePlugins = [rehypeCodeHighlight];
 
 function textOf(node: ReactNode): string {
   if (typeof node === "string" || typeof node === "number") return String(node);
@@ -50,13 +35,31 @@ const components: Components = {
   },
 };
 
+const BLOCK_CACHE_SIZE = 2000;
+const rendered = new Map<string, ReactElement>();
+
+/**
+ * The element tree of one block, parsed once per distinct text (LRU): the answer that just
+ * finished streaming, a conversation opened again or a page of older messages mounts the
+ * blocks it already parsed instead of parsing and highlighting them anew.
+ */
+function renderBlock(text: string): ReactElement {
+  const cached = rendered.get(text);
+  if (cached) {
+    rendered.delete(text);
+    rendered.set(text, cached);
+    return cached;
+  }
+  // react-markdown's sync component is a plain function (no hooks): its output can be kept.
+  const element = ReactMarkdown({ children: text, remarkPlugins, rehypePlugins, components });
+  rendered.set(text, element);
+  if (rendered.size > BLOCK_CACHE_SIZE) rendered.delete(rendered.keys().next().value as string);
+  return element;
+}
+
 /** One markdown block, rendered once per distinct text. */
 export const MarkdownBlock = memo(function MarkdownBlock({ text }: { text: string }) {
-  return (
-    <ReactMarkdown remarkPlugins={remarkPlugins} rehypePlugins={rehypePlugins} components={components}>
-      {text}
-    </ReactMarkdown>
-  );
+  return <div className="md-block">{renderBlock(text)}</div>;
 });
 
 /** A whole message: its blocks, finished ones memoized; only a changed block renders again. */

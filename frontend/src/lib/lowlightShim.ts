@@ -1,8 +1,4 @@
-// rehype-highlight registers lowlight's 37 "common" grammars unless told otherwise, and its
-// static import keeps them all in the bundle. The build aliases `lowlight` to this module:
-// the same createLowlight, with no bundled grammars; src/components/Markdown.tsx registers
-// the handful it needs.
+// lowlight's entry module also exports its 37 "common" grammars and all the others; the
+// build aliases `lowlight` to this module so that only createLowlight is bundled and
+// src/lib/highlight.ts registers the dozen grammars it needs.
 export { createLowlight } from "../../node_modules/lowlight/lib/index.js";
-
-export const common = {};
-export const all = {};

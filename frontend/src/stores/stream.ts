@@ -26,13 +26,45 @@ const schedule: (cb: () => void) => number =
 const unschedule: (id: number) => void =
   typeof cancelAnimationFrame === "function" ? (id) => cancelAnimationFrame(id) : (id) => clearTimeout(id);
 
+/** The resume record is written at most this often while tokens flow. */
+export const SAVE_EVERY_MS = 250;
+let lastSaved = -Infinity;
+let saveTimer: ReturnType<typeof setTimeout> | null = null;
+
+function save(state: StreamState): void {
+  if (!state.requestId) return;
+  lastSaved = Date.now();
+  saveResume({ requestId: state.requestId, conversationId: state.conversationId, lastSeq: state.lastSeq, text: state.text });
+}
+
+/**
+ * Keeps the resume record in step with the stream. While tokens flow it is a snapshot (text
+ * and the seq of its last token) at most every SAVE_EVERY_MS, and at once when the page is
+ * hidden or unloaded: a re-attach asks for the tokens after the snapshot's seq, so an older
+ * snapshot costs a few tokens sent again, never a gap or a double. (Writing the whole text
+ * to sessionStorage every frame was a measurable share of a frame on a slow CPU.)
+ */
 function persist(state: StreamState): void {
   if (state.requestId && isActive(state.status)) {
-    saveResume({ requestId: state.requestId, conversationId: state.conversationId, lastSeq: state.lastSeq, text: state.text });
+    const wait = lastSaved + SAVE_EVERY_MS - Date.now();
+    if (wait <= 0) save(state);
+    else saveTimer ??= setTimeout(() => {
+      saveTimer = null;
+      persist(useStream.getState());
+    }, wait);
   } else if (state.status === "done" || (state.status === "error" && state.error?.status !== 0)) {
     saveResume(null);
   }
 }
+
+function saveNow(): void {
+  const store = useStream.getState();
+  store.flush();
+  const state = useStream.getState();
+  if (state.requestId && isActive(state.status)) save(state);
+}
+
+if (typeof window !== "undefined") window.addEventListener("pagehide", saveNow);
 
 export const useStream = create<StreamStore>()((set, get) => ({
   ...idleStream,
@@ -80,6 +112,9 @@ export const useStream = create<StreamStore>()((set, get) => ({
   },
   reset: () => {
     pending = [];
+    if (saveTimer !== null) clearTimeout(saveTimer);
+    saveTimer = null;
+    lastSaved = -Infinity;
     if (frame !== null) unschedule(frame);
     frame = null;
     saveResume(null);

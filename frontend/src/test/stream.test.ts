@@ -1,6 +1,6 @@
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { idleStream, queueSecondsLeft, reduceStream, type StreamState } from "../stores/streamReducer";
-import { useStream } from "../stores/stream";
+import { SAVE_EVERY_MS, useStream } from "../stores/stream";
 import { loadResume } from "../lib/resume";
 import type { ChatEvent } from "../api/sse";
 
@@ -58,7 +58,7 @@ describe("useStream store", () => {
     useStream.getState().reset();
   });
 
-  it("batches tokens until a flush and saves the resume record", () => {
+  it("batches tokens until a flush", () => {
     const store = useStream.getState();
     store.begin("c1");
     store.push(start);
@@ -67,6 +67,35 @@ describe("useStream store", () => {
     expect(useStream.getState().text).toBe("");
     useStream.getState().flush();
     expect(useStream.getState().text).toBe("ab");
+  });
+
+  it("writes the resume record at most every SAVE_EVERY_MS, the latest snapshot last", () => {
+    vi.useFakeTimers();
+    try {
+      const store = useStream.getState();
+      store.begin("c1");
+      store.push(start); // applied and saved at once
+      expect(loadResume()?.text).toBe("");
+      for (const [seq, text] of [[1, "a"], [2, "b"], [3, "c"]] as const) {
+        store.push(tok(seq, text));
+        useStream.getState().flush();
+      }
+      expect(loadResume()?.text).toBe(""); // within SAVE_EVERY_MS of the last write
+      vi.advanceTimersByTime(SAVE_EVERY_MS);
+      expect(loadResume()).toEqual({ requestId: "r1", conversationId: "c1", lastSeq: 3, text: "abc" });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("saves at once when the page is hidden", () => {
+    const store = useStream.getState();
+    store.begin("c1");
+    store.push(start);
+    store.push(tok(1, "a"));
+    useStream.getState().flush();
+    store.push(tok(2, "b")); // not flushed, not saved yet
+    window.dispatchEvent(new Event("pagehide"));
     expect(loadResume()).toEqual({ requestId: "r1", conversationId: "c1", lastSeq: 2, text: "ab" });
   });
 

@@ -20,8 +20,8 @@ export function MessageList() {
   const loading = useChat((s) => s.loading);
   const streamRequest = useStream((s) => (isActive(s.status) ? s.requestId : null));
   const busy = useStream((s) => isActive(s.status));
-  const text = useStream((s) => s.text);
   const ref = useRef<HTMLDivElement>(null);
+  const content = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
   const prevHeight = useRef<number | null>(null);
 
@@ -44,7 +44,21 @@ export function MessageList() {
     } else if (atBottom.current) {
       el.scrollTop = el.scrollHeight;
     }
-  }, [messages, text, loadingOlder]);
+  }, [messages, loadingOlder]);
+
+  // The streaming bubble grows with every frame of tokens: keep the reader at the bottom if
+  // they are there. A ResizeObserver runs after layout, so this forces no extra layout and
+  // the list does not render again per token.
+  useEffect(() => {
+    const el = ref.current;
+    const inner = content.current;
+    if (!el || !inner || typeof ResizeObserver === "undefined") return;
+    const observer = new ResizeObserver(() => {
+      if (atBottom.current && prevHeight.current === null) el.scrollTop = el.scrollHeight;
+    });
+    observer.observe(inner);
+    return () => observer.disconnect();
+  }, []);
 
   useEffect(() => {
     atBottom.current = true;
@@ -58,7 +72,7 @@ export function MessageList() {
 
   return (
     <div ref={ref} onScroll={onScroll} className="flex-1 overflow-y-auto" data-testid="message-list" role="log" aria-live="polite" aria-label={t("chat.messages")}>
-      <div className="mx-auto flex max-w-3xl flex-col gap-3 p-4">
+      <div ref={content} className="mx-auto flex max-w-3xl flex-col gap-3 p-4">
         {loadingOlder && <p className="text-center text-sm opacity-60">{t("common.loading")}</p>}
         {loading && messages.length === 0 && <p className="text-center text-sm opacity-60">{t("common.loading")}</p>}
         {!loading && visible.length === 0 && !busy && <p className="mt-16 text-center text-lg opacity-60" data-testid="empty-chat">{t("chat.empty")}</p>}
