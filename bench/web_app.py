@@ -100,6 +100,8 @@ async def long_conversation(
 
 def main() -> int:
     tokens_per_s = os.environ.get("BENCH_WEB_TOKENS_PER_S", "100")
+    # BENCH_WEB_DIR: serve another build (say, `vite build --minify false` for a profile).
+    web_dir = os.environ.get("BENCH_WEB_DIR")
     with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
         data_dir = Path(tmp)
         settings = StackSettings(
@@ -112,11 +114,7 @@ def main() -> int:
                 "WORKER_SCRIPTED_TOKENS_PER_S": tokens_per_s,
                 "WORKER_SCRIPTED_TEXT": MARKDOWN,
                 "AUTO_TITLE": "false",
-                **(
-                    {"WEB_DIR": os.environ["BENCH_WEB_DIR"]}
-                    if os.environ.get("BENCH_WEB_DIR")
-                    else {}
-                ),
+                **({"WEB_DIR": web_dir} if web_dir else {}),
             },
         )
         print(f"CPU: {cpu_model()}; stand-in engine at {tokens_per_s} tokens/s", flush=True)
