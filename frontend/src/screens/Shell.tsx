@@ -47,9 +47,10 @@ export function Shell() {
         <Sidebar />
       </aside>
       <div className="flex min-w-0 flex-1 flex-col">
-        <header className="flex items-center gap-2 border-b border-gray-200 px-3 py-2 dark:border-gray-700 md:hidden">
+        {/* Wide screens: the bar is for screen readers only (every screen keeps its h1). */}
+        <header className="flex items-center gap-2 border-b border-gray-200 px-3 py-2 dark:border-gray-700 md:sr-only">
           <button type="button" data-testid="sidebar-toggle" aria-expanded={sidebarOpen} onClick={() => useUi.getState().setSidebarOpen(!sidebarOpen)}
-            className="rounded border border-gray-300 px-2 py-1 text-sm dark:border-gray-600">{t("nav.menu")}</button>
+            className="rounded border border-gray-300 px-2 py-1 text-sm dark:border-gray-600 md:hidden">{t("nav.menu")}</button>
           <h1 className="font-semibold">{t("app.name")}</h1>
         </header>
         <main id="main" className="min-h-0 flex-1 overflow-y-auto">

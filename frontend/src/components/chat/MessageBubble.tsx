@@ -3,6 +3,9 @@ import { useTranslation } from "react-i18next";
 import type { Message } from "../../api/types";
 import { Markdown } from "../Markdown";
 import { CopyButton } from "../CopyButton";
+import { useStream } from "../../stores/stream";
+import { isActive } from "../../stores/streamReducer";
+import { QueueStatus } from "./QueueStatus";
 
 interface Props {
   message: Message;
@@ -10,10 +13,17 @@ interface Props {
   busy: boolean;
   onRegenerate: () => void;
   onResend: (text: string) => void;
+  /** The answer being generated: its text comes from the stream store. The same bubble
+   * (same key) shows the stored answer once it is done, so nothing renders twice. */
+  live?: boolean;
 }
 
-export const MessageBubble = memo(function MessageBubble({ message, isLastAssistant, busy, onRegenerate, onResend }: Props) {
+export const MessageBubble = memo(function MessageBubble({ message, isLastAssistant, busy, onRegenerate, onResend, live = false }: Props) {
   const { t } = useTranslation();
+  const liveText = useStream((s) => (live ? s.text : null));
+  const liveStatus = useStream((s) => (live ? s.status : null));
+  const streaming = liveStatus !== null && isActive(liveStatus);
+  const text = liveText ?? message.content;
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(message.content);
   const isUser = message.role === "user";
@@ -28,6 +38,8 @@ export const MessageBubble = memo(function MessageBubble({ message, isLastAssist
       data-testid={`message-${message.role}`}
       data-role={message.role}
       data-request-id={message.request_id ?? undefined}
+      data-streaming={live ? String(streaming) : undefined}
+      aria-busy={live ? streaming : undefined}
       aria-label={isUser ? t("chat.youSaid") : t("chat.assistantSaid")}
     >
       <div className={`max-w-[85%] rounded-2xl px-4 py-2 ${isUser ? "bg-blue-600 text-white" : "bg-gray-100 dark:bg-gray-800 text-gray-900 dark:text-gray-100"}`}>
@@ -47,14 +59,17 @@ export const MessageBubble = memo(function MessageBubble({ message, isLastAssist
           </div>
         ) : isUser ? (
           <p className="whitespace-pre-wrap break-words">{message.content}</p>
+        ) : live && !text ? (
+          <QueueStatus />
         ) : (
-          <Markdown text={message.content} />
+          <Markdown text={text} />
         )}
+        {live && text && liveStatus === "reconnecting" && <p className="text-xs opacity-70" role="status">{t("chat.reconnecting")}</p>}
         {message.status !== "complete" && (
           <p className="mt-1 text-xs opacity-70">{t(`chat.status.${message.status}`)}</p>
         )}
         {!editing && (
-          <div className="mt-1 flex gap-2 opacity-70 group-hover:opacity-100 focus-within:opacity-100">
+          <div className={`mt-1 flex gap-2 ${isUser ? "" : "opacity-70 group-hover:opacity-100 focus-within:opacity-100"}`}>
             {isUser ? (
               <button type="button" data-testid="message-edit" disabled={busy} className="text-xs underline disabled:opacity-40" onClick={() => { setDraft(message.content); setEditing(true); }}>
                 {t("chat.edit")}
