@@ -1,10 +1,15 @@
-import { useCallback, useEffect, useLayoutEffect, useRef } from "react";
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef } from "react";
 import { useTranslation } from "react-i18next";
 import { useChat } from "../../stores/chat";
 import { useStream } from "../../stores/stream";
 import { isActive } from "../../stores/streamReducer";
 import { MessageBubble } from "./MessageBubble";
-import { StreamingBubble } from "./StreamingBubble";
+import type { Message } from "../../api/types";
+
+/** Assistant answers are keyed by request: the live answer and its stored copy are one bubble. */
+function keyOf(message: Message): string {
+  return message.role === "assistant" && message.request_id ? `answer-${message.request_id}` : message.id;
+}
 
 /**
  * Messages oldest first; older pages load when scrolled near the top (keeping the view in
@@ -18,8 +23,15 @@ export function MessageList() {
   const hasMore = useChat((s) => s.hasMore);
   const loadingOlder = useChat((s) => s.loadingOlder);
   const loading = useChat((s) => s.loading);
-  const streamRequest = useStream((s) => (isActive(s.status) ? s.requestId : null));
   const busy = useStream((s) => isActive(s.status));
+  // The answer this conversation is generating (or just finished, until it is settled).
+  const liveRequest = useStream((s) =>
+    s.status !== "idle" && s.conversationId === conversationId && !(s.status === "error" && !s.text) ? (s.requestId ?? "") : null,
+  );
+  const liveMessage = useMemo<Message | null>(
+    () => (liveRequest === null ? null : { id: "live", role: "assistant", content: "", status: "complete", request_id: liveRequest || null, created_at: 0 }),
+    [liveRequest],
+  );
   const ref = useRef<HTMLDivElement>(null);
   const content = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
@@ -66,7 +78,8 @@ export function MessageList() {
 
   const onRegenerate = useCallback(() => void useChat.getState().regenerate(), []);
   const onResend = useCallback((value: string) => void useChat.getState().send(value), []);
-  const visible = streamRequest ? messages.filter((m) => !(m.role === "assistant" && m.request_id === streamRequest)) : messages;
+  const stored = liveRequest ? messages.filter((m) => !(m.role === "assistant" && m.request_id === liveRequest)) : messages;
+  const visible = liveMessage ? [...stored, liveMessage] : stored;
   let lastAssistant = -1;
   for (let i = visible.length - 1; i >= 0; i--) if (visible[i]!.role === "assistant") { lastAssistant = i; break; }
 
@@ -77,9 +90,8 @@ export function MessageList() {
         {loading && messages.length === 0 && <p className="text-center text-sm opacity-60">{t("common.loading")}</p>}
         {!loading && visible.length === 0 && !busy && <p className="mt-16 text-center text-lg opacity-60" data-testid="empty-chat">{t("chat.empty")}</p>}
         {visible.map((m, i) => (
-          <MessageBubble key={m.id} message={m} isLastAssistant={i === lastAssistant} busy={busy} onRegenerate={onRegenerate} onResend={onResend} />
+          <MessageBubble key={keyOf(m)} message={m} live={m === liveMessage} isLastAssistant={i === lastAssistant} busy={busy} onRegenerate={onRegenerate} onResend={onResend} />
         ))}
-        <StreamingBubble conversationId={conversationId} />
       </div>
     </div>
   );
