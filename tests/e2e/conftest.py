@@ -91,5 +91,11 @@ def live_stack(session_stack: Stack) -> Stack:
 
 
 @pytest.fixture(scope="session")
+def admin_account() -> tuple[str, str]:
+    """The first admin's email and password (persistence created it from the env)."""
+    return ADMIN_EMAIL, ADMIN_PASSWORD
+
+
+@pytest.fixture(scope="session")
 def token(session_stack: Stack) -> str:
     return dev_token(session_stack.settings.data_dir)
