@@ -57,6 +57,7 @@ test("usage: the charts render with data and the CSV downloads", async ({ page }
   expect(heights.length).toBeGreaterThan(0);
   expect(Math.max(...heights)).toBeGreaterThan(0);
   await expect(page.getByTestId("chart-tokens-model").locator("svg rect")).not.toHaveCount(0);
+  await expect(page.getByTestId("chart-tokens-model").locator("svg text").first()).toHaveText("gemma3-270m"); // not cut short
   await expect(page.getByTestId("chart-tokens-user").locator("svg rect")).not.toHaveCount(0);
   await expect(page.getByTestId("chart-ttft").locator("svg")).toBeVisible();
   await expect(page.getByTestId("chart-errors").locator("svg")).toBeVisible();

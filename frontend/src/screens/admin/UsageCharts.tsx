@@ -27,7 +27,7 @@ function BarChart({ title, bars, testId, format = (n) => String(n) }: { title: s
                 <rect x={i * bw + 2} y={h - bh} width={Math.max(1, bw - 4)} height={bh} fill="currentColor">
                   <title>{`${b.label}: ${format(b.value)}`}</title>
                 </rect>
-                {bars.length <= 12 && <text x={i * bw + bw / 2} y={h + 14} fontSize="10" textAnchor="middle" fill="currentColor">{b.label.slice(-10)}</text>}
+                {bars.length <= 12 && <text x={i * bw + bw / 2} y={h + 14} fontSize="10" textAnchor="middle" fill="currentColor">{b.label.length > 12 ? `…${b.label.slice(-11)}` : b.label}</text>}
               </g>
             );
           })}
