@@ -139,6 +139,8 @@ async function scrollLongConversation() {
   }
   const loaded = await list.locator("[data-role]").count();
   await watchLongTasks(page);
+  const tracePath = process.env.BENCH_WEB_TRACE;
+  if (tracePath) await browser.startTracing(page, { path: tracePath.replace(/(\.json)?$/, ".scroll.json"), categories: ["devtools.timeline"] });
   const frames = await list.evaluate(async (el) => {
     const deltas = [];
     el.scrollTop = 0;
@@ -152,6 +154,7 @@ async function scrollLongConversation() {
     }
     return deltas;
   });
+  if (tracePath) await browser.stopTracing();
   const tasks = await page.evaluate(() => window.__longTasks);
   console.log(
     `scrolling ${loaded} messages top to bottom (400 px a frame, ${frames.length} frames): ` +
