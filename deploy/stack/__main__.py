@@ -38,6 +38,7 @@ def main() -> int:
         _say("starting the inference worker: the vLLM engine takes about a minute to load")
         stack.wait_ready(_say)
         _say(f"ready: {settings.api_url}")
+        _say(f"web app:       {settings.api_url}/  (register, or ADMIN_EMAIL / ADMIN_PASSWORD)")
         _say("get a token:   make token")
         _say(
             f'chat:          curl -N {settings.api_url}/api/chat -H "Authorization: Bearer '
