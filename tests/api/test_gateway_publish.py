@@ -87,3 +87,25 @@ async def test_two_lost_acks_fail_the_chat_clearly(nats_url: str) -> None:
             await gateway.open(chat_request(model))
     finally:
         await gateway.close()
+
+
+async def test_cancelling_a_request_a_worker_took_withdraws_nothing_quietly(
+    nats_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    gateway = await NatsGateway.connect(nats_url, WorkerRegistry(3.0), timeout_s=10.0)
+    model = f"m-{uuid.uuid4().hex[:8]}"
+    try:
+        request = chat_request(model)
+        feed = await gateway.open(request)
+        info = await gateway.js.stream_info(subjects.REQUESTS_STREAM)
+        # A worker's ack removes the request from the work queue: do that by hand.
+        await gateway.js.delete_msg(subjects.REQUESTS_STREAM, info.state.last_seq)
+        with caplog.at_level("INFO", logger="chat_api.gateway"):
+            gateway.cancel(request.request_id, "client_disconnected")
+            feed.close()
+            await gateway.close()
+        messages = [record.getMessage() for record in caplog.records]
+        assert not [m for m in messages if "withdrawn" in m or "failed" in m], messages
+    finally:
+        if not gateway.nc.is_closed:
+            await gateway.close()

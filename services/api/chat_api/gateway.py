@@ -39,7 +39,7 @@ from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
-from nats.js.errors import KeyNotFoundError, NotFoundError
+from nats.js.errors import APIError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 from chat_api.queue_positions import QueuePositions, QueueUpdate, Waiting
@@ -70,6 +70,10 @@ _decode_cancel_reply = msgspec.json.Decoder(Reply[Ack]).decode
 
 EVENTS_CLOSE_S = 5.0
 """At close: how long events still unpublished (JetStream unreachable) may take."""
+
+MESSAGE_GONE = frozenset({10043, 10057})
+"""JetStream's error codes for deleting a message that is not there (a worker acked it):
+"sequence N not found" (400) and "no message found" (500), depending on where it was."""
 
 REPLAY_TIMEOUT_S = 2.0
 """Longest a ``replay`` may take: the relay waits on it, its client sees nothing meanwhile."""
@@ -502,6 +506,10 @@ class NatsGateway:
             deleted = await self.js.delete_msg(subjects.REQUESTS_STREAM, queued.seq)
         except NotFoundError:
             return  # a worker took it (acked it): the worker reports how it ended
+        except APIError as exc:
+            if exc.err_code in MESSAGE_GONE:
+                return  # the same, as the server says it
+            raise
         if not deleted:
             return
         log.info("request %s withdrawn from the queue (%s)", request.request_id, reason)
