@@ -28,8 +28,8 @@ SUITE_TIMEOUT_S = 900
 
 
 def test_browser_suite(live_stack: Stack, admin_account: tuple[str, str]) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no chromium at {CHROMIUM} (make test installs Debian's chromium)")
+    # A missing browser is a missing install step, not a reason to pass: fail.
+    assert Path(CHROMIUM).exists(), f"no chromium at {CHROMIUM} (make test installs Debian's)"
     npx = shutil.which("npx")
     assert npx, "npx not found (make test installs node and npm)"
     assert (FRONTEND / "node_modules" / "@playwright" / "test").is_dir(), (
