@@ -57,6 +57,27 @@ function renderBlock(text: string): ReactElement {
   return element;
 }
 
+/**
+ * Parse a sample of every construct once while the page is idle: the first answer then
+ * does not pay for compiling the parser, GFM and the highlighter (on a slow CPU that was
+ * several 100-270 ms tasks in its first second).
+ */
+function warmUp(): void {
+  const sample = [
+    "# Title\n\nText with **bold**, `code` and a [link](https://example.com).",
+    "- one\n- two\n\n1. first\n2. second\n\n> quoted",
+    "| a | b |\n| --- | ---: |\n| 1 | 2 |",
+    "```python\ndef f(x: int) -> int:\n    return x + 1\n```",
+    "```js\nconst f = (x) => x + 1;\n```",
+  ];
+  for (const text of sample) renderBlock(text);
+}
+
+if (typeof window !== "undefined") {
+  const idle = window.requestIdleCallback ?? ((cb: () => void) => window.setTimeout(cb, 1000));
+  idle(() => warmUp());
+}
+
 /** One markdown block, rendered once per distinct text. */
 export const MarkdownBlock = memo(function MarkdownBlock({ text }: { text: string }) {
   return <div className="md-block">{renderBlock(text)}</div>;
