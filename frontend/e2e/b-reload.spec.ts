@@ -2,6 +2,8 @@
 import { expect, test } from "@playwright/test";
 import {
   conversationIdOf,
+  copiedText,
+  recordCopies,
   expectIdle,
   getConversation,
   liveAnswer,
@@ -22,16 +24,7 @@ const MAX_TOKENS = 40;
 
 test("reload mid-answer 20 times: the page continues and ends with exactly the stored text", async ({ page }) => {
   test.setTimeout(300_000);
-  // What the copy button copies is the answer's own text (the stream's, not the rendering):
-  // record it instead of touching the system clipboard.
-  await page.addInitScript(() => {
-    const copied: string[] = [];
-    (window as unknown as { __copied: string[] }).__copied = copied;
-    Object.defineProperty(navigator, "clipboard", {
-      configurable: true,
-      value: { writeText: async (text: string) => void copied.push(text), readText: async () => copied[copied.length - 1] ?? "" },
-    });
-  });
+  await recordCopies(page);
   const reattach: number[] = [];
   page.on("response", (response) => {
     if (/\/api\/chat\/[^/]+\/events$/.test(new URL(response.url()).pathname)) reattach.push(response.status());
@@ -75,10 +68,7 @@ test("reload mid-answer 20 times: the page continues and ends with exactly the s
     const requestId = await answer.getAttribute("data-request-id");
     expect(requestId, "the finished answer carries its request id").toBeTruthy();
     await answer.getByTestId("message-copy").click();
-    const shown = await page.evaluate(() => {
-      const copied = (window as unknown as { __copied: string[] }).__copied;
-      return copied[copied.length - 1] ?? null;
-    });
+    const shown = await copiedText(page);
     expect(shown, "the copy button gave the shown answer").not.toBeNull();
 
     const token = await pageToken(page);

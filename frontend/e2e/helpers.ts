@@ -1,7 +1,7 @@
 /* Shared by the browser tests: accounts, the api seen from the test, screenshots, measurements. */
 import { appendFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { expect, type APIRequestContext, type Locator, type Page } from "@playwright/test";
+import { expect, type APIRequestContext, type BrowserContext, type Locator, type Page } from "@playwright/test";
 
 export const BASE_URL = process.env.BASE_URL ?? "http://127.0.0.1:8080";
 export const ADMIN_EMAIL = process.env.ADMIN_EMAIL ?? "admin@example.com";
@@ -229,4 +229,27 @@ export async function startBackgroundChat(token: string, body: Record<string, un
 
 export async function cancelChat(request: APIRequestContext, token: string, requestId: string): Promise<void> {
   await request.post(`/api/chat/${encodeURIComponent(requestId)}/cancel`, { headers: bearer(token) });
+}
+
+/**
+ * Pages of ``target`` record what copy buttons copy instead of touching the system
+ * clipboard: the answer's own text (the stream's, not its rendering). Read with ``copiedText``.
+ */
+export async function recordCopies(target: Page | BrowserContext): Promise<void> {
+  await target.addInitScript(() => {
+    const copied: string[] = [];
+    (window as unknown as { __copied: string[] }).__copied = copied;
+    Object.defineProperty(navigator, "clipboard", {
+      configurable: true,
+      value: { writeText: async (text: string) => void copied.push(text), readText: async () => copied[copied.length - 1] ?? "" },
+    });
+  });
+}
+
+/** What the last copy button pressed on ``page`` copied (null: none yet). */
+export async function copiedText(page: Page): Promise<string | null> {
+  return page.evaluate(() => {
+    const copied = (window as unknown as { __copied: string[] }).__copied;
+    return copied[copied.length - 1] ?? null;
+  });
 }
