@@ -112,6 +112,9 @@ class OpenChat(msgspec.Struct, frozen=True, kw_only=True):
     deadline: float
     created_at: float
     conversation_id: str | None = None
+    queue_seq: int | None = None
+    """The request's sequence in ``REQUESTS_STREAM``, written once it has waited for a
+    worker (a client re-attaching while it waits is told its place in the queue too)."""
     v: int = SCHEMA_VERSION
 
 

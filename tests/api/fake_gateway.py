@@ -155,9 +155,9 @@ class FakeGateway:
         if cid is not None and self.conversation_chats.get(cid) == request.request_id:
             del self.conversation_chats[cid]
 
-    async def attach(self, request_id: str) -> Feed:
-        feed = Feed(request_id)
-        self.followers.setdefault(request_id, []).append(feed)
+    async def attach(self, chat: OpenChat, queue_updates: bool = False) -> Feed:
+        feed = Feed(chat.request_id)
+        self.followers.setdefault(chat.request_id, []).append(feed)
         return feed
 
     def watch(self, request_id: str) -> None:

@@ -46,6 +46,13 @@ async def _until(predicate: Any, timeout_s: float = 15.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def _follow(http: httpx.AsyncClient, request_id: str, into: list[ServerSentEvent]) -> None:
+    async with aconnect_sse(http, "GET", f"/api/chat/{request_id}/events") as source:
+        assert source.response.status_code == 200
+        async for event in source.aiter_sse():
+            into.append(event)
+
+
 def _positions(events: list[ServerSentEvent]) -> list[int]:
     return [e.json()["position"] for e in events if e.event == "queued"]
 
@@ -75,13 +82,19 @@ async def test_waiting_chats_are_told_their_place_until_a_worker_takes_them(
         await _until(lambda: len(_positions(second)) >= 2)  # updated every second
         assert _positions(first)[-1] == 1
         assert _positions(second)[-2:] == [2, 2]
+        # Another tab re-attaches to the second while it waits: told its place too.
+        second_id = second[0].json()["request_id"]
+        follower: list[ServerSentEvent] = []
+        following = asyncio.create_task(_follow(http, second_id, follower))
+        await _until(lambda: _positions(follower) != [])
+        assert _positions(follower)[0] == 2
 
         holder_id = busy[0].json()["request_id"]
         cancelled = await http.post(f"/api/chat/{holder_id}/cancel")
         assert cancelled.status_code == 202
-        await asyncio.wait_for(asyncio.gather(holder, waiting_1, waiting_2), 30)
+        await asyncio.wait_for(asyncio.gather(holder, waiting_1, waiting_2, following), 30)
 
-    for events in (first, second):
+    for events in (first, second, follower):
         kinds = [e.event for e in events]
         assert kinds[0] == "start"
         assert kinds[-1] == "done"

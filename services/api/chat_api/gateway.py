@@ -185,9 +185,11 @@ class Gateway(Protocol):
         (fire and forget)."""
         ...
 
-    async def attach(self, request_id: str) -> Feed:
+    async def attach(self, chat: OpenChat, queue_updates: bool = False) -> Feed:
         """Receive the chunks of a request accepted elsewhere (or detached here) from now
-        on; what came before is read with ``replay``. Nothing is published."""
+        on; what came before is read with ``replay``. Nothing is published. With
+        ``queue_updates`` and the chat's ``queue_seq`` known, the feed gets a
+        ``QueueUpdate`` every second while it waits, as the accepting instance's does."""
         ...
 
     def watch(self, request_id: str) -> None:
@@ -377,7 +379,16 @@ class NatsGateway:
         if not feed.closed:
             self._queued[request.request_id] = _Queued(ack.seq, request, time.monotonic())
             if queue_updates:
-                self.positions.watch(request.request_id, Waiting(request.model, ack.seq, feed.push))
+                seq = ack.seq
+                self.positions.watch(
+                    request.request_id,
+                    Waiting(
+                        request.model,
+                        seq,
+                        feed.push,
+                        on_waiting=lambda: self._spawn(self._record(request, queue_seq=seq)),
+                    ),
+                )
         accepted = accepted_event(request, time.time())
         self._publish_event(subjects.EVENT_ACCEPTED, accepted, request.request_id, "accepted")
         return feed
@@ -394,9 +405,10 @@ class NatsGateway:
             log.warning("request %s: publish timed out; publishing again", request.request_id)
             return await self.js.publish(subject, payload, headers=headers)
 
-    async def _record(self, request: ChatRequest) -> None:
+    async def _record(self, request: ChatRequest, queue_seq: int | None = None) -> None:
         """Write the request's ``OpenChat`` (and its conversation's running chat). A chat
-        goes on without it: only a later re-attach would miss it."""
+        goes on without it: only a later re-attach would miss it. Written again with
+        ``queue_seq`` once the request has waited for a worker."""
         if self._open_chats is None:
             return
         chat = OpenChat(
@@ -406,12 +418,13 @@ class NatsGateway:
             deadline=request.deadline,
             created_at=request.created_at,
             conversation_id=request.conversation_id,
+            queue_seq=queue_seq,
         )
         try:
             await self._open_chats.put(
                 subjects.open_chat_key(request.request_id), codec.encode(chat)
             )
-            if request.conversation_id is not None:
+            if request.conversation_id is not None and queue_seq is None:
                 await self._open_chats.put(
                     subjects.conversation_chat_key(request.conversation_id),
                     request.request_id.encode(),
@@ -459,12 +472,14 @@ class NatsGateway:
             if entry.value == request.request_id.encode():
                 await self._open_chats.delete(key, last=entry.revision)
 
-    async def attach(self, request_id: str) -> Feed:
+    async def attach(self, chat: OpenChat, queue_updates: bool = False) -> Feed:
         subscription: Subscription | None = None
+        request_id = chat.request_id
 
         def close() -> None:
             if self._feeds.get(key) is feed:
                 del self._feeds[key]
+            self.positions.unwatch(key, chat.model)
             if subscription is not None:
                 self._spawn(subscription.unsubscribe())
 
@@ -476,6 +491,8 @@ class NatsGateway:
         except Exception as exc:
             feed.close()
             raise GatewayUnavailable(f"could not follow the request: {exc}") from exc
+        if queue_updates and chat.queue_seq is not None:
+            self.positions.watch(key, Waiting(chat.model, chat.queue_seq, feed.push))
         return feed
 
     def watch(self, request_id: str) -> None:

@@ -52,14 +52,22 @@ class QueueUpdate(msgspec.Struct, frozen=True, kw_only=True):
 
 class Waiting:
     """What ``QueuePositions`` needs of a waiting chat: its model, its sequence in the
-    requests stream, and where its updates go."""
+    requests stream, where its updates go, and what to call (once) when it is first seen
+    waiting."""
 
-    __slots__ = ("model", "push", "seq")
+    __slots__ = ("model", "on_waiting", "push", "seq")
 
-    def __init__(self, model: str, seq: int, push: Callable[[QueueUpdate], None]) -> None:
+    def __init__(
+        self,
+        model: str,
+        seq: int,
+        push: Callable[[QueueUpdate], None],
+        on_waiting: Callable[[], None] | None = None,
+    ) -> None:
         self.model = model
         self.seq = seq
         self.push = push
+        self.on_waiting = on_waiting
 
 
 @dataclass
@@ -143,6 +151,9 @@ class QueuePositions:
             position = bisect.bisect_left(ahead, waiting.seq) + 1
             eta = round(position / rate, 1) if rate else None
             waiting.push(QueueUpdate(position=position, eta_s=eta))
+            if waiting.on_waiting is not None:
+                waiting.on_waiting()
+                waiting.on_waiting = None
 
     async def _waiting_seqs(self, model: str, first: int, last: int) -> list[int]:
         """Sequences of the model's requests still in the stream from ``first`` up to

@@ -98,7 +98,7 @@ class ChatController(Controller):
         ] = None,
     ) -> Stream:
         relay = await chat_service.attach(
-            request.user, request_id, parse_last_event_id(last_event_id)
+            request.user, request_id, parse_last_event_id(last_event_id), queue_updates=True
         )
         return Stream(chat_frames(relay), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
 

@@ -287,7 +287,9 @@ class ChatService:
             and detail.conversation.message_count == 0  # the page holds history only
         )
 
-    async def attach(self, user: AuthUser, request_id: str, after_seq: int) -> Relay:
+    async def attach(
+        self, user: AuthUser, request_id: str, after_seq: int, queue_updates: bool = False
+    ) -> Relay:
         """A relay of the user's chat ``request_id`` (an admin: anyone's), accepted by any
         api instance, from the chunk after ``after_seq`` (-1: from the start): what the
         capture holds, then live. 404 unknown or not theirs; 410 ``stream_expired`` when
@@ -301,7 +303,7 @@ class ChatService:
         if chat is None or (chat.user_id != user.id and not user.is_admin):
             raise ApiError(404, ErrorCode.NOT_FOUND, f"no chat {request_id!r}")
         try:
-            feed = await self.gateway.attach(request_id)
+            feed = await self.gateway.attach(chat, queue_updates)
         except GatewayUnavailable as exc:
             raise retry_later(ErrorCode.SERVICE_UNAVAILABLE, str(exc)) from exc
         captured = await self.gateway.replay(request_id, -1)
