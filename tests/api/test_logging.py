@@ -221,3 +221,21 @@ def test_the_running_app_writes_json_lines_for_every_logger(
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert ("chat_api.lifespan", "service line") in {(ln["logger"], ln["message"]) for ln in lines}
     assert not [line for line in err.splitlines() if line and not line.startswith("{")]
+
+
+def test_probes_are_quiet_even_when_not_ready(settings: ApiSettings) -> None:
+    """/readyz answers 503 while no worker is ready (every poll of a launcher or kubelet
+    during an engine load): that is its answer, logged at DEBUG, never as a warning."""
+    gateway = FakeGateway(live_models=())
+    service = ChatService(settings, gateway, StreamTable())
+    with TestClient(
+        app=create_app(settings, chat_service=service), raise_server_exceptions=False
+    ) as client:
+        stream = io.StringIO()
+        handler = structured_logs.configure_logging("INFO", "json", stream)
+        try:
+            assert client.get("/readyz").status_code == 503
+            assert client.get("/healthz").status_code == 200
+        finally:
+            logging.getLogger().removeHandler(handler)
+    assert _request_lines(Captured(stream)) == []

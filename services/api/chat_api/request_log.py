@@ -122,9 +122,12 @@ class RequestLogMiddleware:
 
     def _write(self, scope: HTTPScope, record: _Record, status: int, elapsed_s: float) -> None:
         route: str = scope.get("path_template") or scope["path"]
-        level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
-        if status >= 500:
-            level = logging.WARNING
+        if route in QUIET_ROUTES:
+            # A probe's 503 (/readyz while the engine loads or swaps) is its answer, not a
+            # fault: a launcher or kubelet polling it would fill the log with warnings.
+            level = logging.DEBUG
+        else:
+            level = logging.WARNING if status >= 500 else logging.INFO
         if not log.isEnabledFor(level):
             return
         user = scope.get("user")
