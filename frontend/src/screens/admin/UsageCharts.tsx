@@ -6,13 +6,20 @@ interface Bar {
   value: number;
 }
 
-/** A plain SVG bar chart with an accessible table fallback. */
+const BAR_MAX_W = 48;
+const LABELLED_MAX = 31;
+
+/** A plain SVG bar chart: bars at most BAR_MAX_W wide (one day is not a wall of colour),
+ * each with its value above it and its label below while there are few enough to read. */
 function BarChart({ title, bars, testId, format = (n) => String(n) }: { title: string; bars: Bar[]; testId: string; format?: (n: number) => string }) {
   const { t } = useTranslation();
   const max = Math.max(1, ...bars.map((b) => b.value));
   const w = 600;
   const h = 180;
-  const bw = bars.length ? w / bars.length : w;
+  const top = 14; // room for the value above the tallest bar
+  const slot = bars.length ? w / bars.length : w;
+  const bw = Math.max(1, Math.min(slot - 4, BAR_MAX_W));
+  const labelled = bars.length <= LABELLED_MAX;
   return (
     <figure className="mb-6" data-testid={testId}>
       <figcaption className="mb-1 font-semibold">{title}</figcaption>
@@ -21,13 +28,15 @@ function BarChart({ title, bars, testId, format = (n) => String(n) }: { title: s
       ) : (
         <svg viewBox={`0 0 ${w} ${h + 20}`} role="img" aria-label={title} className="w-full max-w-3xl text-blue-600 dark:text-blue-400">
           {bars.map((b, i) => {
-            const bh = (b.value / max) * h;
+            const bh = (b.value / max) * (h - top);
+            const centre = i * slot + slot / 2;
             return (
               <g key={b.label}>
-                <rect x={i * bw + 2} y={h - bh} width={Math.max(1, bw - 4)} height={bh} fill="currentColor">
+                <rect x={centre - bw / 2} y={h - bh} width={bw} height={bh} fill="currentColor">
                   <title>{`${b.label}: ${format(b.value)}`}</title>
                 </rect>
-                {bars.length <= 12 && <text x={i * bw + bw / 2} y={h + 14} fontSize="10" textAnchor="middle" fill="currentColor">{b.label.length > 12 ? `…${b.label.slice(-11)}` : b.label}</text>}
+                {bars.length <= 12 && <text x={centre} y={h + 14} fontSize="10" textAnchor="middle" fill="currentColor">{b.label.length > 12 ? `…${b.label.slice(-11)}` : b.label}</text>}
+                {labelled && <text x={centre} y={h - bh - 3} fontSize="10" textAnchor="middle" fill="currentColor">{format(b.value)}</text>}
               </g>
             );
           })}
