@@ -14,6 +14,7 @@ import {
   pageToken,
   sendMessage,
   setMaxTokens,
+  storedAfterAnswers,
   watchLiveLengths,
   uiLogin,
   waitAnswerDone,
@@ -51,7 +52,7 @@ test("register through the form, log out and in, and see an answer stream and be
 
   const id = conversationIdOf(page);
   expect(id).toBeTruthy();
-  const stored = await getConversation(page.request, await pageToken(page), id!);
+  const stored = await storedAfterAnswers(page.request, await pageToken(page), id!, 1);
   expect(stored.messages.map((m) => m.role)).toEqual(["user", "assistant"]);
   expect(stored.messages[0]!.content).toBe("Write three sentences about the sea.");
   expect(stored.messages[1]!.status).toBe("complete");
@@ -86,7 +87,7 @@ test("Stop ends a long answer, it stays stopped, and the worker goes idle", asyn
   await expect(live).toHaveCount(0);
   expect(await answer.innerText()).toBe(textAtStop);
 
-  const stored = await getConversation(page.request, await pageToken(page), conversationIdOf(page)!);
+  const stored = await storedAfterAnswers(page.request, await pageToken(page), conversationIdOf(page)!, 1);
   const last = stored.messages[stored.messages.length - 1]!;
   expect(last.role).toBe("assistant");
   expect(last.status).toBe("cancelled");

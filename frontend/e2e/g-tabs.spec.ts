@@ -3,7 +3,6 @@ import { expect, test } from "@playwright/test";
 import {
   conversationIdOf,
   copiedText,
-  getConversation,
   liveAnswer,
   liveText,
   newUser,
@@ -11,6 +10,7 @@ import {
   recordCopies,
   sendMessage,
   setMaxTokens,
+  storedAfterAnswers,
   waitAnswerDone,
 } from "./helpers";
 
@@ -33,7 +33,7 @@ test("a second tab opened on a generating conversation shows the live answer, wh
 
   await waitAnswerDone(page, 120_000);
   await waitAnswerDone(other, 120_000);
-  const stored = await getConversation(page.request, await pageToken(page), id);
+  const stored = await storedAfterAnswers(page.request, await pageToken(page), id, 1);
   const answer = stored.messages.filter((m) => m.role === "assistant");
   expect(answer).toHaveLength(1); // one answer, shown in both tabs, stored once
   for (const tab of [page, other]) {

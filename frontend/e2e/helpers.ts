@@ -135,6 +135,21 @@ export async function getConversation(request: APIRequestContext, token: string,
   return (await response.json()) as ConversationPage;
 }
 
+/**
+ * The conversation once it holds `answers` finished assistant messages: the persistence
+ * service stores an answer from the bus shortly after the client saw it end.
+ */
+export async function storedAfterAnswers(request: APIRequestContext, token: string, id: string, answers: number): Promise<ConversationPage> {
+  let page: ConversationPage | undefined;
+  await expect
+    .poll(async () => {
+      page = await getConversation(request, token, id);
+      return page.messages.filter((m) => m.role === "assistant").length;
+    }, { timeout: 15_000, intervals: [50, 100, 250] })
+    .toBeGreaterThanOrEqual(answers);
+  return page!;
+}
+
 // --- the chat screen ----------------------------------------------------------------------
 
 const LIVE = '[data-testid="message-assistant"][data-streaming="true"]';
