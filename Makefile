@@ -11,9 +11,11 @@ ENGINE_HASH := $(shell cat requirements/engine-cpu.txt | sha256sum | cut -c1-12)
 REQ_HASH := $(shell cat requirements/*.txt | sha256sum | cut -c1-12)
 VENV ?= $(CACHE_DIR)/venv-$(ENGINE_HASH)
 STAMP := $(VENV)/.installed-$(REQ_HASH)
+# The project itself is installed editable (imports need no PYTHONPATH); its stamp names
+# this checkout and pyproject.toml, so another clone sharing the venv re-points it.
+PROJECT_STAMP := $(VENV)/.project-$(shell echo $(CURDIR) | cat - pyproject.toml | sha256sum | cut -c1-12)
 PY := $(VENV)/bin/python
 
-export PYTHONPATH := $(CURDIR):$(CURDIR)/services/api:$(CURDIR)/services/inference-worker:$(CURDIR)/services/persistence:$(CURDIR)/services/model-admin:$(CURDIR)/services/metering:$(CURDIR)/deploy
 export DATA_DIR ?= $(CURDIR)/.data
 export MODEL_CACHE_DIR ?= $(CACHE_DIR)/models
 # Nothing may be downloaded at run time: models come from PyPI packages.
@@ -43,7 +45,7 @@ help:
 	@echo "make web    build the web app (frontend/dist, served by the api at /)"
 	@echo "make web-dev  Vite's dev server on :5173, proxying to a running api (API_PORT, 8080)"
 
-env: $(STAMP)
+env: $(STAMP) $(PROJECT_STAMP)
 
 $(STAMP): requirements/base.txt requirements/engine-cpu.txt requirements/dev.txt
 	@test -x $(VENV)/bin/python || { \
@@ -54,11 +56,16 @@ $(STAMP): requirements/base.txt requirements/engine-cpu.txt requirements/dev.txt
 	$(VENV)/bin/pip uninstall -y torchvision torchaudio torchcodec
 	touch $@
 
+$(PROJECT_STAMP): $(STAMP) pyproject.toml
+	$(VENV)/bin/pip install -q --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.project-*
+	touch $@
+
 model: env
 	$(PY) -m inference_worker.model_prep
 
 run: env model web
-	$(PY) -m stack
+	$(PY) -m local_stack
 
 node:
 	@command -v npm >/dev/null || { \
@@ -102,7 +109,7 @@ test-fast: env
 lint: env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy contracts structured_logs env_settings nats_service services deploy bench tests
+	$(VENV)/bin/mypy contracts libs services deploy tools tests
 	$(MAKE) --no-print-directory web-deps
 	cd frontend && npm run lint
 

@@ -22,9 +22,9 @@ from chat_api.auth.dev_token import DEV_USER_ID, dev_token
 from chat_api.chat import ChatService
 from chat_api.relay import StreamTable
 from chat_api.settings import ApiSettings
+from local_stack.ports import free_port
 from persistence.app import run as run_persistence
 from persistence.settings import PersistenceSettings
-from stack.ports import free_port
 from tests.api.fake_gateway import FakeGateway
 
 SECRET = "test-secret-0123456789-0123456789-abcdef"

@@ -23,7 +23,7 @@ from contracts import codec, subjects
 from contracts.events import ChatEvent, RequestCancelled, RequestCompleted
 from inference_worker.engine import ScriptedEngine
 from inference_worker.settings import load_settings
-from stack.ports import free_port
+from local_stack.ports import free_port
 from tests.api.conftest import LiveApi, start_api
 from tests.inference_worker.harness import running_worker, worker_env
 

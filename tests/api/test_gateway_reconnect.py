@@ -13,7 +13,7 @@ from chat_api.gateway import NatsGateway
 from chat_api.settings import ApiSettings
 from chat_api.workers import WorkerRegistry
 from contracts.accounts import UserView
-from stack.nats_server import NatsServer
+from local_stack.nats_server import NatsServer
 
 
 async def test_reconnect_drops_cached_accounts(tmp_path: Path, settings: ApiSettings) -> None:

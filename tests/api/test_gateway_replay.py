@@ -17,7 +17,7 @@ from chat_api.gateway import NatsGateway, Signal
 from chat_api.workers import WorkerRegistry
 from contracts import codec, subjects
 from contracts.inference import ChatMessage, ChatRequest, Chunk, StreamStarted, TokenChunk, Usage
-from stack.ports import free_port
+from local_stack.ports import free_port
 from tests.persistence.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,6 @@ chunk) are unit tests of the relay in test_relay.py.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -39,8 +38,8 @@ from contracts.events import (
 )
 from inference_worker.engine import ScriptedEngine
 from inference_worker.settings import load_settings
-from stack.ports import free_port
-from stack.processes import ManagedProcess
+from local_stack.ports import free_port
+from local_stack.processes import ManagedProcess
 from tests.api.conftest import LIVE_USER_ID, LiveApi, start_api
 from tests.inference_worker.harness import Heartbeats, RunningWorker, running_worker, worker_env
 
@@ -392,12 +391,7 @@ async def test_worker_lost_mid_stream(
         subjects.heartbeat_subject(env["WORKER_ID"]), cb=heartbeats.on_msg
     )
     await nats_client.flush()
-    pythonpath = os.pathsep.join(
-        str(REPO / p) for p in (".", "services/api", "services/inference-worker", "deploy")
-    )
-    process = ManagedProcess(
-        "worker", "inference_worker", {**env, "PYTHONPATH": pythonpath}, tmp_path / "worker.log"
-    )
+    process = ManagedProcess("worker", "inference_worker", env, tmp_path / "worker.log")
     process.start()
     try:
         try:

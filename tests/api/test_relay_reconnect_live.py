@@ -25,7 +25,7 @@ from chat_api.chat import ChatService
 from chat_api.gateway import NatsGateway
 from contracts import codec, subjects
 from contracts.events import RequestCompleted
-from stack.ports import free_port
+from local_stack.ports import free_port
 from tests.api.conftest import LiveApi
 from tests.inference_worker.harness import running_worker, worker_env
 from tests.persistence.tcp_proxy import TcpProxy

@@ -162,10 +162,8 @@ def test_numbers_and_flags_from_env(tmp_path: Path) -> None:
 
 
 def test_python_m_chat_api_rejects_a_bad_setting_in_one_line(tmp_path: Path) -> None:
-    paths = ["", "services/api", "services/inference-worker", "deploy"]
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in paths),
         "DATA_DIR": str(tmp_path),
         "JWT_SECRET": "k",
         "GATEWAY_PORT": "abc",

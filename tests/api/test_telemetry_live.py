@@ -36,13 +36,13 @@ from contracts import subjects
 from inference_worker.engine import ScriptedEngine
 from inference_worker.settings import load_settings as load_worker_settings
 from inference_worker.tracing import WorkerTracing
+from local_stack.ports import free_port
 from metering.app import run as run_metering
 from metering.settings import MeteringSettings
 from metering.tracing import MeteringTracing
 from persistence.app import run as run_persistence
 from persistence.settings import PersistenceSettings
 from persistence.tracing import PersistenceTracing
-from stack.ports import free_port
 from tests.inference_worker.harness import RunningWorker, running_worker, worker_env
 
 pytestmark = pytest.mark.integration

@@ -17,10 +17,10 @@ from prometheus_client import CollectorRegistry
 from chat_api.telemetry import ApiMetrics
 from chat_api.workers import WorkerRegistry
 from inference_worker.metrics import WorkerMetrics
+from local_stack.settings import DEFAULT_METRICS_PORT_BASE, StackSettings
 from metering.metrics import MeteringMetrics
 from metering.subscribers.events import EventSubscriber
 from persistence.metrics import PersistenceMetrics
-from stack.settings import DEFAULT_METRICS_PORT_BASE, StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "llmchat-dashboard.json"

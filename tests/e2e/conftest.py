@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from stack.launcher import Stack
-from stack.ports import free_port
-from stack.settings import StackSettings
+from local_stack.launcher import Stack
+from local_stack.ports import free_port
+from local_stack.settings import StackSettings
 
 # The first admin, created by persistence at start (the browser logs in with it).
 ADMIN_EMAIL = "admin@example.com"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.launcher import Stack
+from local_stack.launcher import Stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -18,7 +18,7 @@ import pytest
 from httpx_sse import aconnect_sse
 from openai.types.chat import ChatCompletionMessageParam
 
-from stack.launcher import Stack
+from local_stack.launcher import Stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

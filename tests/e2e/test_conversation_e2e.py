@@ -12,7 +12,7 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse
 
-from stack.launcher import Stack
+from local_stack.launcher import Stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

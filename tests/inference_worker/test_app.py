@@ -23,7 +23,7 @@ from contracts.inference import StreamError, StreamStarted, TokenChunk
 from contracts.streams import event_stream_config
 from inference_worker.app import run
 from inference_worker.settings import load_settings
-from stack.nats_server import NatsServer
+from local_stack.nats_server import NatsServer
 from tests.inference_worker.harness import (
     WAIT,
     Client,

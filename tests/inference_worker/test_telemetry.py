@@ -20,8 +20,8 @@ from inference_worker.engine import ScriptedEngine
 from inference_worker.metrics import EngineStatsCollector, WorkerMetrics
 from inference_worker.settings import SettingsError, load_settings
 from inference_worker.tracing import WorkerTracing
-from nats_service.metrics_endpoint import MetricsEndpoint
-from stack.ports import free_port
+from llmchat_bus.metrics_endpoint import MetricsEndpoint
+from local_stack.ports import free_port
 from tests.inference_worker.test_generation import make_generation, make_request
 
 WAIT = 5.0

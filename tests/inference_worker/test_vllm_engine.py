@@ -32,7 +32,7 @@ from inference_worker.generation import Generation
 from inference_worker.metrics import EngineStatsCollector
 from inference_worker.model_prep import prepare
 from inference_worker.prompt import PromptBuilder
-from stack.ports import free_port
+from local_stack.ports import free_port
 from tests.inference_worker.fakes import ListChunkSink, ListEventSink
 
 pytestmark = pytest.mark.slow

@@ -12,11 +12,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from llmchat_sql.database import Database
+from local_stack.nats_server import NatsServer
 from metering.migrate import upgrade
 from metering.queries import UsageQueries
 from metering.recorder import UsageRecorder
-from nats_service.database import Database
-from stack.nats_server import NatsServer
 
 PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))

@@ -18,9 +18,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
+from llmchat_sql.database import Database
 from metering.migrate import VERSION_TABLE, upgrade
 from metering.models import Base
-from nats_service.database import Database
 from persistence.migrate import upgrade as upgrade_persistence
 from tests.metering.conftest import create_pg_database, drop_pg_database, pg_url
 from tests.metering.harness import wait_ready
@@ -75,9 +75,7 @@ async def test_shares_a_postgresql_database_with_persistence() -> None:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    paths = ["", "services/metering", "services/persistence", "services/api", "deploy"]
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(str(ROOT / p) for p in paths)
     env.update(extra)
     return env
 

@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from contracts.events import ChatEvent
+from llmchat_sql.database import Database
 from metering.models import UsageRecordRow
 from metering.recorder import UsageRecorder, utc_day
-from nats_service.database import Database
 from tests.metering import events_factory as ev
 from tests.metering.events_factory import T0
 

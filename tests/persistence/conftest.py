@@ -13,13 +13,13 @@ import asyncpg
 import pytest
 from argon2 import PasswordHasher
 
-from nats_service.database import Database
+from llmchat_sql.database import Database
+from local_stack.nats_server import NatsServer
 from persistence.accounts import Accounts
 from persistence.conversations import Conversations
 from persistence.credentials import Passwords
 from persistence.messages import MessageRecorder
 from persistence.migrate import upgrade
-from stack.nats_server import NatsServer
 
 PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))

@@ -24,7 +24,7 @@ from contracts.accounts import (
     VerifyApiKey,
 )
 from contracts.errors import ErrorCode
-from nats_service.database import Database
+from llmchat_sql.database import Database
 from persistence.accounts import DEV_ADMIN_ID, Accounts
 from persistence.credentials import digest
 from persistence.errors import DomainError

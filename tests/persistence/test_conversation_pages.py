@@ -29,7 +29,7 @@ from contracts.conversations import (
 )
 from contracts.errors import ErrorCode
 from contracts.streams import ensure_streams
-from nats_service.database import Database
+from llmchat_sql.database import Database
 from persistence.accounts import Accounts
 from persistence.conversations import Conversations
 from persistence.errors import DomainError

@@ -20,7 +20,7 @@ from contracts.conversations import (
     UpdateConversation,
 )
 from contracts.errors import ErrorCode
-from nats_service.database import Database
+from llmchat_sql.database import Database
 from persistence.accounts import Accounts
 from persistence.conversations import Conversations
 from persistence.errors import DomainError

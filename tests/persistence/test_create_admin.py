@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from contracts.accounts import Authenticate, RegisterUser
-from nats_service.database import Database
+from llmchat_sql.database import Database
 from persistence.accounts import Accounts
 from persistence.create_admin import create_admin
 from persistence.errors import DomainError

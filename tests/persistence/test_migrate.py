@@ -16,7 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from nats_service.database import Database
+from llmchat_sql.database import Database
 from persistence.migrate import upgrade
 from persistence.models import Base
 from tests.persistence.harness import wait_ready
@@ -44,9 +44,7 @@ async def test_migration_matches_models_and_is_repeatable(db_url: str) -> None:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    paths = ["", "services/api", "services/inference-worker", "services/persistence", "deploy"]
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(str(ROOT / p) for p in paths)
     env.update(extra)
     return env
 

@@ -62,7 +62,7 @@ from contracts.inference import (
 from contracts.rpc import Ack, Reply, RpcError
 from contracts.streams import ensure_streams
 from contracts.tracing import inject_trace_context
-from nats_service.outbox import JetStreamOutbox
+from llmchat_bus.outbox import JetStreamOutbox
 
 log = logging.getLogger("chat_api.gateway")
 

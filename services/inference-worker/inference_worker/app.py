@@ -35,8 +35,8 @@ from inference_worker.subscribers.cancels import CancelSubscriber
 from inference_worker.subscribers.requests import RequestSubscriber
 from inference_worker.swap import EngineHost, Swapper
 from inference_worker.tracing import WorkerTracing
-from nats_service.metrics_endpoint import MetricsEndpoint
-from nats_service.outbox import JetStreamOutbox
+from llmchat_bus.metrics_endpoint import MetricsEndpoint
+from llmchat_bus.outbox import JetStreamOutbox
 
 log = logging.getLogger(__name__)
 

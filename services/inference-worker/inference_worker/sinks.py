@@ -3,7 +3,7 @@
 Chunks go out as core publishes on the request's chunk subject (the relay never waits
 for storage; the INFERENCE_CHUNKS stream captures them). Lifecycle events go to
 JetStream with ``Nats-Msg-Id`` so a retried publish is stored once, through the worker's
-``JetStreamOutbox`` (``nats_service.outbox``).
+``JetStreamOutbox`` (``llmchat_bus.outbox``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from contracts.events import (
 )
 from contracts.inference import Chunk
 from contracts.tracing import inject_trace_context
-from nats_service.outbox import JetStreamOutbox
+from llmchat_bus.outbox import JetStreamOutbox
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing of the worker (``nats_service.tracing``), off unless
+"""OpenTelemetry tracing of the worker (``llmchat_bus.tracing``), off unless
 ``OTEL_TRACES_EXPORTER`` names an exporter.
 
 One span per generation, ``chat <model>``, a child of the api's span: the request
@@ -18,7 +18,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from inference_worker.generation import Generation
-from nats_service.tracing import ServiceTracing
+from llmchat_bus.tracing import ServiceTracing
 
 _NOT_ERRORS = frozenset({"stop", "length", "cancelled"})
 

@@ -14,6 +14,10 @@ from nats.aio.client import Client as NatsClient
 
 from contracts import subjects
 from contracts.streams import ensure_streams
+from llmchat_bus.lifespan import stop_on_signals
+from llmchat_bus.rpc import ping_route
+from llmchat_sql.database import Database
+from llmchat_sql.service import retry_until_ready, run_database_service
 from metering.metrics import MeteringMetrics
 from metering.migrate import upgrade
 from metering.queries import UsageQueries
@@ -22,9 +26,6 @@ from metering.settings import MeteringSettings
 from metering.subscribers.events import EventSubscriber
 from metering.subscribers.rpc import routes, rpc_server
 from metering.tracing import MeteringTracing
-from nats_service.database import Database
-from nats_service.lifespan import retry_until_ready, run_database_service, stop_on_signals
-from nats_service.rpc import ping_route
 
 log = logging.getLogger(__name__)
 

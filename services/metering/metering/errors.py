@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contracts.errors import ErrorCode
-from nats_service.rpc import RequestRefused
+from llmchat_bus.rpc import RequestRefused
 
 
 class DomainError(RequestRefused):

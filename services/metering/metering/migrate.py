@@ -2,7 +2,7 @@
 
 ``python -m metering.migrate [revision]`` upgrades to ``revision`` (default ``head``) the
 database the settings name (``METERING_DATABASE_URL`` / ``DATA_DIR``). The upgrade itself is
-``nats_service.migrations``.
+``llmchat_sql.migrations``.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from llmchat_sql import migrations
+from llmchat_sql.database import Database
 from metering.settings import load_settings
-from nats_service import migrations
-from nats_service.database import Database
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 VERSION_TABLE = "metering_alembic_version"

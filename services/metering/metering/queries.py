@@ -25,9 +25,9 @@ from contracts.usage import (
     UsageSummary,
     UserUsage,
 )
+from llmchat_sql.database import Database
 from metering.errors import invalid
 from metering.recorder import TABLE
-from nats_service.database import Database
 
 USER_BREAKDOWN_LIMIT = 1000
 """At most this many users in ``UsageSummary.by_user`` (the largest first)."""

@@ -33,8 +33,8 @@ from contracts.events import (
     RequestCompleted,
     RequestFailed,
 )
+from llmchat_sql.database import Database
 from metering.models import UsageRecordRow
-from nats_service.database import Database
 
 TABLE: sa.Table = UsageRecordRow.__table__  # type: ignore[assignment]
 

@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing of the metering service (``nats_service.tracing``), off unless
+"""OpenTelemetry tracing of the metering service (``llmchat_bus.tracing``), off unless
 ``OTEL_TRACES_EXPORTER`` names an exporter.
 
 Events are recorded a batch at a time: each event of a batch gets its own span, a child of
@@ -16,7 +16,7 @@ from nats.aio.msg import Msg
 from opentelemetry.trace import SpanKind
 
 from contracts.tracing import extract_trace_context
-from nats_service.tracing import ServiceTracing
+from llmchat_bus.tracing import ServiceTracing
 
 
 class MeteringTracing(ServiceTracing):

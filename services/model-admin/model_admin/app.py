@@ -14,6 +14,8 @@ from nats.aio.client import Client as NatsClient
 
 from contracts import subjects
 from contracts.streams import WORKER_STATUS_TTL_S, ensure_streams
+from llmchat_bus.lifespan import connect_or_exit, drain, stop_on_signals
+from llmchat_bus.rpc import ping_route
 from model_admin.bus import CoreChangeSink, JetStreamCommandBus, KvAliasStore, KvDesiredStore
 from model_admin.catalog import Catalog
 from model_admin.fleet import Fleet
@@ -23,8 +25,6 @@ from model_admin.settings import ModelAdminSettings
 from model_admin.subscribers.heartbeats import HeartbeatMirror
 from model_admin.subscribers.rpc import routes, rpc_server
 from model_admin.subscribers.watch import Watchers
-from nats_service.lifespan import connect_or_exit, drain, stop_on_signals
-from nats_service.rpc import ping_route
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nats_service.rpc import RequestRefused
+from llmchat_bus.rpc import RequestRefused
 
 
 class AdminError(RequestRefused):

@@ -45,7 +45,7 @@ from contracts.accounts import (
 )
 from contracts.errors import ErrorCode
 from contracts.rpc import Ack
-from nats_service.database import Database
+from llmchat_sql.database import Database
 from persistence.account_changes import AccountChanges
 from persistence.credentials import (
     API_KEY_SHOWN_CHARS,

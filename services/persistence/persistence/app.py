@@ -14,9 +14,10 @@ from nats.aio.client import Client as NatsClient
 
 from contracts import subjects
 from contracts.streams import ensure_streams
-from nats_service.database import UNAVAILABLE_ERRORS, Database
-from nats_service.lifespan import retry_until_ready, run_database_service, stop_on_signals
-from nats_service.rpc import ping_route
+from llmchat_bus.lifespan import stop_on_signals
+from llmchat_bus.rpc import ping_route
+from llmchat_sql.database import UNAVAILABLE_ERRORS, Database
+from llmchat_sql.service import retry_until_ready, run_database_service
 from persistence.account_changes import NatsAccountChanges
 from persistence.accounts import Accounts
 from persistence.conversations import Conversations

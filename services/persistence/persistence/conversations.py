@@ -35,7 +35,7 @@ from contracts.conversations import (
     UpdateConversation,
 )
 from contracts.rpc import Ack
-from nats_service.database import Database
+from llmchat_sql.database import Database
 from persistence.errors import invalid, not_found
 from persistence.models import Conversation, Message, User
 

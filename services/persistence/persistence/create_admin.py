@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from contracts.accounts import RegisterUser, UpdateUser
 from contracts.errors import ErrorCode
-from nats_service.database import Database
+from llmchat_sql.database import Database
 from persistence.accounts import Accounts
 from persistence.credentials import normalise_email
 from persistence.errors import DomainError

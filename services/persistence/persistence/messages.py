@@ -31,7 +31,7 @@ from contracts.events import (
     RequestCompleted,
     RequestFailed,
 )
-from nats_service.database import Database
+from llmchat_sql.database import Database
 from persistence.models import Conversation, Message
 
 log = logging.getLogger(__name__)

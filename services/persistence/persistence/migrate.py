@@ -2,7 +2,7 @@
 
 ``python -m persistence.migrate [revision]`` upgrades to ``revision`` (default ``head``) the
 database the settings name (``DATABASE_URL`` / ``DATA_DIR``). The upgrade itself is
-``nats_service.migrations``.
+``llmchat_sql.migrations``.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from nats_service import migrations
-from nats_service.database import Database
+from llmchat_sql import migrations
+from llmchat_sql.database import Database
 from persistence.settings import load_settings
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")

@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing of the persistence service (``nats_service.tracing``), off unless
+"""OpenTelemetry tracing of the persistence service (``llmchat_bus.tracing``), off unless
 ``OTEL_TRACES_EXPORTER`` names an exporter.
 
 Each consumed lifecycle event and each request-reply request is handled inside a span
@@ -8,7 +8,7 @@ stored messages join the chat's trace.
 
 from __future__ import annotations
 
-from nats_service.tracing import ServiceTracing
+from llmchat_bus.tracing import ServiceTracing
 
 
 class PersistenceTracing(ServiceTracing):

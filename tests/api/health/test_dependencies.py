@@ -15,8 +15,8 @@ from contracts import subjects
 from contracts.codec import encode
 from contracts.errors import ErrorCode
 from contracts.rpc import Ack, Reply, RpcError
-from nats_service.rpc import RpcServer, ping_route
-from stack.nats_server import NatsServer
+from llmchat_bus.rpc import RpcServer, ping_route
+from local_stack.nats_server import NatsServer
 
 pytestmark = pytest.mark.integration
 

@@ -19,10 +19,10 @@ import uvicorn
 from chat_api.app import create_app
 from chat_api.auth.dev_token import dev_token
 from chat_api.settings import ApiSettings
+from local_stack.nats_server import NatsServer
+from local_stack.ports import free_port
 from persistence.app import run as run_persistence
 from persistence.settings import PersistenceSettings
-from stack.nats_server import NatsServer
-from stack.ports import free_port
 
 SECRET = "integration-secret-0123456789-0123456789"
 PASSWORD = "a long enough password"

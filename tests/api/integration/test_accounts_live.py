@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from stack.nats_server import NatsServer
+from local_stack.nats_server import NatsServer
 from tests.api.integration.conftest import PASSWORD, Stack, api_settings, start_api
 
 pytestmark = pytest.mark.integration

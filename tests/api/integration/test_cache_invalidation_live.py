@@ -16,7 +16,7 @@ import pytest
 
 from chat_api.lifespan import USER_SETTINGS_KEY
 from chat_api.user_settings import UserSettingsService
-from stack.ports import free_port
+from local_stack.ports import free_port
 from tests.api.integration.conftest import Stack, start_api
 from tests.api.test_errors import assert_error_body
 

@@ -28,7 +28,7 @@ from chat_api.limits.store import LimitStore
 from chat_api.relay import StreamTable
 from chat_api.settings import ApiSettings
 from contracts.inference import ChatRequest, Chunk, StreamStarted, TokenChunk, Usage
-from stack.ports import free_port
+from local_stack.ports import free_port
 from tests.api.fake_gateway import FakeGateway
 from tests.api.fake_persistence import SECRET, FakePersistence
 

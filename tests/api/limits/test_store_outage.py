@@ -21,7 +21,7 @@ from chat_api.limits.redis_store import RedisLimitStore
 from chat_api.limits.store import LimitStoreUnavailable, Subject, Verdict
 from chat_api.settings import ApiSettings
 from contracts.inference import ChatMessage, ChatRequest
-from stack.ports import free_port
+from local_stack.ports import free_port
 from tests.api.fake_persistence import FakePersistence, bearer
 from tests.api.limits.conftest import api_instances, policy, post_chat
 

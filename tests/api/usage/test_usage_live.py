@@ -30,12 +30,12 @@ from contracts import subjects
 from contracts.accounts import GetUser
 from contracts.codec import encode
 from contracts.usage import ListUsageRecords, UsageQuery, UsageRecordPage, UsageSummary
+from llmchat_sql.database import Database
+from local_stack.nats_server import NatsServer
 from metering.app import run as run_metering
 from metering.recorder import TABLE, utc_day
-from nats_service.database import Database
 from persistence.app import run as run_persistence
 from persistence.settings import PersistenceSettings
-from stack.nats_server import NatsServer
 from tests.api.integration.conftest import PASSWORD, api_settings
 from tests.api.sse_frames import parse_sse
 from tests.inference_worker.harness import running_worker, worker_env

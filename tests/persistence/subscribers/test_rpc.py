@@ -10,7 +10,7 @@ from contracts.accounts import GetUser, UserView
 from contracts.codec import encode
 from contracts.errors import ErrorCode
 from contracts.rpc import Reply
-from nats_service.rpc import Route
+from llmchat_bus.rpc import Route
 from persistence.errors import not_found
 from persistence.subscribers.rpc import answer
 

@@ -2,7 +2,7 @@
 that turns lifecycle events into usage records.
 
 The pull loop, the back-off while the database is unreachable and settling are
-``nats_service.events``. Here: each fetched batch is recorded in one transaction, then
+``llmchat_bus.events``. Here: each fetched batch is recorded in one transaction, then
 every message of it is acked (explicit ack, after the rows are written). A malformed
 payload is ``term()``-ed. If the database refuses a batch (not an outage), its events are
 recorded one by one so that one bad event cannot hold up the others; an event refused on
@@ -22,9 +22,10 @@ from nats.js import JetStreamContext
 from contracts import subjects
 from contracts.codec import DecodeErrors, decode_event
 from contracts.events import ChatEvent
+from llmchat_bus.events import EventConsumer, settle
+from llmchat_sql.database import is_unavailable
 from metering.recorder import RecordResult
 from metering.tracing import MeteringTracing, batch_spans
-from nats_service.events import EventConsumer, settle
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ class EventSubscriber:
             lambda: self._recorder.record(events),
             doing=f"recording {len(events)} events",
             done=f"{len(events)} events recorded",
+            retry_on=is_unavailable,
         )
         if result is None:
             return False

@@ -2,7 +2,7 @@
 group ``METERING_QUEUE``.
 
 One route per subject: decode the request Struct, call one ``UsageQueries`` method, reply
-``Reply(ok=...)`` or ``Reply(error=RpcError(code, message))`` (``nats_service.rpc``). A
+``Reply(ok=...)`` or ``Reply(error=RpcError(code, message))`` (``llmchat_bus.rpc``). A
 malformed payload is ``invalid_request``; a database outage is ``service_unavailable``;
 anything else is ``internal_error`` (logged). Each request runs in its own task (at most
 ``concurrency`` at once).
@@ -14,11 +14,11 @@ from nats.aio.client import Client as NatsClient
 
 from contracts import subjects
 from contracts.usage import ListUsageRecords, UsageQuery
+from llmchat_bus.rpc import Route, RpcServer, route
+from llmchat_sql.database import is_unavailable
 from metering.metrics import MeteringMetrics
 from metering.queries import UsageQueries
 from metering.tracing import MeteringTracing
-from nats_service.database import is_unavailable
-from nats_service.rpc import Route, RpcServer, route
 
 
 def routes(queries: UsageQueries) -> list[Route]:

@@ -2,7 +2,7 @@
 ``MODEL_ADMIN_QUEUE``.
 
 One route per subject: decode the request Struct, call one ``ModelAdmin`` method, reply
-``Reply(ok=...)`` or ``Reply(error=RpcError(code, message))`` (``nats_service.rpc``). A
+``Reply(ok=...)`` or ``Reply(error=RpcError(code, message))`` (``llmchat_bus.rpc``). A
 malformed payload is ``invalid_request``; an ``AdminError`` carries its own code; anything
 else is ``internal_error`` (logged). A handler never raises into the service.
 """
@@ -13,8 +13,8 @@ from nats.aio.client import Client as NatsClient
 
 from contracts import admin as adm
 from contracts import subjects
+from llmchat_bus.rpc import Route, RpcServer, route
 from model_admin.service import ModelAdmin
-from nats_service.rpc import Route, RpcServer, route
 
 
 def routes(admin: ModelAdmin) -> list[Route]:

@@ -2,7 +2,7 @@
 ``CHAT_EVENTS`` that stores conversation messages, one at a time.
 
 The pull loop, the back-off while the database is unreachable and settling are
-``nats_service.events``. Here: the message is acked after it is stored (or found already
+``llmchat_bus.events``. Here: the message is acked after it is stored (or found already
 stored); a malformed payload is ``term()``-ed, and so is an event the database refuses
 (``is_refused``: the same insert would fail on every redelivery and, retried in place,
 would hold up every event behind it); it stays in ``CHAT_EVENTS`` and the error log names
@@ -22,9 +22,9 @@ from opentelemetry.trace import SpanKind
 
 from contracts import subjects
 from contracts.codec import DecodeErrors, decode_event
-from nats_service.database import is_refused
-from nats_service.events import EventConsumer, settle
-from nats_service.tracing import message_span
+from llmchat_bus.events import EventConsumer, settle
+from llmchat_bus.tracing import message_span
+from llmchat_sql.database import is_refused, is_unavailable
 from persistence.messages import MessageRecorder, Outcome
 from persistence.metrics import PersistenceMetrics
 from persistence.tracing import PersistenceTracing
@@ -99,6 +99,7 @@ class EventSubscriber:
                 lambda: self._recorder.record(event),
                 doing=f"storing event {event.request_id}",
                 done=f"event {event.request_id} stored",
+                retry_on=is_unavailable,
                 on_outage=self._db_error,
             )
         except Exception as exc:

@@ -2,7 +2,7 @@
 ``API_KEY_*`` / ``SETTINGS_*`` / ``CONV_*`` subject, queue group ``PERSISTENCE_QUEUE``.
 
 One route per subject: decode the request Struct, call one domain function, reply
-``Reply(ok=...)`` or ``Reply(error=RpcError(code, message))`` (``nats_service.rpc``). A
+``Reply(ok=...)`` or ``Reply(error=RpcError(code, message))`` (``llmchat_bus.rpc``). A
 malformed payload is ``invalid_request``; a database failure is ``service_unavailable``;
 anything else is ``internal_error`` (logged). Each request runs in its own task (at most
 ``concurrency`` at once), so one slow request (argon2, a big conversation) does not hold up
@@ -17,10 +17,10 @@ from contracts import accounts as acc
 from contracts import conversations as conv
 from contracts import subjects
 from contracts.errors import ErrorCode
-from nats_service import rpc
-from nats_service.database import UNAVAILABLE_ERRORS
-from nats_service.rpc import OK as OK
-from nats_service.rpc import Route, RpcServer, route
+from llmchat_bus import rpc
+from llmchat_bus.rpc import OK as OK
+from llmchat_bus.rpc import Route, RpcServer, route
+from llmchat_sql.database import UNAVAILABLE_ERRORS
 from persistence.accounts import Accounts
 from persistence.conversations import Conversations
 from persistence.metrics import PersistenceMetrics

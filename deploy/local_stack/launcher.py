@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 
-from stack.nats_server import NatsServer
-from stack.processes import ManagedProcess
-from stack.settings import StackSettings
+from local_stack.nats_server import NatsServer
+from local_stack.processes import ManagedProcess
+from local_stack.settings import StackSettings
 
 Progress = Callable[[str], None]
 

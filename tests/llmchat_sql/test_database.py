@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 import sqlalchemy as sa
 
-from nats_service.database import Database, is_refused, is_unavailable
-from stack.ports import free_port
+from llmchat_sql.database import Database, is_refused, is_unavailable
+from local_stack.ports import free_port
 from tests.persistence.conftest import PG_ADMIN_DB, pg_url
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from env_settings import SettingsError
-from nats_service.database import Database
+from llmchat_sql.database import Database
 
 
 class DatabaseSettings(Protocol):

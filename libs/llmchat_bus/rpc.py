@@ -32,7 +32,7 @@ from opentelemetry.trace import SpanKind
 from contracts.codec import DecodeErrors, encode
 from contracts.errors import ErrorCode
 from contracts.rpc import Ack, Ping, Reply, RpcError
-from nats_service.tracing import ServiceTracing, message_span
+from llmchat_bus.tracing import ServiceTracing, message_span
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
-from stack.ports import free_port, wait_for_port
+from local_stack.ports import free_port, wait_for_port
 
 
 def nats_server_binary() -> str:

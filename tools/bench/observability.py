@@ -39,9 +39,9 @@ import msgspec
 from bench import platform_path
 from bench.stats import LevelResult, summarize
 from bench.workload import Message, short_chat
-from stack.launcher import Stack
-from stack.ports import free_port
-from stack.settings import StackSettings
+from local_stack.launcher import Stack
+from local_stack.ports import free_port
+from local_stack.settings import StackSettings
 
 GOAL_RATIO = 0.95
 """On / off throughput at or above this: observability costs under 5 %."""

@@ -24,7 +24,6 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from contracts import subjects
-from nats_service.database import is_unavailable
 
 _log = logging.getLogger(__name__)
 
@@ -141,7 +140,7 @@ class EventConsumer:
         *,
         doing: str,
         done: str,
-        retry_on: Callable[[BaseException], bool] = is_unavailable,
+        retry_on: Callable[[BaseException], bool],
         on_outage: Callable[[], None] | None = None,
     ) -> T | None:
         """``write()``, retried with back-off while it fails with an error ``retry_on``

@@ -19,8 +19,8 @@ from nats.aio.client import Client as NatsClient
 from contracts.codec import encode
 from contracts.errors import ErrorCode
 from contracts.rpc import Reply
-from nats_service.rpc import OK, RpcServer, headers_size, route
-from stack.nats_server import NatsServer
+from llmchat_bus.rpc import OK, RpcServer, headers_size, route
+from local_stack.nats_server import NatsServer
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +84,7 @@ async def test_a_reply_over_the_max_payload_is_a_prompt_error(
 ) -> None:
     assert nc.max_payload == 1024 * 1024  # the server's default
     started = time.monotonic()
-    with caplog.at_level(logging.ERROR, logger="nats_service.rpc"):
+    with caplog.at_level(logging.ERROR, logger="llmchat_bus.rpc"):
         reply = await ask(nc, 1_500_000)
     assert time.monotonic() - started < 1.0  # not the caller's timeout
     assert reply.ok is None

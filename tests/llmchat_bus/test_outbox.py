@@ -15,8 +15,8 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js.api import StreamConfig
 
-from nats_service.outbox import JetStreamOutbox
-from stack.nats_server import NatsServer
+from llmchat_bus.outbox import JetStreamOutbox
+from local_stack.nats_server import NatsServer
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ import pytest
 
 from chat_api.auth.dev_token import dev_token
 from chat_api.settings import ApiSettings
-from stack.launcher import Stack
-from stack.ports import free_port
-from stack.settings import StackSettings
+from local_stack.launcher import Stack
+from local_stack.ports import free_port
+from local_stack.settings import StackSettings
 
 pytestmark = pytest.mark.integration
 

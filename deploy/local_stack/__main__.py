@@ -1,4 +1,4 @@
-"""`python -m stack` (make run): the whole platform on this machine, Ctrl-C stops it."""
+"""`python -m local_stack` (make run): the whole platform on this machine, Ctrl-C stops it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import sys
 import time
 from types import FrameType
 
-from stack.launcher import Stack, StackFailed
-from stack.settings import load_settings
+from local_stack.launcher import Stack, StackFailed
+from local_stack.settings import load_settings
 
 RESTART_LIMIT = 5
 RESTART_WINDOW_S = 300.0

@@ -1,6 +1,6 @@
 """Measure the api relay (not a test; no timing asserts anywhere).
 
-    python -m bench.relay_overhead [n_requests]   (PYTHONPATH as the Makefile sets it)
+    python -m bench.relay_overhead [n_requests]
 
 Starts a private nats-server, the api (``python -m chat_api``) and two real inference
 workers (``python -m inference_worker``) with the stand-in engine ``ScriptedEngine``
@@ -16,7 +16,6 @@ workers (``python -m inference_worker``) with the stand-in engine ``ScriptedEngi
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -29,19 +28,15 @@ from nats.aio.msg import Msg
 
 from chat_api.auth import issue_token
 from contracts import codec, subjects
-from stack.nats_server import NatsServer
-from stack.ports import free_port, wait_for_port
-from stack.processes import ManagedProcess
+from local_stack.nats_server import NatsServer
+from local_stack.ports import free_port, wait_for_port
+from local_stack.processes import ManagedProcess
 
 SECRET = "bench-secret-0123456789-0123456789-xyz"
 FAST = "bench-fast"
 """Served by a worker whose scripted engine has no per-token delay to speak of."""
 PACED = "bench-paced"
 """Served by a worker whose scripted engine emits 100 tokens/s (10 ms apart)."""
-ROOT = Path(__file__).resolve().parents[1]
-PYTHONPATH = os.pathsep.join(
-    str(ROOT / p) for p in (".", "services/api", "services/inference-worker", "deploy")
-)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -51,7 +46,6 @@ def pct(values: list[float], p: float) -> float:
 
 def worker(nats_url: str, model: str, tokens_per_s: float, log_dir: Path) -> ManagedProcess:
     env = {
-        "PYTHONPATH": PYTHONPATH,
         "NATS_URL": nats_url,
         "WORKER_ID": f"bench-{model}",
         "WORKER_MODEL": model,
@@ -136,7 +130,6 @@ def main() -> None:
             "api",
             "chat_api",
             {
-                "PYTHONPATH": PYTHONPATH,
                 "NATS_URL": server.url,
                 "GATEWAY_PORT": str(port),
                 "JWT_SECRET": SECRET,

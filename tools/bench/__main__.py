@@ -24,9 +24,9 @@ from bench.stats import LevelResult, Sample, summarize
 from bench.workload import Message, long_context_chat, short_chat
 from chat_api.auth.dev_token import DEV_USER_ID
 from inference_worker.settings import load_settings as load_worker_settings
-from stack.launcher import Stack
-from stack.ports import free_port
-from stack.settings import StackSettings
+from local_stack.launcher import Stack
+from local_stack.ports import free_port
+from local_stack.settings import StackSettings
 
 REQUESTS_PER_SLOT = 4
 """Each level runs max(8, 4 x concurrency) requests per round."""

@@ -24,11 +24,11 @@ from pathlib import Path
 import httpx
 
 from bench.conversation_load import publish_exchanges
-from stack.launcher import Stack
-from stack.ports import free_port
-from stack.settings import StackSettings
+from local_stack.launcher import Stack
+from local_stack.ports import free_port
+from local_stack.settings import StackSettings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXCHANGES = 500
 MARKDOWN = """## A streamed answer
 
@@ -131,7 +131,7 @@ def main() -> int:
                 "BENCH_LONG_CONVERSATION": conversation_id,
             }
             result = subprocess.run(
-                ["node", "bench/web-perf.mjs"], cwd=REPO / "frontend", env=env, check=False
+                ["node", "tools/bench/web-perf.mjs"], cwd=REPO / "frontend", env=env, check=False
             )
             return result.returncode
 

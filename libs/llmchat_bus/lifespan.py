@@ -1,0 +1,66 @@
+"""The steps of a service's lifespan every NATS service takes the same way: stop on
+SIGTERM / SIGINT, connect to NATS (or exit with a logged reason), drain the connection at
+the end.
+
+Each service's ``run`` keeps the order of its own start-up and what it serves; the lines
+it logs here go to the logger it hands in, so they keep naming the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Protocol
+
+from nats.aio.client import Client as NatsClient
+
+from contracts.bus import connect
+
+
+class NatsSettings(Protocol):
+    """The settings fields ``connect_or_exit`` reads."""
+
+    @property
+    def nats_url(self) -> str: ...
+    @property
+    def nats_connect_timeout_s(self) -> float: ...
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` (the service then drains and exits)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def connect_or_exit(
+    settings: NatsSettings, name: str, stop: asyncio.Event, log: logging.Logger
+) -> NatsClient | int:
+    """The connection to NATS, or the exit code when there is none: 1 if NATS stayed
+    unreachable for ``nats_connect_timeout_s``, 0 if ``stop`` was set first (logged)."""
+    try:
+        nc = await connect(settings.nats_url, name, stop, settings.nats_connect_timeout_s)
+    except Exception as exc:
+        log.error(
+            "NATS at %s not reachable within %.0fs: %r",
+            settings.nats_url,
+            settings.nats_connect_timeout_s,
+            exc,
+        )
+        return 1
+    if nc is None:
+        log.info("stopped before NATS was reachable")
+        return 0
+    return nc
+
+
+async def drain(nc: NatsClient, log: logging.Logger, timeout_s: float | None = None) -> None:
+    """Drain the connection (within ``timeout_s`` if given); failing to is only logged."""
+    try:
+        if timeout_s is None:
+            await nc.drain()
+        else:
+            await asyncio.wait_for(nc.drain(), timeout_s)
+    except Exception as exc:
+        log.debug("nats drain: %r", exc)
