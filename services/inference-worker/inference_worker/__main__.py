@@ -6,27 +6,17 @@ spawn, which re-imports this module in the child.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import sys
 
 from inference_worker.app import run
-from inference_worker.settings import SettingsError, load_settings
+from inference_worker.settings import WorkerSettings, load_settings
 from inference_worker.vllm_logging import route_vllm_logs
-from structured_logs import configure_logging
+from llmchat_bus.entrypoint import run_service
 
 
-def main() -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"inference-worker: bad setting: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level, settings.log_format)
+def _route_vllm_logs(settings: WorkerSettings) -> None:
     route_vllm_logs(settings.log_level, settings.log_format)  # before vLLM is imported
-    logging.getLogger("nats").setLevel(logging.WARNING)
-    return asyncio.run(run(settings, install_signal_handlers=True))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_service("inference-worker", load_settings, run, before_run=_route_vllm_logs))

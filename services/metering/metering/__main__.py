@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import sys
 
+from llmchat_bus.entrypoint import run_service
 from metering.app import run
-from metering.settings import SettingsError, load_settings
-from structured_logs import configure_logging
-
-
-def main() -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"metering: bad setting: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level, settings.log_format)
-    logging.getLogger("nats").setLevel(logging.WARNING)
-    return asyncio.run(run(settings, install_signal_handlers=True))
-
+from metering.settings import load_settings
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_service("metering", load_settings, run))

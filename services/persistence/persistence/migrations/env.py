@@ -1,62 +1,9 @@
-"""Alembic environment of the persistence service (PostgreSQL and SQLite).
-
-``persistence.migrate`` hands over an open connection in ``config.attributes
-["connection"]``; the alembic CLI gets none, and an async engine is built from the
-service settings. SQLite migrations run in batch mode (``render_as_batch``).
-"""
+"""Alembic environment of the persistence service (``llmchat_sql.alembic_env``)."""
 
 from __future__ import annotations
 
-import asyncio
-
-from alembic import context
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
-
+from llmchat_sql.alembic_env import run_migrations
 from persistence.models import Base
 from persistence.settings import load_settings
 
-config = context.config
-target_metadata = Base.metadata
-
-
-def _run(connection: Connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-async def _run_with_engine(url: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(_run)
-    finally:
-        await engine.dispose()
-
-
-def _main() -> None:
-    url = config.get_main_option("sqlalchemy.url") or load_settings().db_url
-    if context.is_offline_mode():
-        context.configure(
-            url=url,
-            target_metadata=target_metadata,
-            literal_binds=True,
-            render_as_batch=url.startswith("sqlite"),
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-        return
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _run(connection)
-    else:
-        asyncio.run(_run_with_engine(url))
-
-
-_main()
+run_migrations(Base.metadata, lambda: load_settings().db_url)
