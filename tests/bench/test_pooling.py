@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from bench.__main__ import LevelRun, pooled
-from bench.stats import Sample
+from bench.stats import LevelRun, Sample, pooled
 
 
 def ok(ttft_ms: float, tokens: int = 10) -> Sample:

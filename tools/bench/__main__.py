@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from pathlib import Path
 
 import msgspec
 
 from bench import conversation_load, observability, platform_path
+from bench.config import BenchConfig, dev_token, load_config, say
 from bench.direct_path import DirectEngine
-from bench.stats import LevelResult, Sample, summarize
+from bench.stats import LevelResult, LevelRun, Sample, pooled
 from bench.workload import Message, long_context_chat, short_chat
 from chat_api.auth.dev_token import DEV_USER_ID
 from inference_worker.settings import load_settings as load_worker_settings
@@ -33,52 +33,12 @@ REQUESTS_PER_SLOT = 4
 LONG_CONTEXT_REQUESTS = 4
 
 
-class BenchConfig(msgspec.Struct, frozen=True, kw_only=True):
-    levels: tuple[int, ...]
-    max_tokens: int
-    out: Path
-    data_dir: Path
-    rounds: int = 2
-
-
-class LevelRun(msgspec.Struct, kw_only=True):
-    """One level of one path in one round, before it is summarised."""
-
-    path: str
-    case: str
-    concurrency: int
-    samples: list[Sample]
-    wall_s: float
-
-    def summary(self) -> LevelResult:
-        return summarize(self.path, self.case, self.concurrency, self.samples, self.wall_s)
-
-
-def load_config() -> BenchConfig:
-    data_dir = Path(os.environ.get("DATA_DIR", ".data")).resolve()
-    levels = tuple(int(x) for x in os.environ.get("BENCH_LEVELS", "1,5,10").split(","))
-    rounds = int(os.environ.get("BENCH_ROUNDS", "2"))
-    if rounds < 1:
-        raise SystemExit("BENCH_ROUNDS must be at least 1")
-    return BenchConfig(
-        rounds=rounds,
-        levels=levels,
-        max_tokens=int(os.environ.get("BENCH_MAX_TOKENS", "64")),
-        out=Path(os.environ.get("BENCH_OUT") or data_dir / "bench.json"),
-        data_dir=data_dir,
-    )
-
-
 def workload(concurrency: int) -> list[list[Message]]:
     return [short_chat(i) for i in range(max(8, REQUESTS_PER_SLOT * concurrency))]
 
 
 def long_workload(offset: int) -> list[list[Message]]:
     return [long_context_chat(offset + i) for i in range(LONG_CONTEXT_REQUESTS)]
-
-
-def say(line: str) -> None:
-    print(f"[bench] {line}", flush=True)
 
 
 def level_run(
@@ -122,20 +82,6 @@ async def run_platform(config: BenchConfig, api_url: str, token: str) -> list[Le
     return runs
 
 
-def pooled(runs: list[LevelRun]) -> list[LevelResult]:
-    """One result per (path, case, concurrency): the samples and wall time of every round."""
-    merged: dict[tuple[str, str, int], LevelRun] = {}
-    for run in runs:
-        key = (run.path, run.case, run.concurrency)
-        if key not in merged:
-            merged[key] = LevelRun(
-                path=run.path, case=run.case, concurrency=run.concurrency, samples=[], wall_s=0.0
-            )
-        merged[key].samples.extend(run.samples)
-        merged[key].wall_s += run.wall_s
-    return [run.summary() for run in merged.values()]
-
-
 def report(result: LevelResult) -> LevelResult:
     say(
         f"{result.path:8} {result.case:5} c={result.concurrency:<2} "
@@ -172,13 +118,6 @@ def table(results: list[LevelResult]) -> str:
             f"{p.error_rate:.1%} / {d.error_rate:.1%}"
         )
     return "\n".join(lines)
-
-
-def dev_token(data_dir: Path) -> str:
-    from chat_api.auth.dev_token import dev_token as make_token  # what `make token` prints
-    from chat_api.settings import ApiSettings
-
-    return make_token(ApiSettings.from_env({**os.environ, "DATA_DIR": str(data_dir)}))
 
 
 def by_path(results: list[LevelResult]) -> dict[str, dict[str, object]]:

@@ -37,6 +37,7 @@ from pathlib import Path
 import msgspec
 
 from bench import platform_path
+from bench.config import dev_token, load_config, say
 from bench.stats import LevelResult, summarize
 from bench.workload import Message, short_chat
 from local_stack.launcher import Stack
@@ -366,8 +367,6 @@ def summary(comparison: Comparison) -> str:
 
 def main() -> int:
     """This comparison alone (``WORKER_ENGINE=scripted`` tries it without vLLM)."""
-    from bench.__main__ import dev_token, load_config, say
-
     config = load_config()
     rounds = int(os.environ.get("BENCH_OBSERVABILITY_ROUNDS", "1"))
     comparison = run_comparison(

@@ -63,3 +63,30 @@ def summarize(
         wall_s=round(wall_s, 3),
         errors=sorted({s.error for s in failed})[:5],
     )
+
+
+class LevelRun(msgspec.Struct, kw_only=True):
+    """One level of one path in one round, before it is summarised."""
+
+    path: str
+    case: str
+    concurrency: int
+    samples: list[Sample]
+    wall_s: float
+
+    def summary(self) -> LevelResult:
+        return summarize(self.path, self.case, self.concurrency, self.samples, self.wall_s)
+
+
+def pooled(runs: list[LevelRun]) -> list[LevelResult]:
+    """One result per (path, case, concurrency): the samples and wall time of every round."""
+    merged: dict[tuple[str, str, int], LevelRun] = {}
+    for run in runs:
+        key = (run.path, run.case, run.concurrency)
+        if key not in merged:
+            merged[key] = LevelRun(
+                path=run.path, case=run.case, concurrency=run.concurrency, samples=[], wall_s=0.0
+            )
+        merged[key].samples.extend(run.samples)
+        merged[key].wall_s += run.wall_s
+    return [run.summary() for run in merged.values()]
