@@ -1,17 +1,22 @@
-"""The request-reply server: core NATS subscriptions in one queue group, one ``Route``
-per subject.
+"""The request-reply server: one FastStream ``NatsBroker`` per service process, one core
+NATS subscriber per ``Route`` (subject) in the service's queue group.
 
 A route decodes the request Struct, calls one domain function and replies
 ``Reply(ok=...)`` or ``Reply(error=RpcError(code, message))``. A malformed payload is
 ``invalid_request``; a ``RequestRefused`` carries its own code; an exception the service
 calls an outage (``unavailable``) is ``service_unavailable``; anything else is
 ``internal_error`` (logged). A handler never raises into the service. Each request runs in
-its own task (at most ``concurrency`` at once), so one slow request does not hold up the
-others on its subject.
+its own task (at most ``concurrency`` at once across the service's subjects), so one slow
+request does not hold up the others on its subject.
 
 A reply larger than the connection's max payload (headers included) cannot be sent: the
 caller would wait for its timeout and see an outage. Such a reply is replaced by a small
 ``reply_too_large`` error (logged, counted as that outcome), so the caller fails at once.
+
+The broker is attached to the connection the service already has (``connect_or_exit``,
+``contracts.bus.connect``: one connect-and-retry path for every service, and the JetStream
+consumers and the outbox keep using the same nats-py client). The broker neither opens nor
+drains it: the service drains its connection last, after its other work.
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from opentelemetry.trace import SpanKind
 
 from contracts.codec import DecodeErrors, encode
@@ -54,10 +60,12 @@ class Route:
     subject: str
     decode: Callable[[bytes], Any]
     handle: Callable[[Any], Awaitable[msgspec.Struct]]
+    request: type[msgspec.Struct] | None = None
+    """The request Struct ``decode`` reads (for the AsyncAPI document)."""
 
 
 def route(subject: str, request: type[msgspec.Struct], handle: Callable[[Any], Any]) -> Route:
-    return Route(subject, msgspec.json.Decoder(request).decode, handle)
+    return Route(subject, msgspec.json.Decoder(request).decode, handle, request)
 
 
 def ping_route(subject: str, check: Callable[[], Awaitable[None]] | None = None) -> Route:
@@ -141,7 +149,27 @@ async def answer_with_outcome(
     return encode(Reply[Any](ok=result)), OK
 
 
+class AttachedNatsBroker(NatsBroker):
+    """A ``NatsBroker`` on a connection the service made: it subscribes on it and leaves
+    opening and draining it to the service."""
+
+    def __init__(self, nc: NatsClient, **options: Any) -> None:
+        super().__init__(**options)
+        self._attached = nc
+
+    async def _connect(self) -> NatsClient:
+        self.config.connect(self._attached)
+        return self._attached
+
+    async def stop(self, *exc_info: Any) -> None:
+        self._connection = None  # so NatsBroker.stop does not drain the service's connection
+        await super().stop(*exc_info)
+
+
 class RpcServer:
+    """The service's routes on a FastStream broker; ``start`` subscribes, ``stop`` stops
+    taking requests and lets the ones in hand finish."""
+
     def __init__(
         self,
         nc: NatsClient,
@@ -155,62 +183,75 @@ class RpcServer:
     ) -> None:
         self._nc = nc
         self._routes = routes
-        self._queue = queue
         self._unavailable = unavailable
         self._on_answered = on_answered
         self._tracing = tracing
+        # The semaphore is the bound, service-wide as the setting means. max_workers
+        # (per subject) makes FastStream run each request in its own task, off the
+        # subscription's: unsubscribing at stop then does not cancel those in hand.
         self._slots = asyncio.Semaphore(concurrency)
-        self._subs: list[Subscription] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        for route in self._routes:
-            self._subs.append(
-                await self._nc.subscribe(route.subject, queue=self._queue, cb=self._callback(route))
+        self.broker = AttachedNatsBroker(nc, logger=log, log_level=logging.DEBUG)
+        self._subscribers = [
+            self.broker.subscriber(
+                r.subject,
+                queue=queue,
+                max_workers=max(concurrency, 2),
+                # Replied with nats-py's Msg.respond (see _serve), not by FastStream.
+                no_reply=True,
+                title=r.subject,
             )
+            for r in routes
+        ]
+        for subscriber, r in zip(self._subscribers, routes, strict=True):
+            subscriber(self._handler(r))
 
-    def _callback(self, route: Route) -> Callable[[Msg], Awaitable[None]]:
-        async def on_request(msg: Msg) -> None:
-            await self._slots.acquire()
-            task = asyncio.create_task(self._serve(route, msg))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+    def _handler(self, route: Route) -> Callable[[NatsMessage], Awaitable[bytes]]:
+        # Raw bytes in, bytes out: the payload is decoded here, not by FastStream's
+        # serializer, so a malformed one becomes an invalid_request reply (FastStream
+        # would raise before the handler and send nothing), and the reply is the Reply
+        # envelope encoded once, its size checked against what is really sent.
+        async def on_request(message: NatsMessage) -> bytes:
+            async with self._slots:
+                return await self._serve(route, message.raw_message)
 
         return on_request
 
-    async def _serve(self, route: Route, msg: Msg) -> None:
+    async def _serve(self, route: Route, msg: Msg) -> bytes:
+        """The reply to ``msg``, sent if it asks for one. Never raises."""
+        started = time.perf_counter()
+        with message_span(self._tracing, route.subject, msg, SpanKind.SERVER) as span:
+            reply, outcome = await answer_with_outcome(route, msg.data, self._unavailable)
+            reply, outcome = bounded(
+                route.subject, reply, outcome, self._nc.max_payload, headers_size(msg.headers)
+            )
+            if span is not None:
+                span.set_attribute("llmchat.outcome", outcome)
         try:
-            started = time.perf_counter()
-            with message_span(self._tracing, route.subject, msg, SpanKind.SERVER) as span:
-                reply, outcome = await answer_with_outcome(route, msg.data, self._unavailable)
-                if msg.reply:
-                    reply, outcome = bounded(
-                        route.subject,
-                        reply,
-                        outcome,
-                        self._nc.max_payload,
-                        headers_size(msg.headers),
-                    )
-                if span is not None:
-                    span.set_attribute("llmchat.outcome", outcome)
             if self._on_answered is not None:
                 self._on_answered(route.subject, outcome, time.perf_counter() - started)
             if msg.reply:
+                # Msg.respond sends the request's headers (trace context) back with the
+                # reply, which ``bounded`` counted; FastStream's reply would add its own.
                 await msg.respond(reply)
         except Exception as exc:  # connection closing: the caller times out
             log.warning("%s: reply not sent: %r", route.subject, exc)
-        finally:
-            self._slots.release()
+        return reply
+
+    async def start(self) -> None:
+        await self.broker.start()
 
     async def stop(self, timeout_s: float) -> None:
-        """Stop taking requests; let the ones in hand finish (up to ``timeout_s``)."""
-        subs, self._subs = self._subs, []
-        for sub in subs:
-            try:
-                await sub.unsubscribe()
-            except Exception as exc:
-                log.debug("rpc unsubscribe: %r", exc)
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
-            for task in pending:
-                task.cancel()
+        """Stop taking requests; let the ones in hand finish (up to ``timeout_s``, then
+        they are cancelled)."""
+        # Unsubscribed first, so the queue group hands new requests to the other
+        # instances at once; FastStream's stop alone keeps the subscription while it
+        # waits, and drops what arrives meanwhile (those callers would time out).
+        for subscriber in self._subscribers:
+            subscription, subscriber.subscription = subscriber.subscription, None
+            if subscription is not None:
+                try:
+                    await subscription.unsubscribe()
+                except Exception as exc:
+                    log.debug("rpc unsubscribe: %r", exc)
+        self.broker.config.broker_config.graceful_timeout = timeout_s
+        await self.broker.stop()

@@ -5,6 +5,7 @@ caller waited for its timeout."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -15,6 +16,7 @@ import msgspec
 import nats
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.errors import NoRespondersError
 
 from contracts.codec import encode
 from contracts.errors import ErrorCode
@@ -152,3 +154,53 @@ async def test_a_server_with_a_smaller_max_payload_is_honoured(tmp_path: Path) -
             await rpc.stop(1.0)
         finally:
             await client.drain()
+
+
+async def test_stop_lets_the_requests_in_hand_finish_and_takes_no_more(nc: NatsClient) -> None:
+    """At ``stop`` the subscription goes first (the queue group hands new requests to the
+    other instances: here there are none), the request in hand still gets its reply."""
+    subject = "test.v1.rpc.slow"
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow(_request: Blob) -> BlobOut:
+        started.set()
+        await release.wait()
+        return BlobOut(data="done")
+
+    rpc = RpcServer(nc, [route(subject, Blob, slow)], queue="test", concurrency=1)
+    await rpc.start()
+    asked = asyncio.create_task(nc.request(subject, encode(Blob(size=0)), timeout=5))
+    await started.wait()
+    stopping = asyncio.create_task(rpc.stop(5.0))
+    await asyncio.sleep(0.2)
+    assert not stopping.done()  # waits for the request in hand
+    with pytest.raises(NoRespondersError):
+        await nc.request(subject, encode(Blob(size=0)), timeout=1)
+    release.set()
+    await stopping
+    reply = msgspec.json.decode((await asked).data, type=Reply[BlobOut])
+    assert reply.ok == BlobOut(data="done")
+
+
+async def test_stop_cancels_what_outlives_its_timeout(nc: NatsClient) -> None:
+    subject = "test.v1.rpc.stuck"
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def stuck(_request: Blob) -> BlobOut:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+        raise AssertionError("unreachable")
+
+    rpc = RpcServer(nc, [route(subject, Blob, stuck)], queue="test", concurrency=4)
+    await rpc.start()
+    asked = asyncio.create_task(nc.request(subject, encode(Blob(size=0)), timeout=2))
+    await started.wait()
+    await asyncio.wait_for(rpc.stop(0.2), 2.0)
+    await asyncio.wait_for(cancelled.wait(), 1.0)
+    with pytest.raises(nats.errors.TimeoutError):
+        await asked
