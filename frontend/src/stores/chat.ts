@@ -84,6 +84,12 @@ function wait(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * Requests the server said are over (404 / 410 on re-attach): a conversation that still
+ * names one (a key its api instance left behind) is shown as stored, not followed again.
+ */
+const endedRequests = new Set<string>();
+
 export const useChat = create<ChatStore>()((set, get) => {
   /** Moves a finished stream into the message list (unless the page already has it). */
   function settle(): void {
@@ -140,6 +146,7 @@ export const useChat = create<ChatStore>()((set, get) => {
         const apiErr = toApiError(err);
         if (apiErr.status === 404 || apiErr.status === 410) {
           // the answer is finished and stored (or not ours): show what the conversation holds
+          endedRequests.add(s.requestId);
           useStream.getState().reset();
           const id = get().conversationId;
           if (id) await get().open(id);
@@ -217,7 +224,7 @@ export const useChat = create<ChatStore>()((set, get) => {
         const active = page.active_request_id ?? page.conversation.active_request_id;
         const s = useStream.getState();
         const ours = isActive(s.status) && s.conversationId === conversationId;
-        if (active && s.requestId !== active && !ours) {
+        if (active && s.requestId !== active && !ours && !endedRequests.has(active)) {
           // another tab or device is generating here: follow it from the start
           abortCurrent();
           const ctl = new AbortController();

@@ -4,6 +4,7 @@ automatic title after the first exchange (fake gateway, fake persistence)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from litestar.testing import TestClient
@@ -14,7 +15,7 @@ from chat_api.chat.titles import TitleWriter
 from chat_api.gateway import accepted_event
 from chat_api.settings import ApiSettings
 from contracts.accounts import UserSettings
-from contracts.inference import ChatMessage
+from contracts.inference import ChatMessage, OpenChat
 from tests.api.fake_gateway import FakeGateway, answer
 from tests.api.fake_persistence import FakePersistence, bearer
 from tests.api.test_errors import assert_error_body
@@ -302,3 +303,29 @@ async def test_title_tasks_are_cancelled_on_close() -> None:
     await writer.close()
     assert len(writer) == 0
     assert [reason for _, reason in gateway.cancels] == ["client_disconnected"]
+
+
+def test_the_running_chat_is_named_until_its_deadline(
+    app_client: TestClient[Any], app_gateway: FakeGateway
+) -> None:
+    """A conversation key left behind (its api instance died mid-answer) is not named once
+    the chat's deadline has passed, nor when its ``OpenChat`` is gone."""
+    conversation_id = _conversation(app_client, title="t")
+    now = time.time()
+    app_gateway.conversation_chats[conversation_id] = "r-live"
+    app_gateway.open_chats["r-live"] = OpenChat(
+        request_id="r-live", user_id="alice", model="m", deadline=now + 60, created_at=now
+    )
+
+    def active() -> Any:
+        read = app_client.get(f"/api/conversations/{conversation_id}", headers=ALICE)
+        assert read.status_code == 200
+        return read.json()["active_request_id"]
+
+    assert active() == "r-live"
+    app_gateway.open_chats["r-live"] = OpenChat(
+        request_id="r-live", user_id="alice", model="m", deadline=now - 1, created_at=now - 300
+    )
+    assert active() is None
+    del app_gateway.open_chats["r-live"]
+    assert active() is None

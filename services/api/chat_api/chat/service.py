@@ -340,9 +340,16 @@ class ChatService:
         """The request id of the conversation's chat still running (None: none, or the
         bus does not say). The caller has checked the conversation is the user's."""
         try:
-            return await self.gateway.conversation_chat(conversation_id)
+            request_id = await self.gateway.conversation_chat(conversation_id)
+            chat = None if request_id is None else await self.gateway.open_chat(request_id)
         except GatewayUnavailable:
             return None
+        # An api instance that died mid-answer leaves its keys until their TTL: past the
+        # chat's deadline it has certainly ended, and a client following it would only be
+        # told it expired (and be sent back here).
+        if chat is None or time.time() > chat.deadline:
+            return None
+        return chat.request_id
 
     def watched(self, request_id: str) -> None:
         self.streams.watched(request_id)
