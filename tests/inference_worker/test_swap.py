@@ -5,30 +5,37 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from contracts.admin import ActivateProfile, ProfileSpec, SwapStatus
+from contracts.admin import (
+    ActivateProfile,
+    CompatibilityReport,
+    HardwareCheck,
+    ProfileSpec,
+    SwapStatus,
+)
 from contracts.events import RequestCancelled, RequestCompleted
 from contracts.inference import StreamError
 from contracts.workers import WorkerHardware, WorkerState
 from inference_worker.engine import Engine, ScriptedEngine
 from inference_worker.generation import Generation
-from inference_worker.hardware import cpu_hardware, refusal
+from inference_worker.hardware import FitCheck, cpu_hardware
 from inference_worker.inflight import InFlight
 from inference_worker.prompt import PromptBuilder
 from inference_worker.settings import SettingsError, WorkerSettings, load_settings
 from inference_worker.swap import EngineHost, Swapper
-from model_admin.catalog import to_spec
+from model_admin.memory import Hardware, check_compatibility
 from model_admin.registry import load_profiles
 from tests.inference_worker.fakes import ListChunkSink, ListEventSink
 from tests.inference_worker.test_generation import make_request
 
 WAIT = 5.0
 PROFILES = load_profiles()
-SHORT = to_spec(PROFILES.get("gemma3-270m"))
-LONG = to_spec(PROFILES.get("gemma3-270m-long"))
+SHORT = PROFILES.get("gemma3-270m")
+LONG = PROFILES.get("gemma3-270m-long")
 
 
 class ListStatusSink:
@@ -113,9 +120,13 @@ class Rig:
             inflight=self.inflight,
             state=self.state,
             statuses=self.statuses,
-            compatibility=lambda spec: refuse,
+            compatibility=partial(self.verdict, refuse),
             cancel_grace_s=2.0,
         )
+
+    @staticmethod
+    async def verdict(refuse: str | None, command: ActivateProfile) -> str | None:
+        return refuse
 
     def factory(self, settings: WorkerSettings) -> Engine:
         engine = CountingEngine(settings.profile_id, fail_start=settings.profile_id in self.failing)
@@ -224,21 +235,76 @@ async def test_incompatible_profile_refused_before_anything_unloads() -> None:
     assert rig.built == []
 
 
+def model_admin_checks(profile: ProfileSpec, *hardware: WorkerHardware) -> list[HardwareCheck]:
+    """What model-admin puts in the command: its estimate on each hardware kind."""
+    return [
+        HardwareCheck(
+            hardware=h,
+            report=check_compatibility(
+                profile, Hardware(device=h.device, count=h.count, memory_gib=h.memory_gib)
+            ),
+        )
+        for h in hardware
+    ]
+
+
+class AskedModelAdmin:
+    """Stands in for ``check_with_model_admin``: answers ``report`` and counts the asks."""
+
+    def __init__(self, report: CompatibilityReport | None = None) -> None:
+        self.report = report
+        self.asked: list[tuple[str, WorkerHardware]] = []
+
+    async def __call__(
+        self, profile: ProfileSpec, hardware: WorkerHardware
+    ) -> CompatibilityReport | None:
+        self.asked.append((profile.id, hardware))
+        return self.report
+
+
 async def test_model_admin_estimate_refuses_a_gpu_profile_on_this_cpu() -> None:
     hardware = cpu_hardware()
     assert hardware.device == "cpu"
     assert hardware.count == 1
     assert hardware.memory_gib > 0
-    assert refusal(LONG, hardware) is None
-    big = to_spec(PROFILES.get("deepseek-r1-distill-qwen-14b"))
-    reason = refusal(big, hardware)
+    ask = AskedModelAdmin()
+    here = FitCheck(lambda: hardware, ask)
+    assert await here.refusal(LONG, model_admin_checks(LONG, hardware)) is None
+    big = PROFILES.get("deepseek-r1-distill-qwen-14b")
+    reason = await here.refusal(big, model_admin_checks(big, hardware))
     assert reason is not None
     assert "cuda" in reason
-    tiny = WorkerHardware(device="cpu", count=1, memory_gib=1.0)
-    reason = refusal(LONG, tiny)
+    tiny = WorkerHardware(device="cpu", count=1, memory_gib=1.0, name="small box")
+    # one verdict per hardware kind in the group; the worker takes its own
+    checks = model_admin_checks(
+        LONG, hardware, WorkerHardware(device="cpu", count=1, memory_gib=1.0)
+    )
+    reason = await FitCheck(lambda: tiny, ask).refusal(LONG, checks)
     assert reason is not None
     assert reason.startswith("needs ")
     assert "gives" in reason
+    assert ask.asked == []  # every command carried the verdict
+
+
+async def test_without_a_verdict_for_its_hardware_the_worker_asks_model_admin() -> None:
+    hardware = WorkerHardware(device="cpu", count=1, memory_gib=1.0)
+    [other] = model_admin_checks(LONG, WorkerHardware(device="cpu", count=1, memory_gib=64.0))
+    [mine] = model_admin_checks(LONG, hardware)
+    ask = AskedModelAdmin(mine.report)
+    reason = await FitCheck(lambda: hardware, ask).refusal(LONG, [other])
+    assert reason is not None
+    assert reason.startswith("needs ")
+    assert ask.asked == [(LONG.id, hardware)]
+
+
+async def test_no_verdict_to_be_had_lets_the_swap_go_on() -> None:
+    silent = AskedModelAdmin(None)  # model-admin down, or the profile not in its catalog
+    hardware = cpu_hardware()
+    assert await FitCheck(lambda: hardware, silent).refusal(LONG) is None
+    assert silent.asked == [(LONG.id, hardware)]
+    unknown = AskedModelAdmin(None)
+    assert await FitCheck(lambda: None, unknown).refusal(LONG) is None
+    assert unknown.asked == []  # hardware unknown: nothing to check against
 
 
 async def test_profile_without_a_model_folder_is_refused_before_unloading(tmp_path: Path) -> None:
@@ -246,7 +312,7 @@ async def test_profile_without_a_model_folder_is_refused_before_unloading(tmp_pa
         {"WORKER_ENGINE": "vllm", "WORKER_ID": "w1", "MODEL_CACHE_DIR": str(tmp_path)}
     )
     with pytest.raises(SettingsError, match="WORKER_MODEL_PATHS"):
-        settings.for_profile(to_spec(PROFILES.get("qwen2.5-7b-instruct")))
+        settings.for_profile(PROFILES.get("qwen2.5-7b-instruct"))
     rig = Rig(settings=settings)
     await rig.host.start()
     assert await rig.swapper.apply(command()) == "failed"  # gemma folder not prepared here

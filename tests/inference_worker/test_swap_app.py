@@ -23,14 +23,13 @@ from contracts.inference import StreamStarted, TokenChunk
 from contracts.streams import ensure_model_admin
 from inference_worker.engine import Engine, ScriptedEngine
 from inference_worker.settings import WorkerSettings
-from model_admin.catalog import to_spec
 from model_admin.registry import load_profiles
 from tests.inference_worker.harness import Client, running_worker, unique, worker_env
 
 pytestmark = pytest.mark.integration
 
 PROFILES = load_profiles()
-LONG = to_spec(PROFILES.get("gemma3-270m-long"))
+LONG = PROFILES.get("gemma3-270m-long")
 LOAD_S = 1.0
 """Scripted load time of the second profile: requests published meanwhile must wait."""
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from model_admin.profiles import Profile
+from contracts.admin import ProfileSpec
 
 _BASE: dict[str, Any] = {
     "id": "test-8b",
@@ -50,5 +50,5 @@ def profile_dict(**changes: Any) -> dict[str, Any]:
     return data
 
 
-def make_profile(**changes: Any) -> Profile:
-    return msgspec.convert(profile_dict(**changes), Profile)
+def make_profile(**changes: Any) -> ProfileSpec:
+    return msgspec.convert(profile_dict(**changes), ProfileSpec)

@@ -40,7 +40,6 @@ from contracts.admin import (
 )
 from contracts.codec import decode_activate, decode_desired_state, decode_worker_status, encode
 from contracts.errors import ErrorCode
-from model_admin.catalog import to_spec
 from model_admin.registry import load_profiles
 from tests.model_admin.harness import (
     CPU_HOST,
@@ -222,6 +221,10 @@ async def test_activate_sets_desired_state_and_sends_the_command(
     assert command.command_id == accepted.command_id
     assert command.profile.engine.device == "cpu"
     assert command.issued_by == "test-admin"
+    # the verdict travels with the command: the worker acts on it, it has no estimate
+    assert command.checks == accepted.checks
+    assert command.checks[0].report.fits
+    assert command.checks[0].report.needed_bytes > 0
     assert msg.headers is not None
     assert msg.headers[subjects.MSG_ID_HEADER] == accepted.command_id
     desired = await desired_of(nats_client, group)
@@ -268,7 +271,7 @@ async def test_command_published_like_the_nats_cli_reaches_the_group_and_desired
     group = unique("g")
     received: asyncio.Queue[Msg] = asyncio.Queue()
     sub = await nats_client.subscribe(subjects.command_subject(group), cb=received.put)
-    spec = to_spec(load_profiles().get("qwen2.5-7b-instruct"))
+    spec = load_profiles().get("qwen2.5-7b-instruct")
     command_id = unique("cli")
     body = encode(
         ActivateProfile(

@@ -1,41 +1,40 @@
-"""Unit: gone marking, the wire mirror of the profile, settings."""
+"""Unit: gone marking, the profile on the wire, settings."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from contracts.admin import ProfileEngine, ProfileSampling, ProfileSize, ProfileSpec
-from model_admin.catalog import to_spec
+from contracts.admin import ActivateProfile, ProfileSpec
+from contracts.codec import decode_activate, encode
 from model_admin.fleet import Fleet
-from model_admin.profiles import EngineArgs, ModelSize, Profile, SamplingDefaults
-from model_admin.registry import load_profiles
+from model_admin.registry import ProfileError, decode_profile, load_profiles
 from model_admin.settings import SettingsError, load_settings
 from tests.model_admin.harness import heartbeat
+from tests.model_admin.profile_factory import profile_dict
 
 
-@pytest.mark.parametrize(
-    ("wire", "domain"),
-    [
-        (ProfileSpec, Profile),
-        (ProfileEngine, EngineArgs),
-        (ProfileSize, ModelSize),
-        (ProfileSampling, SamplingDefaults),
-    ],
-)
-def test_wire_profile_mirrors_the_domain_profile(
-    wire: type[msgspec.Struct], domain: type[msgspec.Struct]
-) -> None:
-    assert wire.__struct_fields__ == domain.__struct_fields__
-
-
-def test_every_shipped_profile_round_trips_to_the_wire() -> None:
+def test_every_shipped_profile_round_trips_on_the_wire() -> None:
     for profile in load_profiles():
-        spec = to_spec(profile)
-        again = msgspec.convert(msgspec.to_builtins(spec), Profile)
-        assert again == profile
+        assert type(profile) is ProfileSpec  # the one schema: no wire mirror to convert to
+        command = ActivateProfile(command_id="c", group="g", profile=profile, at=time.time())
+        assert decode_activate(encode(command)).profile == profile
+
+
+def test_a_field_added_later_is_ignored_on_the_wire_but_refused_in_a_file() -> None:
+    data = profile_dict(engine__future_knob=1)
+    command = {"command_id": "c", "group": "g", "profile": data, "at": 1.0}
+    assert decode_activate(msgspec.json.encode(command)).profile.id == "test-8b"
+    with pytest.raises(ProfileError, match=r"unknown field `future_knob` - at `\$\.engine`"):
+        decode_profile(msgspec.json.encode(data), fmt="json", source="p.json")
+
+
+def test_an_older_command_without_the_verdict_decodes() -> None:
+    command = {"command_id": "c", "group": "g", "profile": profile_dict(), "at": 1.0}
+    assert decode_activate(msgspec.json.encode(command)).checks == []
 
 
 def test_a_silent_worker_is_gone_after_three_intervals_once() -> None:

@@ -5,8 +5,9 @@ from typing import Any
 import msgspec
 import pytest
 
+from contracts.admin import FALLBACK_TEMPLATE_NAMES
 from inference_worker.prompt import FALLBACK_TEMPLATES
-from model_admin.profiles import FALLBACK_TEMPLATE_NAMES
+from model_admin.profiles import model_dtype
 from model_admin.registry import ProfileError, decode_profile
 from tests.model_admin.profile_factory import make_profile, profile_dict
 
@@ -14,7 +15,7 @@ from tests.model_admin.profile_factory import make_profile, profile_dict
 def test_valid_profile_and_defaults() -> None:
     p = make_profile()
     assert p.names == ("test-8b", "t8")
-    assert p.model_dtype == "bfloat16"
+    assert model_dtype(p) == "bfloat16"
     assert p.engine.quantization == "none"
     assert p.engine.enforce_eager is False
     assert p.chat_template is None
@@ -153,7 +154,7 @@ def test_model_dtype_resolves_auto(dtype: str, checkpoint: str, quant: str, expe
     p = make_profile(
         engine__dtype=dtype, size__checkpoint_dtype=checkpoint, engine__quantization=quant, **extra
     )
-    assert p.model_dtype == expected
+    assert model_dtype(p) == expected
 
 
 def test_json_round_trip() -> None:

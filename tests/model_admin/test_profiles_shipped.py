@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from contracts.admin import ProfileSpec
 from inference_worker.settings import load_settings
-from model_admin.profiles import Profile
 from model_admin.registry import DEFAULT_PROFILE_DIR, load_profiles
 
 REGISTRY = load_profiles()
@@ -68,7 +68,7 @@ def test_cpu_profile_matches_what_the_worker_runs_today() -> None:
     assert p.sampling.max_tokens == worker.default_max_tokens
 
 
-def _dense_params(p: Profile, *, qkv_bias: bool, qk_norm: bool, norms_per_layer: int) -> int:
+def _dense_params(p: ProfileSpec, *, qkv_bias: bool, qk_norm: bool, norms_per_layer: int) -> int:
     """Parameters of a Llama-style decoder from its shapes (Llama, Qwen2, Mistral, Phi-3,
     Gemma 2 / 3): attention, gated MLP, RMSNorms, embeddings (+ untied lm_head)."""
     s = p.size
@@ -92,7 +92,7 @@ _FAMILY = {  # qkv bias, q/k norm, norms per layer
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=[p.id for p in PROFILES])
-def test_declared_params_match_the_architecture(profile: Profile) -> None:
+def test_declared_params_match_the_architecture(profile: ProfileSpec) -> None:
     """Catches a mistyped layer count, head count or parameter count in a profile file."""
     qkv_bias, qk_norm, norms = _FAMILY.get(profile.hf_model, (False, False, 2))
     derived = _dense_params(profile, qkv_bias=qkv_bias, qk_norm=qk_norm, norms_per_layer=norms)

@@ -23,14 +23,19 @@ from contracts.streams import ensure_streams
 from contracts.workers import WorkerHardware
 from inference_worker.engine import Engine, build_engine
 from inference_worker.generation import Generation
-from inference_worker.hardware import detect_hardware, refusal
+from inference_worker.hardware import FitCheck, detect_hardware
 from inference_worker.heartbeat import Heartbeat
 from inference_worker.inflight import InFlight
 from inference_worker.metrics import WorkerMetrics
 from inference_worker.prompt import PromptBuilder
 from inference_worker.settings import SettingsError, WorkerSettings
 from inference_worker.sinks import JetStreamEventSink, JetStreamSwapStatusSink, NatsChunkSink
-from inference_worker.subscribers.admin import CommandSubscriber, desired_profile, desired_state
+from inference_worker.subscribers.admin import (
+    CommandSubscriber,
+    check_with_model_admin,
+    desired_profile,
+    desired_state,
+)
 from inference_worker.subscribers.cancels import CancelSubscriber
 from inference_worker.subscribers.requests import RequestSubscriber
 from inference_worker.swap import EngineHost, Swapper
@@ -144,7 +149,7 @@ async def _start_settings(
     settings: WorkerSettings,
     nc: NatsClient,
     js: JetStreamContext,
-    hardware: WorkerHardware | None,
+    fit: FitCheck,
 ) -> tuple[WorkerSettings, str | None]:
     """What to load first: the group's desired profile if model-admin set one (a restarted
     worker comes back on it), else the env settings; and the command that set it."""
@@ -153,8 +158,8 @@ async def _start_settings(
         return settings, None
     if desired.profile_id == settings.profile_id:
         return settings, desired.command_id
-    spec = await desired_profile(nc, js, settings.model, desired)
-    if spec is None:
+    found = await desired_profile(nc, js, settings.model, desired)
+    if found is None:
         log.warning(
             "desired profile %s of group %s unknown here: starting on %s",
             desired.profile_id,
@@ -162,7 +167,8 @@ async def _start_settings(
             settings.profile_id,
         )
         return settings, None
-    reason = refusal(spec, hardware)
+    spec = found.profile
+    reason = await fit.refusal(spec, found.checks)
     if reason is None:
         try:
             planned = settings.for_profile(spec)
@@ -291,6 +297,7 @@ async def run(
         start=partial(_start_engine, heartbeat=heartbeat),
         loaded=loaded,
     )
+    fit = FitCheck(lambda: heartbeat.hardware, partial(check_with_model_admin, nc))
     swapper = Swapper(
         worker_id=settings.worker_id,
         group=settings.model,
@@ -299,7 +306,7 @@ async def run(
         inflight=inflight,
         state=heartbeat,
         statuses=JetStreamSwapStatusSink(js, settings.worker_id),
-        compatibility=lambda spec: refusal(spec, heartbeat.hardware),
+        compatibility=lambda command: fit.refusal(command.profile, command.checks),
     )
     commands = CommandSubscriber(js, group=settings.model, apply=swapper.apply)
     exit_code = 0
@@ -313,7 +320,7 @@ async def run(
         await cancels.start()
         # Commands before the desired state is read: none falls between the two.
         await commands.start()
-        start_settings, command_id = await _start_settings(settings, nc, js, heartbeat.hardware)
+        start_settings, command_id = await _start_settings(settings, nc, js, fit)
         if command_id is not None:
             swapper.mark_applied(command_id)
             heartbeat.command_id = command_id

@@ -6,11 +6,11 @@ total memory (``os.sysconf``), count 1. CUDA: ``torch.cuda`` device count and ea
 device's total memory; asked only when the device is cuda (``WORKER_DEVICE=cuda``, or
 ``auto`` with the vllm engine and a GPU torch can see).
 
-The fit check is model-admin's own estimate (``model_admin.memory.check_compatibility``),
-run again here against this worker's hardware before a swap unloads anything: the same
-numbers, the same reason text. It is the one place the worker imports model-admin code
-(the estimate is not wire format, so it does not belong in ``contracts``); a worker
-deployed without that package skips the check with a warning.
+Whether a profile fits this hardware is model-admin's estimate, never computed here
+(``FitCheck``): the verdict an ``ActivateProfile`` carries for this worker's hardware
+(``checks``), else model-admin asked over the bus; the same numbers, the same reason text
+as model-admin's own check. No verdict to be had (hardware unknown, model-admin silent or
+without that profile): the swap goes on, with a warning.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ import logging
 import os
 import platform
 import re
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-import msgspec
-
-from contracts.admin import ProfileSpec
+from contracts.admin import CompatibilityReport, HardwareCheck, ProfileSpec
 from contracts.workers import Device, WorkerHardware
 from inference_worker.settings import WorkerSettings
 
@@ -102,22 +101,41 @@ def detect_hardware(settings: WorkerSettings) -> WorkerHardware:
     return cpu_hardware()
 
 
-def refusal(profile: ProfileSpec, hardware: WorkerHardware | None) -> str | None:
-    """Why ``profile`` cannot load on ``hardware`` (model-admin's estimate), else None."""
-    if hardware is None:
-        return None
-    try:
-        from model_admin.memory import Hardware, check_compatibility
-        from model_admin.profiles import Profile
-    except ImportError:
-        log.warning("model_admin not importable: compatibility not re-checked on the worker")
-        return None
-    try:
-        checked = msgspec.convert(msgspec.to_builtins(profile), Profile)
-    except (msgspec.ValidationError, ValueError) as exc:
-        return f"profile {profile.id} is invalid: {exc}"
-    report = check_compatibility(
-        checked,
-        Hardware(device=hardware.device, count=hardware.count, memory_gib=hardware.memory_gib),
-    )
-    return None if report.fits else report.reason
+AskModelAdmin = Callable[[ProfileSpec, WorkerHardware], Awaitable[CompatibilityReport | None]]
+"""model-admin's report for a profile on this hardware (None: no answer to be had)."""
+
+
+def verdict_for(
+    checks: Sequence[HardwareCheck], hardware: WorkerHardware
+) -> CompatibilityReport | None:
+    """The report among ``checks`` for ``hardware``, matched on what the estimate reads
+    (device, count, memory each), not on the name."""
+    wanted = (hardware.device, hardware.count, hardware.memory_gib)
+    for check in checks:
+        seen = check.hardware
+        if (seen.device, seen.count, seen.memory_gib) == wanted:
+            return check.report
+    return None
+
+
+class FitCheck:
+    """Why a profile cannot load on this worker's hardware, by model-admin's verdict."""
+
+    def __init__(self, hardware: Callable[[], WorkerHardware | None], ask: AskModelAdmin):
+        self._hardware = hardware
+        self._ask = ask
+
+    async def refusal(
+        self, profile: ProfileSpec, checks: Sequence[HardwareCheck] = ()
+    ) -> str | None:
+        """The reason ``profile`` does not fit, or None (it fits, or nobody can tell)."""
+        hardware = self._hardware()
+        if hardware is None:
+            return None
+        report = verdict_for(checks, hardware)
+        if report is None:
+            report = await self._ask(profile, hardware)
+        if report is None:
+            log.warning("no compatibility verdict for %s here: not checked", profile.id)
+            return None
+        return None if report.fits else report.reason

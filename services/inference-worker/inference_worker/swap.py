@@ -2,15 +2,16 @@
 
 No NATS here: the swap talks to small Protocols (``StatusSink`` for ``SwapStatus``,
 ``StateSink`` for the heartbeat, ``Intake`` for the request puller, ``Drain`` for the
-running generations, a ``Compatibility`` function) and to ``EngineHost``, which owns the
-engine this worker runs and builds a new one from a profile.
+running generations, a ``Compatibility`` function for model-admin's verdict) and to
+``EngineHost``, which owns the engine this worker runs and builds a new one from a profile.
 
 One swap, in order (each phase reported on the swap status subject, the heartbeat state
 alongside):
 
 1. skip a ``command_id`` already applied; a profile already running is ``ready`` at once;
 2. refuse (``failed``, nothing unloaded, serving goes on) a profile that does not fit this
-   worker's hardware or that it cannot map to engine settings (unknown dtype, no folder);
+   worker's hardware (model-admin's verdict, ``FitCheck``) or that it cannot map to engine
+   settings (unknown dtype, no folder);
 3. ``draining``: stop pulling (queued requests wait in the stream; the request consumer is
    the group's and does not change), let in-flight generations finish up to the command's
    ``drain_timeout_s``, cancel the rest (``shutting_down`` to their clients);
@@ -77,8 +78,8 @@ class Drain(Protocol):
     def cancel_all(self, reason: CancelReason) -> int: ...
 
 
-Compatibility = Callable[[ProfileSpec], str | None]
-"""The reason ``profile`` cannot run on this worker's hardware, or None."""
+Compatibility = Callable[[ActivateProfile], Awaitable[str | None]]
+"""The reason the command's profile cannot run on this worker's hardware, or None."""
 
 EngineFactory = Callable[[WorkerSettings], Engine]
 EngineStarter = Callable[[Engine], Awaitable[None]]
@@ -218,7 +219,7 @@ class Swapper:
         if profile.id == host.profile_id:
             await self._report(command, "ready", "already serving this profile", swap_s=took())
             return "ready"
-        refusal = self._compatibility(profile)
+        refusal = await self._compatibility(command)
         target: WorkerSettings | None = None
         if refusal is None:
             try:

@@ -15,11 +15,9 @@ from pathlib import Path
 
 import msgspec
 
-from contracts.admin import CompatibilityReport, ProfileSource, ProfileSpec
+from contracts.admin import ProfileSource, ProfileSpec
 from contracts.errors import ErrorCode
 from model_admin.errors import AdminError
-from model_admin.memory import Compatibility
-from model_admin.profiles import Profile
 from model_admin.registry import (
     ProfileError,
     ProfileRegistry,
@@ -31,15 +29,6 @@ from model_admin.registry import (
 log = logging.getLogger(__name__)
 
 _ALIAS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:-]{0,127}")
-
-
-def to_spec(profile: Profile) -> ProfileSpec:
-    """The wire form of a validated profile (what a worker loads)."""
-    return msgspec.convert(msgspec.to_builtins(profile), ProfileSpec)
-
-
-def to_report(compatibility: Compatibility) -> CompatibilityReport:
-    return msgspec.convert(msgspec.to_builtins(compatibility), CompatibilityReport)
 
 
 class Catalog:
@@ -74,11 +63,11 @@ class Catalog:
     def source(self, profile_id: str) -> ProfileSource:
         return "shipped" if profile_id in self._shipped else "added"
 
-    def profiles(self) -> list[Profile]:
+    def profiles(self) -> list[ProfileSpec]:
         return list(self._registry)
 
     # --- names -------------------------------------------------------------------------
-    def resolve(self, name: str) -> Profile:
+    def resolve(self, name: str) -> ProfileSpec:
         """The profile ``name`` means now: a re-pointed alias first, then ids and aliases
         of the files. ``model_not_found`` if none."""
         target = self._overrides.get(name, name)
@@ -133,7 +122,7 @@ class Catalog:
         return overrides
 
     # --- adding ------------------------------------------------------------------------
-    def add(self, raw: bytes) -> Profile:
+    def add(self, raw: bytes) -> ProfileSpec:
         """Validate, persist and register an admin's profile (JSON)."""
         try:
             profile = decode_profile(raw, fmt="json", source="profile")
@@ -164,7 +153,7 @@ class Catalog:
         self._registry = registry
         return profile
 
-    def _persist(self, profile: Profile) -> None:
+    def _persist(self, profile: ProfileSpec) -> None:
         if self._overlay_dir is None:
             return
         self._overlay_dir.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,9 @@ import math
 
 import msgspec
 
-from model_admin.profiles import Device, Profile
+from contracts.admin import CompatibilityReport, MemoryBreakdown, ProfileSpec
+from contracts.workers import Device
+from model_admin.profiles import model_dtype
 
 GIB = 1024**3
 CUDA_OVERHEAD_GIB = 1.0
@@ -83,32 +85,11 @@ class MemoryEstimate(msgspec.Struct, frozen=True, kw_only=True):
         return self.needed_bytes_per_device * self.devices
 
 
-class Breakdown(msgspec.Struct, frozen=True, kw_only=True):
-    """GiB over all devices of the TP group; rounded to 0.01 for display."""
-
-    weights_gib: float
-    kv_cache_gib: float
-    """One full ``max_model_len`` sequence."""
-    overhead_gib: float
-    kv_per_token_kib: float
-    kv_all_sequences_gib: float
-    full_length_sequences: int
-    """How many full-length sequences the KV space left in the budget holds (>= 0)."""
-
-
-class Compatibility(msgspec.Struct, frozen=True, kw_only=True):
-    fits: bool
-    needed_gib: float
-    available_gib: float
-    breakdown: Breakdown
-    reason: str
-
-
 def dtype_bytes(dtype: str) -> int:
     return _DTYPE_BYTES[dtype]
 
 
-def bytes_per_weight(profile: Profile) -> float:
+def bytes_per_weight(profile: ProfileSpec) -> float:
     """Bytes per element of the quantised (or, unquantised, of every) weight."""
     quant, size = profile.engine.quantization, profile.size
     if quant in ("awq", "gptq"):
@@ -120,31 +101,31 @@ def bytes_per_weight(profile: Profile) -> float:
         return packed + (2 + packed) / group
     if quant == "fp8":
         return float(_FP8_BYTES)
-    return float(dtype_bytes(profile.model_dtype))
+    return float(dtype_bytes(model_dtype(profile)))
 
 
-def weights_bytes(profile: Profile) -> int:
+def weights_bytes(profile: ProfileSpec) -> int:
     size = profile.size
     if profile.engine.quantization == "none":
         return math.ceil(size.params * bytes_per_weight(profile))
     embeddings = size.embedding_params
     quantised = size.params - embeddings
     return math.ceil(
-        quantised * bytes_per_weight(profile) + embeddings * dtype_bytes(profile.model_dtype)
+        quantised * bytes_per_weight(profile) + embeddings * dtype_bytes(model_dtype(profile))
     )
 
 
-def kv_bytes_per_token(profile: Profile, *, kv_heads: int | None = None) -> int:
+def kv_bytes_per_token(profile: ProfileSpec, *, kv_heads: int | None = None) -> int:
     size = profile.size
     heads = size.num_kv_heads if kv_heads is None else kv_heads
     if profile.engine.kv_cache_dtype == "auto":
-        element = dtype_bytes(profile.model_dtype)
+        element = dtype_bytes(model_dtype(profile))
     else:
         element = _FP8_BYTES
     return 2 * size.num_layers * heads * size.head_dim * element
 
 
-def estimate_memory(profile: Profile) -> MemoryEstimate:
+def estimate_memory(profile: ProfileSpec) -> MemoryEstimate:
     engine = profile.engine
     tp = engine.tensor_parallel_size
     per_device_token = kv_bytes_per_token(profile, kv_heads=max(1, profile.size.num_kv_heads // tp))
@@ -166,7 +147,7 @@ def estimate_memory(profile: Profile) -> MemoryEstimate:
     )
 
 
-def check_compatibility(profile: Profile, hardware: Hardware) -> Compatibility:
+def check_compatibility(profile: ProfileSpec, hardware: Hardware) -> CompatibilityReport:
     """Will ``profile`` load on ``hardware``? The reason carries the numbers."""
     engine = profile.engine
     est = estimate_memory(profile)
@@ -177,7 +158,7 @@ def check_compatibility(profile: Profile, hardware: Hardware) -> Compatibility:
     available_gib = budget_per_device * tp / GIB
     spare = budget_per_device - est.weights_bytes_per_device - est.overhead_bytes_per_device
     full_seqs = max(0, math.floor(spare / est.kv_one_sequence_bytes_per_device))
-    breakdown = Breakdown(
+    breakdown = MemoryBreakdown(
         weights_gib=_round(est.weights_bytes / GIB),
         kv_cache_gib=_round(est.kv_one_sequence_bytes_per_device * tp / GIB),
         overhead_gib=_round(est.overhead_bytes_per_device * tp / GIB),
@@ -205,12 +186,14 @@ def check_compatibility(profile: Profile, hardware: Hardware) -> Compatibility:
             f"fits: {needs}, {offer}; room for {breakdown.full_length_sequences} of "
             f"max_num_seqs {engine.max_num_seqs} sequences at {engine.max_model_len} tokens"
         )
-    return Compatibility(
+    return CompatibilityReport(
         fits=fits,
         needed_gib=_round(needed_gib),
         available_gib=_round(available_gib),
         breakdown=breakdown,
         reason=reason,
+        needed_bytes=est.needed_bytes,
+        available_bytes=math.floor(budget_per_device * tp),
     )
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
+from contracts.admin import ProfileSpec
 from contracts.subjects import subject_token
-from model_admin.profiles import Profile
 
 PROFILE_SUFFIXES = (".toml", ".json")
 DEFAULT_PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
@@ -38,22 +38,37 @@ class UnknownProfile(KeyError):
         return f"no profile or alias named {self.name!r}"
 
 
-def decode_profile(raw: bytes | str, *, fmt: Literal["toml", "json"], source: str) -> Profile:
-    """One profile from TOML or JSON text; ``ProfileError`` says which field is wrong."""
+def decode_profile(raw: bytes | str, *, fmt: Literal["toml", "json"], source: str) -> ProfileSpec:
+    """One profile from TOML or JSON text; ``ProfileError`` says which field is wrong.
+
+    Stricter than the wire: a field the schema does not have (a typo) is refused too."""
     try:
-        if fmt == "toml":
-            return msgspec.toml.decode(raw, type=Profile)
-        return msgspec.json.decode(raw, type=Profile)
+        data = msgspec.toml.decode(raw) if fmt == "toml" else msgspec.json.decode(raw)
+        _refuse_unknown_fields(data, msgspec.inspect.type_info(ProfileSpec), "$")
+        return msgspec.convert(data, ProfileSpec)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise ProfileError(f"{source}: {exc}") from None
+
+
+def _refuse_unknown_fields(data: Any, schema: msgspec.inspect.Type, path: str) -> None:
+    """``msgspec.ValidationError`` worded as msgspec words it, for the first key of an
+    object (nested ones too) that its Struct does not have."""
+    if not isinstance(data, dict) or not isinstance(schema, msgspec.inspect.StructType):
+        return
+    fields = {f.encode_name: f.type for f in schema.fields}
+    for key, value in data.items():
+        if key not in fields:
+            where = "" if path == "$" else f" - at `{path}`"
+            raise msgspec.ValidationError(f"Object contains unknown field `{key}`{where}")
+        _refuse_unknown_fields(value, fields[key], f"{path}.{key}")
 
 
 class ProfileRegistry:
     """Immutable: ``with_profile`` returns a new registry (admins add profiles later)."""
 
-    def __init__(self, profiles: Iterable[Profile], sources: Mapping[str, str] | None = None):
-        self._by_id: dict[str, Profile] = {}
-        self._by_name: dict[str, Profile] = {}
+    def __init__(self, profiles: Iterable[ProfileSpec], sources: Mapping[str, str] | None = None):
+        self._by_id: dict[str, ProfileSpec] = {}
+        self._by_name: dict[str, ProfileSpec] = {}
         tokens: dict[str, str] = {}
         where = dict(sources or {})
         for profile in profiles:
@@ -81,20 +96,20 @@ class ProfileRegistry:
             for name in profile.names:
                 self._by_name[name] = profile
 
-    def get(self, name: str) -> Profile:
+    def get(self, name: str) -> ProfileSpec:
         """The profile with this id or alias; ``UnknownProfile`` if none."""
         try:
             return self._by_name[name]
         except KeyError:
             raise UnknownProfile(name) from None
 
-    def find(self, name: str) -> Profile | None:
+    def find(self, name: str) -> ProfileSpec | None:
         return self._by_name.get(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
 
-    def __iter__(self) -> Iterator[Profile]:
+    def __iter__(self) -> Iterator[ProfileSpec]:
         return iter(self._by_id.values())
 
     def __len__(self) -> int:
@@ -109,11 +124,11 @@ class ProfileRegistry:
         """Every id and alias -> the profile id it names."""
         return MappingProxyType({name: p.id for name, p in self._by_name.items()})
 
-    def whitelisted(self) -> list[Profile]:
+    def whitelisted(self) -> list[ProfileSpec]:
         """The profiles users may choose (FR-3)."""
         return [p for p in self._by_id.values() if p.whitelisted]
 
-    def with_profile(self, profile: Profile) -> ProfileRegistry:
+    def with_profile(self, profile: ProfileSpec) -> ProfileRegistry:
         """A registry with ``profile`` added; ``ProfileError`` on an id or alias clash."""
         return ProfileRegistry([*self._by_id.values(), profile])
 
@@ -124,7 +139,7 @@ def load_profiles(directory: Path | str = DEFAULT_PROFILE_DIR) -> ProfileRegistr
     if not root.is_dir():
         raise ProfileError(f"{root}: not a directory")
     files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix in PROFILE_SUFFIXES)
-    profiles: list[Profile] = []
+    profiles: list[ProfileSpec] = []
     sources: dict[str, str] = {}
     for path in files:
         fmt: Literal["toml", "json"] = "toml" if path.suffix == ".toml" else "json"

@@ -31,7 +31,7 @@ from contracts.admin import (
     ModelState,
     ProfileDetail,
     ProfileList,
-    ProfileSampling,
+    ProfileSpec,
     ProfileSummary,
     ResolvedModel,
     ResolveModel,
@@ -44,11 +44,10 @@ from contracts.admin import (
 )
 from contracts.errors import ErrorCode
 from contracts.workers import WorkerStatus
-from model_admin.catalog import Catalog, to_report, to_spec
+from model_admin.catalog import Catalog
 from model_admin.errors import AdminError
 from model_admin.fleet import Fleet
 from model_admin.memory import Hardware, check_compatibility
-from model_admin.profiles import Profile
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +108,12 @@ class ModelAdmin:
 
     async def get_profile(self, request: GetProfile) -> ProfileDetail:
         profile = self.catalog.resolve(request.name)
-        return ProfileDetail(summary=self._summary(profile), spec=to_spec(profile))
+        return ProfileDetail(summary=self._summary(profile), spec=profile)
 
     async def add_profile(self, request: AddProfile) -> ProfileDetail:
         profile = self.catalog.add(bytes(request.profile))
         log.info("profile %s added by %s", profile.id, request.added_by)
-        return ProfileDetail(summary=self._summary(profile), spec=to_spec(profile))
+        return ProfileDetail(summary=self._summary(profile), spec=profile)
 
     def _effective_profile(self, status: WorkerStatus) -> str | None:
         """The profile a worker runs: what it says, else what its group name resolves to."""
@@ -123,7 +122,7 @@ class ModelAdmin:
         profile = self.catalog.registry.find(status.model)
         return profile.id if profile is not None else None
 
-    def _summary(self, profile: Profile) -> ProfileSummary:
+    def _summary(self, profile: ProfileSpec) -> ProfileSummary:
         now = self._clock()
         live = [s for s in self.fleet.live(now) if self._effective_profile(s) == profile.id]
         groups = {g for g, d in self.fleet.desired.items() if d.profile_id == profile.id}
@@ -139,11 +138,7 @@ class ModelAdmin:
             tensor_parallel_size=profile.engine.tensor_parallel_size,
             quantization=profile.engine.quantization,
             max_model_len=profile.engine.max_model_len,
-            sampling=ProfileSampling(
-                temperature=profile.sampling.temperature,
-                top_p=profile.sampling.top_p,
-                max_tokens=profile.sampling.max_tokens,
-            ),
+            sampling=profile.sampling,
             state=_state(live),
             groups=sorted(groups),
             workers=len(live),
@@ -158,7 +153,7 @@ class ModelAdmin:
         return known[0] if len(known) == 1 else self._default_group
 
     def _checks(
-        self, profile: Profile, group: str, given: WorkerHardware | None, *, prefer_given: bool
+        self, profile: ProfileSpec, group: str, given: WorkerHardware | None, *, prefer_given: bool
     ) -> list[HardwareCheck]:
         """One check per distinct hardware of the group's live workers (or ``given``)."""
         by_hardware: dict[WorkerHardware, list[str]] = {}
@@ -178,7 +173,7 @@ class ModelAdmin:
             HardwareCheck(
                 hardware=hardware,
                 worker_ids=sorted(ids),
-                report=to_report(check_compatibility(profile, _hardware(hardware))),
+                report=check_compatibility(profile, _hardware(hardware)),
             )
             for hardware, ids in by_hardware.items()
         ]
@@ -231,11 +226,12 @@ class ModelAdmin:
         command = ActivateProfile(
             command_id=command_id,
             group=group,
-            profile=to_spec(profile),
+            profile=profile,
             drain_timeout_s=request.drain_timeout_s or self._drain_timeout_s,
             issued_by=request.issued_by,
             at=now,
             previous_profile_id=previous,
+            checks=checks,  # the workers act on this verdict; they have no estimate
         )
         await self._desired.put(desired)
         self.fleet.desired[group] = desired
@@ -360,11 +356,7 @@ class ModelAdmin:
             served=served,
             whitelisted=profile.whitelisted,
             ready_workers=ready(group),
-            sampling=ProfileSampling(
-                temperature=profile.sampling.temperature,
-                top_p=profile.sampling.top_p,
-                max_tokens=profile.sampling.max_tokens,
-            ),
+            sampling=profile.sampling,
             max_model_len=profile.engine.max_model_len,
         )
 

@@ -20,7 +20,6 @@ from nats.aio.msg import Msg
 
 from contracts import subjects
 from contracts.codec import decode_activate, encode
-from model_admin.catalog import to_spec
 from model_admin.registry import DEFAULT_PROFILE_DIR, load_profiles
 from tests.api.conftest import LiveApi
 from tests.inference_worker.harness import running_worker, unique, worker_env
@@ -170,7 +169,7 @@ async def test_activate_sends_the_command_and_the_sse_stream_shows_it(live: Live
 async def test_alias_repointing_takes_effect_for_chats(live: Live) -> None:
     alias = unique("fast")
     assert (await _chat(live, alias)).status_code == 404
-    spec = to_spec(load_profiles(DEFAULT_PROFILE_DIR).find("gemma3-270m"))  # type: ignore[arg-type]
+    spec = load_profiles(DEFAULT_PROFILE_DIR).get("gemma3-270m")
     mine = msgspec.structs.replace(spec, id=live.group, aliases=(), display_name="this worker")
     added = await live.http.post("/api/admin/models", content=encode(mine), headers=live.headers)
     assert added.status_code == 201, added.text

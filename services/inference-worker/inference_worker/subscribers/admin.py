@@ -6,7 +6,8 @@ on ``command_subject(group)``: an ephemeral ordered push consumer from ``Deliver
 is in the group's desired state (KV ``model_desired_state``), which the worker reads at
 start (``desired_profile``). Commands are applied one at a time, in order, by one task,
 once the first engine is ready; the subscription starts earlier so that a command sent
-while the worker loads is not missed.
+while the worker loads is not missed. ``check_with_model_admin`` asks model-admin whether
+a profile fits this worker when no command brought the verdict.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 import msgspec
 from nats.aio.client import Client as NatsClient
@@ -24,14 +26,33 @@ from nats.js.api import DeliverPolicy
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 
 from contracts import subjects
-from contracts.admin import ActivateProfile, DesiredState, GetProfile, ProfileDetail, ProfileSpec
+from contracts.admin import (
+    ActivateProfile,
+    CheckProfile,
+    CheckResult,
+    CompatibilityReport,
+    DesiredState,
+    GetProfile,
+    HardwareCheck,
+    ProfileDetail,
+    ProfileSpec,
+)
 from contracts.codec import DecodeErrors, decode_activate, decode_desired_state, encode
 from contracts.rpc import Reply
+from contracts.workers import WorkerHardware
 
 log = logging.getLogger(__name__)
 
 ApplyCommand = Callable[[ActivateProfile], Awaitable[object]]
 _decode_profile_reply = msgspec.json.Decoder(Reply[ProfileDetail]).decode
+_decode_check_reply = msgspec.json.Decoder(Reply[CheckResult]).decode
+ADMIN_TIMEOUT_S = 3.0
+
+
+class DesiredProfile(NamedTuple):
+    profile: ProfileSpec
+    checks: list[HardwareCheck]
+    """model-admin's verdict, when the profile came with its command (else empty)."""
 
 
 class CommandSubscriber:
@@ -105,7 +126,7 @@ async def desired_state(js: JetStreamContext, group: str) -> DesiredState | None
 
 async def desired_profile(
     nc: NatsClient, js: JetStreamContext, group: str, desired: DesiredState
-) -> ProfileSpec | None:
+) -> DesiredProfile | None:
     """The full profile the desired state names: the group's last command if it is that
     profile's (a restarted worker needs no model-admin), else ``profiles.get``."""
     try:
@@ -113,14 +134,16 @@ async def desired_profile(
         if last.data:
             command = decode_activate(last.data)
             if command.profile.id == desired.profile_id:
-                return command.profile
+                return DesiredProfile(command.profile, command.checks)
     except NotFoundError:
         pass
     except Exception as exc:
         log.warning("last command of %s unreadable: %r", group, exc)
     try:
         reply = await nc.request(
-            subjects.ADMIN_PROFILES_GET, encode(GetProfile(name=desired.profile_id)), timeout=3.0
+            subjects.ADMIN_PROFILES_GET,
+            encode(GetProfile(name=desired.profile_id)),
+            timeout=ADMIN_TIMEOUT_S,
         )
         answer = _decode_profile_reply(reply.data)
     except Exception as exc:
@@ -129,4 +152,24 @@ async def desired_profile(
     if answer.ok is None:
         log.warning("profile %s refused by model-admin: %s", desired.profile_id, answer.error)
         return None
-    return answer.ok.spec
+    return DesiredProfile(answer.ok.spec, [])
+
+
+async def check_with_model_admin(
+    nc: NatsClient, profile: ProfileSpec, hardware: WorkerHardware
+) -> CompatibilityReport | None:
+    """model-admin's check (``profiles.check``) of its catalog's profile ``profile.id`` on
+    ``hardware``; None when model-admin does not answer or does not know the profile."""
+    request = CheckProfile(profile=profile.id, hardware=hardware)
+    try:
+        reply = await nc.request(
+            subjects.ADMIN_PROFILES_CHECK, encode(request), timeout=ADMIN_TIMEOUT_S
+        )
+        answer = _decode_check_reply(reply.data)
+    except Exception as exc:
+        log.warning("compatibility of %s not available from model-admin: %r", profile.id, exc)
+        return None
+    if answer.ok is None or not answer.ok.checks:
+        log.warning("compatibility of %s refused by model-admin: %s", profile.id, answer.error)
+        return None
+    return answer.ok.checks[0].report
