@@ -33,7 +33,7 @@ WEB_DEPS := frontend/node_modules/.installed-$(LOCK_HASH)
 WEB_BUILD := frontend/dist/.built-$(WEB_HASH)
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo )apt-get
 
-.PHONY: help env model run token test test-fast lint bench bench-web clean node web web-deps web-dev web-test browser-deps
+.PHONY: help env model run token test test-fast lint bench bench-web clean node web web-deps web-dev web-test browser-deps asyncapi
 
 help:
 	@echo "make run    start nats-server, an inference worker (vLLM CPU) and the api"
@@ -42,6 +42,7 @@ help:
 	@echo "make bench  platform vs direct engine: TTFT, tokens/s, requests/min"
 	@echo "make bench-web  the web app in Chromium: first paint, long tasks while streaming, scrolling"
 	@echo "make lint   ruff + mypy + eslint / tsc of the web app"
+	@echo "make asyncapi  write docs/asyncapi/: each service's RPC subjects, requests and replies"
 	@echo "make web    build the web app (frontend/dist, served by the api at /)"
 	@echo "make web-dev  Vite's dev server on :5173, proxying to a running api (API_PORT, 8080)"
 
@@ -115,6 +116,12 @@ lint: env
 
 bench: env model
 	$(PY) -m bench
+
+# name=module:function of each documented RpcServer (tests/llmchat_bus/test_asyncapi.py reads it)
+ASYNCAPI_SERVICES := persistence=persistence.subscribers.rpc:described metering=metering.subscribers.rpc:described model_admin=model_admin.subscribers.rpc:described
+
+asyncapi: env
+	$(PY) -m llmchat_bus.asyncapi docs/asyncapi $(ASYNCAPI_SERVICES)
 
 bench-web: env web browser-deps
 	$(PY) -m bench.web_app

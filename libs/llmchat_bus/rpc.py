@@ -182,7 +182,7 @@ class RpcServer:
         tracing: ServiceTracing | None = None,
     ) -> None:
         self._nc = nc
-        self._routes = routes
+        self.routes = routes
         self._unavailable = unavailable
         self._on_answered = on_answered
         self._tracing = tracing

@@ -10,11 +10,13 @@ anything else is ``internal_error`` (logged). Each request runs in its own task 
 
 from __future__ import annotations
 
+from typing import cast
+
 from nats.aio.client import Client as NatsClient
 
 from contracts import subjects
 from contracts.usage import ListUsageRecords, UsageQuery
-from llmchat_bus.rpc import Route, RpcServer, route
+from llmchat_bus.rpc import Route, RpcServer, ping_route, route
 from llmchat_sql.database import is_unavailable
 from metering.metrics import MeteringMetrics
 from metering.queries import UsageQueries
@@ -50,3 +52,11 @@ def rpc_server(
         on_answered=answered if metrics is not None else None,
         tracing=tracing,
     )
+
+
+def described() -> RpcServer:
+    """The server as its AsyncAPI document describes it (``make asyncapi``): never
+    connected and its routes never called, so the domain classes stand in for their
+    objects (each reply's type is read from the method's annotations)."""
+    stand_in = cast(UsageQueries, UsageQueries)
+    return rpc_server(NatsClient(), [*routes(stand_in), ping_route(subjects.METERING_PING)])

@@ -9,11 +9,13 @@ else is ``internal_error`` (logged). A handler never raises into the service.
 
 from __future__ import annotations
 
+from typing import cast
+
 from nats.aio.client import Client as NatsClient
 
 from contracts import admin as adm
 from contracts import subjects
-from llmchat_bus.rpc import Route, RpcServer, route
+from llmchat_bus.rpc import Route, RpcServer, ping_route, route
 from model_admin.service import ModelAdmin
 
 
@@ -35,3 +37,11 @@ def routes(admin: ModelAdmin) -> list[Route]:
 
 def rpc_server(nc: NatsClient, routes: list[Route], concurrency: int = 32) -> RpcServer:
     return RpcServer(nc, routes, queue=subjects.MODEL_ADMIN_QUEUE, concurrency=concurrency)
+
+
+def described() -> RpcServer:
+    """The server as its AsyncAPI document describes it (``make asyncapi``): never
+    connected and its routes never called, so the domain classes stand in for their
+    objects (each reply's type is read from the method's annotations)."""
+    stand_in = cast(ModelAdmin, ModelAdmin)
+    return rpc_server(NatsClient(), [*routes(stand_in), ping_route(subjects.ADMIN_PING)])

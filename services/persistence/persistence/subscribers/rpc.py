@@ -11,6 +11,8 @@ the others on its subject.
 
 from __future__ import annotations
 
+from typing import cast
+
 from nats.aio.client import Client as NatsClient
 
 from contracts import accounts as acc
@@ -19,7 +21,7 @@ from contracts import subjects
 from contracts.errors import ErrorCode
 from llmchat_bus import rpc
 from llmchat_bus.rpc import OK as OK
-from llmchat_bus.rpc import Route, RpcServer, route
+from llmchat_bus.rpc import Route, RpcServer, ping_route, route
 from llmchat_sql.database import UNAVAILABLE_ERRORS
 from persistence.accounts import Accounts
 from persistence.conversations import Conversations
@@ -93,3 +95,11 @@ def rpc_server(
         on_answered=answered if metrics is not None else None,
         tracing=tracing,
     )
+
+
+def described() -> RpcServer:
+    """The server as its AsyncAPI document describes it (``make asyncapi``): never
+    connected and its routes never called, so the domain classes stand in for their
+    objects (each reply's type is read from the method's annotations)."""
+    stand_ins = cast(Accounts, Accounts), cast(Conversations, Conversations)
+    return rpc_server(NatsClient(), [*routes(*stand_ins), ping_route(subjects.PERSISTENCE_PING)])
