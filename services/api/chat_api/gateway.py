@@ -36,7 +36,6 @@ import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
 from nats.js.errors import APIError, KeyNotFoundError, NotFoundError
@@ -63,10 +62,9 @@ from contracts.rpc import Ack, Reply, RpcError
 from contracts.streams import ensure_streams
 from contracts.tracing import inject_trace_context
 from llmchat_bus.outbox import JetStreamOutbox
+from llmchat_bus.rpc_client import RpcClient, RpcNoAnswer, RpcRefused
 
 log = logging.getLogger("chat_api.gateway")
-
-_decode_cancel_reply = msgspec.json.Decoder(Reply[Ack]).decode
 
 EVENTS_CLOSE_S = 5.0
 """At close: how long events still unpublished (JetStream unreachable) may take."""
@@ -546,16 +544,19 @@ class NatsGateway:
         self._publish_event(subjects.EVENT_FAILED, event, event.request_id, "failed")
 
     async def cancel_elsewhere(self, request: CancelChat) -> bool:
+        # Usually no instance relays the chat (it ended): nobody answering is routine.
+        relays = RpcClient(
+            self.nc,
+            "relaying api",
+            RELAY_CANCEL_TIMEOUT_S,
+            propagate_trace=self.propagate_trace,
+            unreachable_log_level=logging.DEBUG,
+        )
         try:
-            msg = await self.nc.request(
-                subjects.relay_cancel_subject(request.request_id),
-                codec.encode(request),
-                timeout=RELAY_CANCEL_TIMEOUT_S,
-            )
-            reply = _decode_cancel_reply(msg.data)
-        except (TimeoutError, NoRespondersError, *codec.DecodeErrors):
+            await relays.call(subjects.relay_cancel_subject(request.request_id), request, Ack)
+        except (RpcNoAnswer, RpcRefused):
             return False
-        return reply.ok is not None
+        return True
 
     async def replay(
         self, request_id: str, after_seq: int, before_seq: int | None = None

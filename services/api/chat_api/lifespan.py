@@ -89,13 +89,17 @@ def nats_lifespan(
             settings.nats_connect_timeout_s,
             settings.worker_sweep_interval_s,
         )
-        gateway.propagate_trace = app.state.get(TRACING_KEY) is not None
+        # Tracing on: every request, event and service call carries the trace context.
+        trace = gateway.propagate_trace = app.state.get(TRACING_KEY) is not None
         streams = StreamTable()
-        persistence = NatsPersistence(gateway.nc, settings.persistence_timeout_s)
-        persistence.propagate_trace = gateway.propagate_trace
+        persistence = NatsPersistence(
+            gateway.nc, settings.persistence_timeout_s, propagate_trace=trace
+        )
         admission = ChatAdmission.from_settings(settings, gateway.js)
         admission.start()
-        model_admin = NatsModelAdmin(gateway.nc, settings.model_admin_timeout_s)
+        model_admin = NatsModelAdmin(
+            gateway.nc, settings.model_admin_timeout_s, propagate_trace=trace
+        )
         service = ChatService(
             settings,
             gateway,
@@ -115,7 +119,8 @@ def nats_lifespan(
         await invalidation.start(gateway.nc)
         gateway.on_reconnect.append(invalidation.reconnected)
         app.state[USAGE_KEY] = UsageService(
-            settings, NatsMetering(gateway.nc, settings.metering_timeout_s)
+            settings,
+            NatsMetering(gateway.nc, settings.metering_timeout_s, propagate_trace=trace),
         )
         log.info(
             "api connected to NATS at %s; models %s; model-admin routing %s",

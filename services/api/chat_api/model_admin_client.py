@@ -2,17 +2,18 @@
 and the change feed (``ADMIN_CHANGES`` + the workers' swap statuses) for the admin SSE.
 
 ``ModelAdmin`` is the Protocol the models feature and the chat router depend on (unit
-tests pass an in-memory fake); ``NatsModelAdmin`` implements it with ``nc.request``. A
-reply that does not come within ``timeout_s`` (or no responder at all: model-admin is not
-running) raises ``ModelAdminUnavailable``, a 503 ``service_unavailable``; an error reply
-becomes the ``ApiError`` of its code (``STATUS_OF_ADMIN_CODE``).
+tests pass an in-memory fake); ``NatsModelAdmin`` implements it over ``RpcClient``
+(``chat_api.service_client``). A reply that does not come within ``timeout_s`` (or no
+responder at all: model-admin is not running) raises ``ModelAdminUnavailable``, a 503
+``service_unavailable``; an error reply becomes the ``ApiError`` of its code
+(``STATUS_OF_ADMIN_CODE``; any other code is a ``ModelAdminUnavailable`` too).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol, TypeVar
+from typing import Protocol
 
 import msgspec
 from nats.aio.client import Client as NatsClient
@@ -20,6 +21,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from chat_api.errors import ApiError
+from chat_api.service_client import ServiceClient, ServiceErrors
 from contracts import subjects
 from contracts.admin import (
     ActivateAccepted,
@@ -38,13 +40,11 @@ from contracts.admin import (
     SwapStatus,
     WorkerList,
 )
-from contracts.codec import decode_admin_change, decode_swap_status, encode
+from contracts.codec import decode_admin_change, decode_swap_status
 from contracts.errors import ErrorCode
-from contracts.rpc import Reply
 
 log = logging.getLogger("chat_api.model_admin")
 
-T = TypeVar("T")
 RETRY_AFTER_S = "5"
 
 STATUS_OF_ADMIN_CODE: dict[str, int] = {
@@ -92,17 +92,13 @@ class ModelAdmin(Protocol):
         ...
 
 
-_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {
-    t: msgspec.json.Decoder(Reply[t])  # type: ignore[valid-type]
-    for t in (
-        ProfileList,
-        WorkerList,
-        CheckResult,
-        ActivateAccepted,
-        ProfileDetail,
-        ResolvedModel,
-    )
-}
+MODEL_ADMIN_ERRORS = ServiceErrors(
+    "model-admin",
+    STATUS_OF_ADMIN_CODE,
+    ModelAdminUnavailable,
+    # Model-admin may simply not be deployed: the router falls back and logs that itself.
+    unreachable_log_level=logging.DEBUG,
+)
 
 
 class NatsChangeFeed:
@@ -155,54 +151,31 @@ class NatsChangeFeed:
                 log.debug("change feed unsubscribe: %r", exc)
 
 
-class NatsModelAdmin:
+class NatsModelAdmin(ServiceClient):
     """``ModelAdmin`` over core NATS request-reply (queue group of model-admin)."""
 
-    def __init__(self, nc: NatsClient, timeout_s: float = 2.0) -> None:
-        self.nc = nc
-        self.timeout_s = timeout_s
-
-    async def _call(self, subject: str, request: msgspec.Struct, result_type: type[T]) -> T:
-        try:
-            msg = await self.nc.request(subject, encode(request), timeout=self.timeout_s)
-        except Exception as exc:  # timeout, no responders, connection closed / draining
-            log.debug("model-admin request on %s failed: %r", subject, exc)
-            raise ModelAdminUnavailable() from exc
-        try:
-            reply: Reply[T] = _DECODERS[result_type].decode(msg.data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            log.error("bad model-admin reply on %s: %s", subject, exc)
-            raise ModelAdminUnavailable("model-admin sent a reply the api cannot read") from exc
-        if reply.error is not None:
-            status = STATUS_OF_ADMIN_CODE.get(reply.error.code)
-            if status is None:
-                log.warning("model-admin answered %s: %s", reply.error.code, reply.error.message)
-                raise ModelAdminUnavailable(f"model-admin failed: {reply.error.message}")
-            raise ApiError(status, reply.error.code, reply.error.message)
-        if reply.ok is None:
-            raise ModelAdminUnavailable("model-admin sent an empty reply")
-        return reply.ok
+    errors = MODEL_ADMIN_ERRORS
 
     async def list_profiles(self, request: ListProfiles) -> ProfileList:
-        return await self._call(subjects.ADMIN_PROFILES_LIST, request, ProfileList)
+        return await self.call(subjects.ADMIN_PROFILES_LIST, request, ProfileList)
 
     async def list_workers(self, request: ListWorkers) -> WorkerList:
-        return await self._call(subjects.ADMIN_WORKERS_LIST, request, WorkerList)
+        return await self.call(subjects.ADMIN_WORKERS_LIST, request, WorkerList)
 
     async def check(self, request: CheckProfile) -> CheckResult:
-        return await self._call(subjects.ADMIN_PROFILES_CHECK, request, CheckResult)
+        return await self.call(subjects.ADMIN_PROFILES_CHECK, request, CheckResult)
 
     async def activate(self, request: ActivateRequest) -> ActivateAccepted:
-        return await self._call(subjects.ADMIN_ACTIVATE, request, ActivateAccepted)
+        return await self.call(subjects.ADMIN_ACTIVATE, request, ActivateAccepted)
 
     async def add_profile(self, request: AddProfile) -> ProfileDetail:
-        return await self._call(subjects.ADMIN_PROFILES_ADD, request, ProfileDetail)
+        return await self.call(subjects.ADMIN_PROFILES_ADD, request, ProfileDetail)
 
     async def set_alias(self, request: SetAlias) -> ResolvedModel:
-        return await self._call(subjects.ADMIN_ALIAS_SET, request, ResolvedModel)
+        return await self.call(subjects.ADMIN_ALIAS_SET, request, ResolvedModel)
 
     async def resolve(self, request: ResolveModel) -> ResolvedModel:
-        return await self._call(subjects.ADMIN_ALIAS_RESOLVE, request, ResolvedModel)
+        return await self.call(subjects.ADMIN_ALIAS_RESOLVE, request, ResolvedModel)
 
     async def changes(self) -> NatsChangeFeed:
         return await NatsChangeFeed().open(self.nc)

@@ -1,21 +1,21 @@
 """The api's only way to the persistence service: NATS request-reply with ``Reply[T]``.
 
 ``Persistence`` is the Protocol the features depend on (unit tests pass an in-memory
-fake); ``NatsPersistence`` implements it with ``nc.request``. A reply that does not come
-within ``timeout_s`` (or no responder at all) is ``503 service_unavailable``; an error reply
-becomes the ``ApiError`` of its code (``not_found`` -> 404, ``conflict`` -> 409, ...;
-``reply_too_large`` -> 500: a reply persistence could not send, which retrying cannot fix).
+fake); ``NatsPersistence`` implements it over ``RpcClient`` (``chat_api.service_client``).
+A reply that does not come within ``timeout_s`` (or no responder at all) is ``503
+service_unavailable``; an error reply becomes the ``ApiError`` of its code (``not_found``
+-> 404, ``conflict`` -> 409, ...; ``reply_too_large`` -> 500: a reply persistence could
+not send, which retrying cannot fix).
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Any, Protocol, TypeVar
+from typing import Protocol
 
 import msgspec
-from nats.aio.client import Client as NatsClient
 
 from chat_api.errors import ApiError
+from chat_api.service_client import ServiceClient, ServiceErrors, service_unavailable
 from contracts import subjects
 from contracts.accounts import (
     ApiKeyCreated,
@@ -41,7 +41,6 @@ from contracts.accounts import (
     UserView,
     VerifyApiKey,
 )
-from contracts.codec import encode
 from contracts.conversations import (
     ConversationDetail,
     ConversationList,
@@ -53,12 +52,8 @@ from contracts.conversations import (
     UpdateConversation,
 )
 from contracts.errors import ErrorCode
-from contracts.rpc import Reply, RpcError
-from contracts.tracing import inject_trace_context
+from contracts.rpc import RpcError
 
-log = logging.getLogger("chat_api.persistence")
-
-T = TypeVar("T")
 RETRY_AFTER_S = "2"
 
 _STATUS_OF_RPC_CODE: dict[str, int] = {
@@ -72,24 +67,15 @@ _STATUS_OF_RPC_CODE: dict[str, int] = {
 
 
 def unavailable(message: str = "the persistence service is unavailable; retry") -> ApiError:
-    return ApiError(
-        503,
-        ErrorCode.SERVICE_UNAVAILABLE,
-        message,
-        headers={"Retry-After": RETRY_AFTER_S},
-    )
+    return service_unavailable(message, RETRY_AFTER_S)
+
+
+PERSISTENCE_ERRORS = ServiceErrors("persistence", _STATUS_OF_RPC_CODE, unavailable)
 
 
 def error_of(error: RpcError) -> ApiError:
     """The ``ApiError`` of an error reply; codes the api does not expect become 503."""
-    status = _STATUS_OF_RPC_CODE.get(error.code)
-    if status is None:
-        log.warning("persistence answered %s: %s", error.code, error.message)
-        return unavailable(f"persistence failed: {error.message}")
-    if status >= 500:
-        log.error("persistence answered %s: %s", error.code, error.message)
-        return ApiError(status, error.code, f"persistence could not answer: {error.message}")
-    return ApiError(status, error.code, error.message)
+    return PERSISTENCE_ERRORS.refused(error.code, error.message)
 
 
 class Persistence(Protocol):
@@ -117,51 +103,14 @@ class Persistence(Protocol):
     async def delete_conversation(self, request: DeleteConversation) -> None: ...
 
 
-_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
-
-
-def _decoder(result_type: Any) -> msgspec.json.Decoder[Any]:
-    decoder = _DECODERS.get(result_type)
-    if decoder is None:
-        decoder = _DECODERS[result_type] = msgspec.json.Decoder(Reply[result_type])  # type: ignore[valid-type]
-    return decoder
-
-
-class NatsPersistence:
+class NatsPersistence(ServiceClient):
     """``Persistence`` over core NATS request-reply (queue group of the persistence service)."""
 
-    def __init__(self, nc: NatsClient, timeout_s: float = 2.0) -> None:
-        self.nc = nc
-        self.timeout_s = timeout_s
-        self.propagate_trace = False
-        """Put the current trace context on each request (tracing on)."""
-
-    async def call(self, subject: str, request: msgspec.Struct, result_type: type[T]) -> T:
-        headers: dict[str, str] | None = None
-        if self.propagate_trace:
-            headers = {}
-            inject_trace_context(headers)
-        try:
-            msg = await self.nc.request(
-                subject, encode(request), timeout=self.timeout_s, headers=headers or None
-            )
-        except Exception as exc:  # timeout, no responders, connection closed / draining
-            log.warning("persistence request on %s failed: %r", subject, exc)
-            raise unavailable() from exc
-        try:
-            reply: Reply[T] = _decoder(result_type).decode(msg.data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            log.error("bad persistence reply on %s: %s", subject, exc)
-            raise unavailable("persistence sent a reply the api cannot read") from exc
-        if reply.error is not None:
-            raise error_of(reply.error)
-        if reply.ok is None:
-            raise unavailable("persistence sent an empty reply")
-        return reply.ok
+    errors = PERSISTENCE_ERRORS
 
     async def command(self, subject: str, request: msgspec.Struct) -> None:
         """A request whose success value the api does not need (any ``ok`` is fine)."""
-        await self.call(subject, request, Any)  # type: ignore[arg-type]
+        await self.call(subject, request, object)
 
     # accounts
     async def register(self, request: RegisterUser) -> UserView:
