@@ -8,18 +8,31 @@ MODEL_ADMIN stream captures); the statuses are read from ``swap_status_subject``
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 
+import msgspec
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from contracts import subjects
-from contracts.admin import ActivateProfile, DesiredState, ProfileSpec, SwapStatus
+from contracts.admin import (
+    ActivateProfile,
+    CheckProfile,
+    CheckResult,
+    CompatibilityReport,
+    DesiredState,
+    HardwareCheck,
+    MemoryBreakdown,
+    ProfileSpec,
+    SwapStatus,
+)
 from contracts.codec import decode_swap_status, encode
 from contracts.events import RequestCompleted
 from contracts.inference import StreamStarted, TokenChunk
+from contracts.rpc import Reply
 from contracts.streams import ensure_model_admin
 from inference_worker.engine import Engine, ScriptedEngine
 from inference_worker.settings import WorkerSettings
@@ -227,3 +240,119 @@ async def test_a_restarted_worker_loads_the_desired_profile(
     assert ready.profile_id == LONG.id
     assert ready.command_id == command_id
     assert ready.capacity == LONG.engine.max_num_seqs
+
+
+def does_not_fit(reason: str) -> CompatibilityReport:
+    return CompatibilityReport(
+        fits=False,
+        needed_gib=99.0,
+        available_gib=1.0,
+        breakdown=MemoryBreakdown(
+            weights_gib=98.0,
+            kv_cache_gib=0.5,
+            overhead_gib=0.5,
+            kv_per_token_kib=1.0,
+            kv_all_sequences_gib=1.0,
+            full_length_sequences=0,
+        ),
+        reason=reason,
+    )
+
+
+class FakeModelAdmin:
+    """Answers ``profiles.check`` with ``report`` and keeps what it was asked."""
+
+    def __init__(self, report: CompatibilityReport) -> None:
+        self.report = report
+        self.asked: list[CheckProfile] = []
+
+    async def on_msg(self, msg: Msg) -> None:
+        request = msgspec.json.decode(msg.data, type=CheckProfile)
+        self.asked.append(request)
+        assert request.hardware is not None
+        check = HardwareCheck(hardware=request.hardware, report=self.report)
+        result = CheckResult(
+            profile_id=request.profile,
+            group=None,
+            fits=self.report.fits,
+            checks=[check],
+            reason=self.report.reason,
+        )
+        await msg.respond(encode(Reply(ok=result)))
+
+
+async def test_a_command_without_a_verdict_is_checked_by_model_admin(
+    nats_client: NatsClient, nats_url: str
+) -> None:
+    admin = FakeModelAdmin(does_not_fit("needs 99.0 GiB, 1x 1 GiB at 0.9 gives 0.9 GiB"))
+    sub = await nats_client.subscribe(subjects.ADMIN_PROFILES_CHECK, cb=admin.on_msg)
+    group = unique("g")
+    engines = factory()
+    try:
+        async with running_worker(
+            nats_client, worker_env(nats_url, group), engine_factory=engines
+        ) as worker:
+            first = await worker.heartbeats.wait_for("ready")
+            statuses = await watch_statuses(nats_client, worker.settings.worker_id)
+            await publish_command(nats_client, group, LONG)  # as an operator would: no verdict
+            final = await statuses.wait()
+    finally:
+        await sub.unsubscribe()
+    assert statuses.phases() == ["failed"]
+    assert final.detail.startswith("needs 99.0 GiB")
+    assert [(a.profile, a.hardware) for a in admin.asked] == [(LONG.id, first.hardware)]
+    assert engines.built == []
+
+
+async def test_the_verdict_in_the_command_for_this_hardware_decides(
+    nats_client: NatsClient, nats_url: str
+) -> None:
+    group = unique("g")
+    engines = factory()
+    async with running_worker(
+        nats_client, worker_env(nats_url, group), engine_factory=engines
+    ) as worker:
+        first = await worker.heartbeats.wait_for("ready")
+        assert first.hardware is not None
+        statuses = await watch_statuses(nats_client, worker.settings.worker_id)
+        command = ActivateProfile(
+            command_id=str(uuid.uuid4()),
+            group=group,
+            profile=LONG,
+            at=time.time(),
+            checks=[
+                HardwareCheck(
+                    hardware=first.hardware,
+                    report=does_not_fit("needs 99.0 GiB, 1x 1 GiB at 0.9 gives 0.9 GiB"),
+                )
+            ],
+        )
+        await nats_client.publish(subjects.command_subject(group), encode(command))
+        final = await statuses.wait()
+    assert statuses.phases() == ["failed"]
+    assert final.detail.startswith("needs 99.0 GiB")
+    assert engines.built == []
+
+
+async def test_a_command_whose_profile_does_not_validate_is_refused(
+    nats_client: NatsClient, nats_url: str
+) -> None:
+    group = unique("g")
+    engines = factory()
+    async with running_worker(
+        nats_client, worker_env(nats_url, group), engine_factory=engines
+    ) as worker:
+        await worker.heartbeats.wait_for("ready")
+        statuses = await watch_statuses(nats_client, worker.settings.worker_id)
+        profile = msgspec.to_builtins(LONG)
+        profile["engine"]["gpu_memory_utilization"] = 1.5
+        command = {"command_id": "bad-1", "group": group, "profile": profile, "at": time.time()}
+        await nats_client.publish(subjects.command_subject(group), json.dumps(command).encode())
+        final = await statuses.wait()
+        beat = await worker.heartbeats.wait_for("ready")
+    assert statuses.phases() == ["failed"]
+    assert (final.command_id, final.profile_id) == ("bad-1", LONG.id)
+    assert final.detail.startswith(f"profile {LONG.id} is invalid: ")
+    assert "gpu_memory_utilization 1.5 is outside (0, 1]" in final.detail
+    assert engines.built == []
+    assert beat.profile_id == "gemma3-270m"

@@ -308,7 +308,9 @@ async def run(
         statuses=JetStreamSwapStatusSink(js, settings.worker_id),
         compatibility=lambda command: fit.refusal(command.profile, command.checks),
     )
-    commands = CommandSubscriber(js, group=settings.model, apply=swapper.apply)
+    commands = CommandSubscriber(
+        js, group=settings.model, apply=swapper.apply, refuse=swapper.refuse_unreadable
+    )
     exit_code = 0
     engine_started = False
     try:

@@ -200,6 +200,16 @@ class Swapper:
                 await self._report(command, "failed", f"swap failed: {exc!r}"[:500])
                 return "failed"
 
+    async def refuse_unreadable(self, command_id: str, profile_id: str, detail: str) -> None:
+        """A command whose profile does not validate here: ``failed`` with the reason,
+        nothing unloaded, serving goes on. Not behind the swap lock: it changes nothing
+        a running swap uses, and the subscription's callback must not wait for a swap."""
+        if self.applied(command_id):
+            return
+        self.mark_applied(command_id)
+        log.warning("command %s refused: %s", command_id, detail)
+        await self._publish(command_id, profile_id, "failed", detail[:500], swap_s=0.0)
+
     async def _apply(self, command: ActivateProfile, received: float) -> SwapPhase:
         profile = command.profile
         host = self._host
@@ -302,11 +312,22 @@ class Swapper:
         *,
         swap_s: float | None = None,
     ) -> None:
+        await self._publish(command.command_id, command.profile.id, phase, detail, swap_s=swap_s)
+
+    async def _publish(
+        self,
+        command_id: str,
+        profile_id: str,
+        phase: SwapPhase,
+        detail: str,
+        *,
+        swap_s: float | None = None,
+    ) -> None:
         status = SwapStatus(
-            command_id=command.command_id,
+            command_id=command_id,
             worker_id=self._worker_id,
             group=self._group,
-            profile_id=command.profile.id,
+            profile_id=profile_id,
             phase=phase,
             detail=detail,
             at=time.time(),

@@ -44,6 +44,8 @@ from contracts.workers import WorkerHardware
 log = logging.getLogger(__name__)
 
 ApplyCommand = Callable[[ActivateProfile], Awaitable[object]]
+RefuseCommand = Callable[[str, str, str], Awaitable[None]]
+"""(command id, profile id, why): a command of this group whose profile does not validate."""
 _decode_profile_reply = msgspec.json.Decoder(Reply[ProfileDetail]).decode
 _decode_check_reply = msgspec.json.Decoder(Reply[CheckResult]).decode
 ADMIN_TIMEOUT_S = 3.0
@@ -55,11 +57,34 @@ class DesiredProfile(NamedTuple):
     """model-admin's verdict, when the profile came with its command (else empty)."""
 
 
+class _ProfileName(msgspec.Struct):
+    id: str = ""
+
+
+class _CommandHeader(msgspec.Struct):
+    """What a command names even when its profile does not validate."""
+
+    command_id: str
+    group: str
+    profile: _ProfileName = msgspec.field(default_factory=_ProfileName)
+
+
+_decode_header = msgspec.json.Decoder(_CommandHeader).decode
+
+
 class CommandSubscriber:
-    def __init__(self, js: JetStreamContext, *, group: str, apply: ApplyCommand) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        group: str,
+        apply: ApplyCommand,
+        refuse: RefuseCommand | None = None,
+    ) -> None:
         self._js = js
         self._group = group
         self._apply = apply
+        self._refuse = refuse
         self._queue: asyncio.Queue[ActivateProfile] = asyncio.Queue()
         self._sub: JetStreamContext.PushSubscription | None = None
         self._task: asyncio.Task[None] | None = None
@@ -95,12 +120,31 @@ class CommandSubscriber:
         try:
             command = decode_activate(msg.data)
         except DecodeErrors as exc:
-            log.warning("malformed command on %s ignored: %s", msg.subject, exc)
+            await self._refuse_unreadable(msg, exc)
             return
         if subjects.subject_token(command.group) != subjects.subject_token(self._group):
             log.warning("command %s names group %s: ignored", command.command_id, command.group)
             return
         self._queue.put_nowait(command)
+
+    async def _refuse_unreadable(self, msg: Msg, error: Exception) -> None:
+        """A command that names this group and its id but whose profile does not
+        validate is refused on the status subject (model-admin sees why); anything else
+        unreadable is only logged."""
+        try:
+            header = _decode_header(msg.data)
+        except DecodeErrors:
+            header = None
+        mine = header is not None and (
+            subjects.subject_token(header.group) == subjects.subject_token(self._group)
+        )
+        if header is None or not mine or self._refuse is None:
+            log.warning("malformed command on %s ignored: %s", msg.subject, error)
+            return
+        name = header.profile.id or "?"
+        await self._refuse(
+            header.command_id, header.profile.id, f"profile {name} is invalid: {error}"
+        )
 
     async def _apply_loop(self) -> None:
         while True:
