@@ -4,6 +4,11 @@ the end.
 
 Each service's ``run`` keeps the order of its own start-up and what it serves; the lines
 it logs here go to the logger it hands in, so they keep naming the service.
+
+This is the one connect-and-retry path: the service owns the nats-py connection made here.
+Its request-reply server (``llmchat_bus.rpc``, a FastStream ``NatsBroker``) is attached to
+that connection rather than opening its own, so the JetStream consumers, the outbox and
+the broker share it, and ``drain`` here flushes all of them last.
 """
 
 from __future__ import annotations
