@@ -25,6 +25,7 @@ from contracts.admin import (
     AdminChange,
     CheckProfile,
     CheckResult,
+    DesiredState,
     GetProfile,
     ListProfiles,
     ListWorkers,
@@ -386,6 +387,38 @@ async def test_alias_can_be_repointed_and_restored(admin: Path, nats_client: Nat
         nats_client, subjects.ADMIN_ALIAS_SET, SetAlias(alias=alias, profile=None)
     )
     assert error.code == ErrorCode.MODEL_NOT_FOUND  # removed: the alias names nothing now
+
+
+async def test_a_profile_resolves_to_the_group_whose_workers_serve_it(
+    admin: Path, nats_client: NatsClient
+) -> None:
+    """A group meant for the profile with no worker (a desired state left behind) loses to
+    a group whose ready worker was started with it; a group swapping to another profile is
+    not offered, though its workers still run this one."""
+    profile = "qwen2.5-7b-instruct"
+    idle, serving, swapping = unique("g"), unique("g"), unique("g")
+    kv = await nats_client.jetstream().key_value(subjects.DESIRED_STATE_BUCKET)
+    for group, profile_id in ((idle, profile), (swapping, "gemma3-270m")):
+        desired = DesiredState(
+            group=group,
+            profile_id=profile_id,
+            command_id=unique("c"),
+            set_at=time.time(),
+            set_by="test",
+        )
+        await kv.put(subjects.subject_token(group), encode(desired))
+    for group in (serving, swapping, swapping):
+        await beat(nats_client, heartbeat(unique("w"), group, profile_id=profile))
+
+    async def resolved_to_serving() -> ResolvedModel | None:
+        found = await ok(
+            nats_client, subjects.ADMIN_ALIAS_RESOLVE, ResolveModel(name=profile), ResolvedModel
+        )
+        return found if found.group == serving else None
+
+    found = await eventually(resolved_to_serving)
+    assert found.served is True
+    assert found.ready_workers == 1
 
 
 async def test_swap_status_is_kept_and_rollback_restores_the_desired_state(

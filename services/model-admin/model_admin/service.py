@@ -334,11 +334,18 @@ class ModelAdmin:
     async def resolve(self, request: ResolveModel) -> ResolvedModel:
         profile = self.catalog.resolve(request.name)
         now = self._clock()
-        groups = sorted(g for g, d in self.fleet.desired.items() if d.profile_id == profile.id)
-        if not groups:
-            groups = sorted(
-                {s.model for s in self.fleet.live(now) if self._effective_profile(s) == profile.id}
-            )
+        # Groups meant to serve the profile, and groups with no desired state whose live
+        # workers run it (started with it): the one with the most ready workers wins. A
+        # group swapping to another profile is not offered, though its workers still run it.
+        desired = self.fleet.desired
+        groups = sorted(
+            {g for g, d in desired.items() if d.profile_id == profile.id}
+            | {
+                s.model
+                for s in self.fleet.live(now)
+                if s.model not in desired and self._effective_profile(s) == profile.id
+            }
+        )
 
         def ready(group: str) -> int:
             return sum(1 for s in self.fleet.live(now, group) if s.state == "ready")
