@@ -6,7 +6,9 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 
-from chat_api.gateway import Feed, GatewayUnavailable, Signal
+from chat_api.bus import GatewayUnavailable
+from chat_api.bus.feeds import Feed
+from chat_api.bus.signals import Resync
 from chat_api.workers import WorkerRegistry
 from contracts.events import RequestFailed
 from contracts.inference import (
@@ -188,7 +190,7 @@ class FakeGateway:
     def reconnected(self) -> None:
         """What ``NatsGateway`` does after a NATS reconnect: every open feed resyncs."""
         for feed in self.feeds.values():
-            feed.push(Signal("resync"))  # a closed feed ignores it
+            feed.push(Resync())  # a closed feed ignores it
         for feeds in self.followers.values():
             for feed in feeds:
-                feed.push(Signal("resync"))
+                feed.push(Resync())

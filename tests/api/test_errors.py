@@ -7,8 +7,8 @@ from typing import Any
 from litestar.testing import TestClient
 
 from chat_api.app import create_app
+from chat_api.bus import GatewayUnavailable
 from chat_api.chat import ChatService
-from chat_api.gateway import GatewayUnavailable
 from chat_api.relay import StreamTable
 from chat_api.settings import ApiSettings
 from tests.api.fake_gateway import FakeGateway

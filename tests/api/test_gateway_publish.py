@@ -12,7 +12,8 @@ import pytest
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
-from chat_api.gateway import GatewayUnavailable, NatsGateway
+from chat_api.bus import GatewayUnavailable
+from chat_api.gateway import NatsGateway
 from chat_api.workers import WorkerRegistry
 from contracts import subjects
 from contracts.inference import ChatMessage, ChatRequest, SamplingParams
@@ -67,11 +68,11 @@ async def test_a_lost_ack_is_published_again_and_stored_once(nats_url: str) -> N
     gateway = await NatsGateway.connect(nats_url, WorkerRegistry(3.0), timeout_s=10.0)
     model = f"m-{uuid.uuid4().hex[:8]}"
     flaky = LosesAcks(gateway.js, lose=1)
-    gateway.js = flaky  # type: ignore[assignment]
+    gateway.requests.js = flaky  # type: ignore[assignment]
     try:
         feed = await gateway.open(chat_request(model))
         assert flaky.calls >= 2
-        gateway.js = flaky._js  # type: ignore[attr-defined]
+        gateway.requests.js = flaky._js  # type: ignore[attr-defined]
         assert await queued(gateway, model) == 1  # the second publish was a duplicate
         feed.close()
     finally:
@@ -81,7 +82,7 @@ async def test_a_lost_ack_is_published_again_and_stored_once(nats_url: str) -> N
 async def test_two_lost_acks_fail_the_chat_clearly(nats_url: str) -> None:
     gateway = await NatsGateway.connect(nats_url, WorkerRegistry(3.0), timeout_s=10.0)
     model = f"m-{uuid.uuid4().hex[:8]}"
-    gateway.js = LosesAcks(gateway.js, lose=2, store=False)  # type: ignore[assignment]
+    gateway.requests.js = LosesAcks(gateway.js, lose=2, store=False)  # type: ignore[assignment]
     try:
         with pytest.raises(GatewayUnavailable, match="could not queue"):
             await gateway.open(chat_request(model))
@@ -100,7 +101,7 @@ async def test_cancelling_a_request_a_worker_took_withdraws_nothing_quietly(
         info = await gateway.js.stream_info(subjects.REQUESTS_STREAM)
         # A worker's ack removes the request from the work queue: do that by hand.
         await gateway.js.delete_msg(subjects.REQUESTS_STREAM, info.state.last_seq)
-        with caplog.at_level("INFO", logger="chat_api.gateway"):
+        with caplog.at_level("INFO", logger="chat_api.bus"):
             gateway.cancel(request.request_id, "client_disconnected")
             feed.close()
             await gateway.close()

@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from chat_api import gateway as gateway_module
-from chat_api.gateway import NatsGateway, Signal
+from chat_api.bus import capture as capture_module
+from chat_api.bus.signals import Resync
+from chat_api.gateway import NatsGateway
 from chat_api.workers import WorkerRegistry
 from contracts import codec, subjects
 from contracts.inference import ChatMessage, ChatRequest, Chunk, StreamStarted, TokenChunk, Usage
@@ -111,7 +112,7 @@ async def test_replay_waits_briefly_for_a_late_capture(
 async def test_replay_is_bounded_and_empty_when_nothing_comes(
     gateway: NatsGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gateway_module, "REPLAY_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(capture_module, "REPLAY_TIMEOUT_S", 0.3)
     began = time.monotonic()
     assert await gateway.replay(uuid.uuid4().hex, 0, 3) == []
     assert time.monotonic() - began < 1.0
@@ -147,19 +148,19 @@ async def test_reconnect_tells_every_open_feed_to_resync(nats_url: str) -> None:
         gateway.cancel(closed_feed.request_id, "client_disconnected")  # withdrawn
         closed_feed.close()
         # Settle the accepted events and the withdrawal first: they are not under test.
-        await asyncio.wait(list(gateway._tasks), timeout=5.0)
-        assert await gateway._events.flush(5.0)
+        await gateway.background.wait(5.0)
+        assert await gateway.events.flush(5.0)
 
         await proxy.stop()  # drops the gateway's connection
         await asyncio.sleep(0.6)
         await proxy.start()
         await asyncio.wait_for(reconnects.get(), 10)
 
-        assert open_feed.queue.get_nowait() == Signal("resync")
+        assert open_feed.queue.get_nowait() == Resync()
         assert closed_feed.queue.empty()
         gateway.cancel(open_feed.request_id, "client_disconnected")
         open_feed.close()
-        assert gateway._feeds == {}
+        assert gateway.feeds.open == {}
         await gateway.close()
     finally:
         await proxy.stop()

@@ -11,6 +11,7 @@ import pytest
 from chat_api.queue_positions import QueueUpdate
 from chat_api.relay import KeepAlive, Relay, StreamFailure, StreamTable
 from contracts.inference import (
+    CancelReason,
     ChatMessage,
     ChatRequest,
     Chunk,
@@ -335,3 +336,13 @@ async def test_queue_updates_reach_sse_writers_only_while_waiting() -> None:
 
 async def _collect_sse(relay: Relay) -> list[object]:
     return [item async for item in relay.events(60.0)]
+
+
+@pytest.mark.parametrize("reason", ["client_cancelled", "client_disconnected", "timeout"])
+async def test_a_cancel_signal_carries_its_reason_to_the_cancel(reason: CancelReason) -> None:
+    gateway = FakeGateway()
+    relay = await _open(gateway)
+    relay.cancel(reason)
+    items = await asyncio.wait_for(_collect(relay), 1)
+    assert items == [StreamFailure(code="cancelled", message="cancelled by the client")]
+    assert gateway.cancels == [("r1", reason)]

@@ -1,13 +1,14 @@
 """One request's chunks -> an async iterator of tokens ending in done or a failure.
 
 The relay never hangs: the deadline, the owning worker's heartbeats, the cancel route and
-a shutdown each push a ``Signal`` onto the feed, so the loop only ever awaits one queue.
-On any exit it closes the feed; if the stream did not end on its own it publishes a
-``CancelRequest`` (client_disconnected unless another reason applies) so the engine stops.
+a shutdown each push a signal (``chat_api.bus.signals``) onto the feed, so the loop only
+ever awaits one queue. On any exit it closes the feed; if the stream did not end on its
+own it publishes a ``CancelRequest`` (client_disconnected unless another reason applies)
+so the engine stops.
 
 Chunks lost on the wire (core NATS is at most once: a reconnect of the api's connection)
 are re-read from the capture stream (``Gateway.replay``): on a seq gap, the missing range
-before the chunk that revealed it; on a ``resync`` signal (after a reconnect), everything
+before the chunk that revealed it; on a ``Resync`` signal (after a reconnect), everything
 after the last chunk relayed, which also ends a stream whose final chunk was lost. A gap
 the capture cannot fill ends the stream with ``stream_interrupted`` and cancels the
 generation: never a ``done`` over a corrupted answer.
@@ -19,11 +20,21 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, assert_never, overload
 
 import msgspec
 
-from chat_api.gateway import Feed, FeedItem, Gateway, Signal
+from chat_api.bus.feeds import Feed, FeedItem
+from chat_api.bus.signals import (
+    Cancelled,
+    Deadline,
+    KeepaliveTick,
+    Resync,
+    Shutdown,
+    Signal,
+    WorkerLost,
+)
+from chat_api.gateway import Gateway
 from chat_api.queue_positions import QueueUpdate
 from contracts import subjects
 from contracts.errors import ErrorCode
@@ -32,6 +43,7 @@ from contracts.inference import (
     CancelReason,
     ChatRequest,
     Chunk,
+    FinishReason,
     StreamError,
     StreamStarted,
     TokenChunk,
@@ -70,6 +82,8 @@ class KeepAlive(msgspec.Struct, frozen=True):
 
 
 RelayItem = TokenChunk | StreamFailure
+SseItem = RelayItem | KeepAlive | QueueUpdate
+"""What SSE writers read: also keepalives and the queue updates of a waiting request."""
 
 WATCH_FRESH_S = 2 * subjects.RELAY_WATCH_INTERVAL_S + 1.0
 """A ``RelayWatch`` this recent means a client is still attached somewhere."""
@@ -106,8 +120,14 @@ class Relay:
         self.feed = feed
         self.owner = owner
         self._detach_grace_s = detach_grace_s
-        self._resume_seq = start_seq
+        self._last_seq = start_seq
+        """The seq of the last chunk relayed (-1: none yet)."""
+        self._seq_at_tick = start_seq
+        """``_last_seq`` at the last keepalive tick."""
         self._backlog: list[FeedItem] = list(reversed(backlog or ()))
+        """Replayed chunks to relay before the queue, next last."""
+        self._ended = False
+        """The stream reached its end: the consumer has its last item."""
         self.detached = False
         self.watched_at = -WATCH_FRESH_S
         """When a ``RelayWatch`` for this request was last heard (monotonic)."""
@@ -132,7 +152,7 @@ class Relay:
         """Token chunks received when the relay ended (limits settle on it without usage)."""
         loop = asyncio.get_running_loop()
         delay = max(0.0, request.deadline - time.time())
-        self._deadline_timer = loop.call_later(delay, feed.push, Signal("deadline"))
+        self._deadline_timer = loop.call_later(delay, feed.push, Deadline())
         self._abandon_timer = loop.call_later(delay + ABANDON_GRACE_S, self._abandon)
         self._keepalive_timer: asyncio.TimerHandle | None = None
         if not owner:
@@ -144,13 +164,13 @@ class Relay:
 
     # --- signals from outside ---------------------------------------------------
     def cancel(self, reason: CancelReason = "client_cancelled") -> None:
-        self.feed.push(Signal("cancelled", reason))
+        self.feed.push(Cancelled(reason))
 
     def shutdown(self) -> None:
-        self.feed.push(Signal("shutdown"))
+        self.feed.push(Shutdown())
 
     def _on_worker_lost(self, worker_id: str, why: str) -> None:
-        self.feed.push(Signal("worker_lost", f"worker {worker_id} lost: {why}"))
+        self.feed.push(WorkerLost(f"worker {worker_id} lost: {why}"))
 
     def watched(self) -> None:
         """A ``RelayWatch`` for this request was heard."""
@@ -167,19 +187,18 @@ class Relay:
             and self._cancel_reason is None
         )
 
-    def _detach(self, last_seq: int) -> None:
+    def _detach(self) -> None:
         """The client went away: keep the generation for ``detach_grace_s``."""
         log.info(
             "request %s: client gone after seq %d; detached for %.0f s",
             self.request_id,
-            last_seq,
+            self._last_seq,
             self._detach_grace_s,
         )
         self.detached = True
-        self._resume_seq = last_seq
         # A chunk taken off the queue when the client went (mid-replay, say) would be
-        # lost to the drain: it first re-reads everything after ``last_seq``.
-        self.feed.queue.put_nowait(Signal("resync"))
+        # lost to the drain: it first re-reads everything after the last one relayed.
+        self.feed.queue.put_nowait(Resync())
         if self._keepalive_timer is not None:
             self._keepalive_timer.cancel()
         loop = asyncio.get_running_loop()
@@ -212,7 +231,7 @@ class Relay:
     # --- the stream ---------------------------------------------------------------
     def _tick(self, keepalive_s: float) -> None:
         if not self._closed:
-            self.feed.push(Signal("keepalive"))
+            self.feed.push(KeepaliveTick())
             self._keepalive_timer = asyncio.get_running_loop().call_later(
                 keepalive_s, self._tick, keepalive_s
             )
@@ -221,125 +240,134 @@ class Relay:
     def events(self) -> AsyncGenerator[RelayItem, None]: ...
 
     @overload
-    def events(
-        self, keepalive_s: float
-    ) -> AsyncGenerator[RelayItem | KeepAlive | QueueUpdate, None]: ...
+    def events(self, keepalive_s: float) -> AsyncGenerator[SseItem, None]: ...
 
-    def events(
-        self, keepalive_s: float | None = None
-    ) -> AsyncGenerator[RelayItem | KeepAlive | QueueUpdate, None]:
+    def events(self, keepalive_s: float | None = None) -> AsyncGenerator[SseItem, None]:
         """The stream. With ``keepalive_s`` (SSE writers), a ``KeepAlive`` item after each
         such period in which nothing arrived, and the ``QueueUpdate``s of a request still
         waiting for a worker (other readers get neither)."""
         return self._items(keepalive_s)
 
-    async def _items(
-        self, keepalive_s: float | None
-    ) -> AsyncGenerator[RelayItem | KeepAlive | QueueUpdate, None]:
-        queue = self.feed.queue
-        last_seq = self._resume_seq
-        seq_at_tick = last_seq
-        # replayed chunks to relay before the queue, next last
-        backlog, self._backlog = self._backlog, []
+    async def _items(self, keepalive_s: float | None) -> AsyncGenerator[SseItem, None]:
+        self._begin(keepalive_s)
         consumer_gone = False
-        if keepalive_s is not None:
-            self._keepalive_timer = asyncio.get_running_loop().call_later(
-                keepalive_s, self._tick, keepalive_s
-            )
         try:
-            while True:
-                item = backlog.pop() if backlog else await queue.get()
-                if isinstance(item, TokenChunk):
-                    if item.seq != last_seq + 1:
-                        if item.seq <= last_seq:
-                            continue  # duplicate / late
-                        if await self._fill_gap(last_seq, item, backlog):
-                            last_seq = max(last_seq, 0)  # no StreamStarted is no gap
-                            continue
-                        interrupted = StreamFailure(
-                            code=ErrorCode.STREAM_INTERRUPTED,
-                            message="part of the answer was lost in transit; retry",
-                        )
-                        self._observe_end(interrupted.code, None)
-                        yield interrupted
-                        return  # not terminal: close() cancels the generation
-                    last_seq = item.seq
-                    if self.first_token_at is None:
-                        self.first_token_at = time.monotonic()
-                        if self._observer is not None:
-                            self._observer.first_token(self.first_token_at)
-                    reason = item.finish_reason
-                    if reason is None:
-                        yield item
-                        continue
-                    self._terminal = True
-                    if reason in ("stop", "length"):
-                        self._observe_end(reason, item.usage)
-                        if self.on_done is not None:
-                            self._run_on_done()
-                        yield item
-                    else:
-                        if item.text:
-                            yield TokenChunk(seq=item.seq, text=item.text, token_ids=item.token_ids)
-                        code, message = _FINISH_FAILURES[reason]
-                        self._observe_end(code, item.usage)
-                        yield StreamFailure(code=code, message=message)
-                    return
-                if isinstance(item, StreamStarted):
-                    last_seq = max(last_seq, item.seq)
-                    self._own(item.worker_id)
-                    continue
-                if isinstance(item, QueueUpdate):
-                    if keepalive_s is not None and self.worker_id is None:
-                        yield item
-                    continue
-                if isinstance(item, StreamError):
-                    # Tokens lost before the error are still the client's; if they cannot
-                    # be replayed the stream ends with the worker's error all the same.
-                    if item.seq > last_seq + 1 and await self._fill_gap(last_seq, item, backlog):
-                        last_seq = max(last_seq, 0)
-                        continue
-                    self._terminal = True
-                    self._observe_end(item.code, item.usage)
-                    yield StreamFailure(code=item.code, message=item.message)
-                    return
-                if item.kind == "keepalive":
-                    if last_seq == seq_at_tick:
-                        yield KeepAlive()
-                    seq_at_tick = last_seq
-                    continue
-                if item.kind == "resync":  # the connection came back: what did we miss?
-                    missed = await self.gateway.replay(self.request_id, last_seq)
-                    if missed:
-                        log.info(
-                            "request %s: %d chunks after seq %d replayed after a reconnect",
-                            self.request_id,
-                            len(missed),
-                            last_seq,
-                        )
-                    backlog.extend(reversed(missed))  # through the seq checks like live ones
-                    continue
-                failure = self._on_signal(item)
-                if failure is not None:
-                    self._observe_end(failure.code, None)
-                    yield failure
-                    return
+            while not self._ended:
+                item = await self._next_item()
+                async for out in self._handle(item, with_updates=keepalive_s is not None):
+                    yield out
         except (GeneratorExit, asyncio.CancelledError):
             consumer_gone = True
             raise
         finally:
-            self.chunks_relayed = max(0, last_seq)
-            if consumer_gone and self._may_detach():
-                self._backlog = backlog
-                self._detach(last_seq)
-            else:
-                self.close()
+            self._finish(consumer_gone)
 
-    async def _fill_gap(self, last_seq: int, chunk: Chunk, backlog: list[FeedItem]) -> bool:
-        """Chunks ``last_seq`` + 1 .. ``chunk.seq`` - 1 were lost: replay them from the
-        capture stream and put them, then ``chunk``, on ``backlog``. False if the capture
+    def _begin(self, keepalive_s: float | None) -> None:
+        self._ended = False
+        self._seq_at_tick = self._last_seq
+        if keepalive_s is not None:
+            self._keepalive_timer = asyncio.get_running_loop().call_later(
+                keepalive_s, self._tick, keepalive_s
+            )
+
+    async def _next_item(self) -> FeedItem:
+        """Replayed chunks first (they come before whatever is queued), then the feed."""
+        return self._backlog.pop() if self._backlog else await self.feed.queue.get()
+
+    async def _handle(self, item: FeedItem, with_updates: bool) -> AsyncGenerator[SseItem, None]:
+        """What the consumer sees of one feed item (often nothing)."""
+        match item:
+            case TokenChunk():
+                async for out in self._on_token(item):
+                    yield out
+            case StreamStarted():
+                self._last_seq = max(self._last_seq, item.seq)
+                self._own(item.worker_id)
+            case StreamError():
+                failure = await self._on_stream_error(item)
+                if failure is not None:
+                    yield failure
+            case QueueUpdate():
+                if with_updates and self.worker_id is None:
+                    yield item
+            case _:
+                said = await self._on_signal(item)
+                if said is not None:
+                    yield said
+
+    def _finish(self, consumer_gone: bool) -> None:
+        """The iteration is over: detach if the consumer went away from a stream that may
+        go on without it, else close."""
+        self.chunks_relayed = max(0, self._last_seq)
+        if consumer_gone and self._may_detach():
+            self._detach()
+        else:
+            self.close()
+
+    # --- chunks ----------------------------------------------------------------------
+    async def _on_token(self, chunk: TokenChunk) -> AsyncGenerator[RelayItem, None]:
+        if chunk.seq != self._last_seq + 1:
+            if chunk.seq <= self._last_seq:
+                return  # duplicate / late
+            if not await self._on_gap(chunk):
+                yield self._end(
+                    StreamFailure(
+                        code=ErrorCode.STREAM_INTERRUPTED,
+                        message="part of the answer was lost in transit; retry",
+                    )
+                )  # not terminal: close() cancels the generation
+            return
+        self._last_seq = chunk.seq
+        self._note_first_token()
+        if chunk.finish_reason is None:
+            yield chunk
+            return
+        async for out in self._on_final(chunk, chunk.finish_reason):
+            yield out
+
+    def _note_first_token(self) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.monotonic()
+            if self._observer is not None:
+                self._observer.first_token(self.first_token_at)
+
+    async def _on_final(
+        self, chunk: TokenChunk, reason: FinishReason
+    ) -> AsyncGenerator[RelayItem, None]:
+        self._terminal = self._ended = True
+        if reason in ("stop", "length"):
+            self._observe_end(reason, chunk.usage)
+            self._run_on_done()
+            yield chunk
+            return
+        if chunk.text:
+            yield TokenChunk(seq=chunk.seq, text=chunk.text, token_ids=chunk.token_ids)
+        code, message = _FINISH_FAILURES[reason]
+        self._observe_end(code, chunk.usage)
+        yield StreamFailure(code=code, message=message)
+
+    async def _on_stream_error(self, error: StreamError) -> StreamFailure | None:
+        # Tokens lost before the error are still the client's; if they cannot be
+        # replayed the stream ends with the worker's error all the same.
+        if error.seq > self._last_seq + 1 and await self._on_gap(error):
+            return None
+        self._terminal = True
+        return self._end(StreamFailure(code=error.code, message=error.message), error.usage)
+
+    async def _on_gap(self, chunk: Chunk) -> bool:
+        """Chunks before ``chunk`` were lost: True if replayed (they, then ``chunk``, come
+        next), False if the capture lacks some."""
+        if not await self._fill_gap(chunk):
+            return False
+        self._last_seq = max(self._last_seq, 0)  # no StreamStarted is no gap
+        return True
+
+    async def _fill_gap(self, chunk: Chunk) -> bool:
+        """Chunks ``_last_seq`` + 1 .. ``chunk.seq`` - 1 were lost: replay them from the
+        capture stream and put them, then ``chunk``, on the backlog. False if the capture
         lacks a token of them (a lost ``StreamStarted`` carries no text: relayed if found,
         never missed)."""
+        last_seq = self._last_seq
         missing = await self.gateway.replay(self.request_id, last_seq, chunk.seq)
         if [c.seq for c in missing if c.seq] != list(range(max(last_seq + 1, 1), chunk.seq)):
             log.warning(
@@ -356,9 +384,69 @@ class Relay:
                 last_seq + 1,
                 chunk.seq - 1,
             )
-        backlog.append(chunk)
-        backlog.extend(reversed(missing))
+        self._backlog.append(chunk)
+        self._backlog.extend(reversed(missing))
         return True
+
+    # --- signals ---------------------------------------------------------------------
+    async def _on_signal(self, signal: Signal) -> StreamFailure | KeepAlive | None:
+        match signal:
+            case KeepaliveTick():
+                return self._keepalive()
+            case Resync():
+                await self._resync()
+                return None
+            case Deadline():
+                return self._end(self._deadline_passed())
+            case WorkerLost(detail=detail):
+                self._terminal = True  # nobody left to cancel
+                self._report_failed(ErrorCode.WORKER_LOST, detail)
+                return self._end(StreamFailure(code=ErrorCode.WORKER_LOST, message=detail))
+            case Cancelled(reason=reason):
+                self._cancel_reason = reason
+                return self._end(
+                    StreamFailure(code=ErrorCode.CANCELLED, message="cancelled by the client")
+                )
+            case Shutdown():
+                self._cancel_reason = "shutdown"
+                return self._end(
+                    StreamFailure(
+                        code=ErrorCode.SHUTTING_DOWN, message="the api is shutting down; retry"
+                    )
+                )
+            case _:
+                assert_never(signal)
+
+    def _keepalive(self) -> KeepAlive | None:
+        """A ``KeepAlive`` if nothing was relayed since the last tick."""
+        quiet = self._last_seq == self._seq_at_tick
+        self._seq_at_tick = self._last_seq
+        return KeepAlive() if quiet else None
+
+    async def _resync(self) -> None:
+        """The connection came back (or the client went): re-read what came after the
+        last chunk relayed; it goes through the seq checks like live chunks."""
+        missed = await self.gateway.replay(self.request_id, self._last_seq)
+        if missed:
+            log.info(
+                "request %s: %d chunks after seq %d replayed after a reconnect",
+                self.request_id,
+                len(missed),
+                self._last_seq,
+            )
+        self._backlog.extend(reversed(missed))
+
+    def _deadline_passed(self) -> StreamFailure:
+        self._cancel_reason = "timeout"
+        if self.worker_id is None:
+            self._report_failed(ErrorCode.TIMEOUT, "no worker took the request in time")
+        return StreamFailure(code=ErrorCode.TIMEOUT, message="the request passed its deadline")
+
+    def _end(self, failure: StreamFailure, usage: Usage | None = None) -> StreamFailure:
+        """The stream ends with ``failure``, the consumer's last item."""
+        self._ended = True
+        self._observe_end(failure.code, usage)
+        return failure
 
     def _observe_end(self, outcome: str, usage: Usage | None) -> None:
         self.outcome, self.usage = outcome, usage
@@ -377,30 +465,6 @@ class Relay:
             return
         self.worker_id = worker_id
         self._unwatch = self.gateway.workers.watch(worker_id, self._on_worker_lost)
-
-    def _on_signal(self, signal: Signal) -> StreamFailure | None:
-        if signal.kind == "deadline":
-            self._cancel_reason = "timeout"
-            if self.worker_id is None:
-                self._report_failed(ErrorCode.TIMEOUT, "no worker took the request in time")
-            return StreamFailure(code=ErrorCode.TIMEOUT, message="the request passed its deadline")
-        if signal.kind == "worker_lost":
-            self._terminal = True  # nobody left to cancel
-            self._report_failed(ErrorCode.WORKER_LOST, signal.detail)
-            return StreamFailure(code=ErrorCode.WORKER_LOST, message=signal.detail)
-        if signal.kind == "cancelled":
-            reason: CancelReason = "client_cancelled"
-            if signal.detail in ("client_disconnected", "client_cancelled", "timeout", "shutdown"):
-                reason = signal.detail  # type: ignore[assignment]
-            self._cancel_reason = reason
-            return StreamFailure(code=ErrorCode.CANCELLED, message="cancelled by the client")
-        if signal.kind == "shutdown":
-            self._cancel_reason = "shutdown"
-            return StreamFailure(
-                code=ErrorCode.SHUTTING_DOWN, message="the api is shutting down; retry"
-            )
-        log.warning("request %s: unknown signal %s", self.request_id, signal.kind)
-        return None
 
     def _report_failed(self, code: ErrorCode, message: str) -> None:
         if not self.owner:

@@ -10,9 +10,9 @@ from typing import Any
 from litestar.testing import TestClient
 
 from chat_api.auth import AuthUser
+from chat_api.bus.events import accepted_event
 from chat_api.chat import ChatService
 from chat_api.chat.titles import TitleWriter
-from chat_api.gateway import accepted_event
 from chat_api.settings import ApiSettings
 from contracts.accounts import UserSettings
 from contracts.inference import ChatMessage, OpenChat

@@ -214,7 +214,7 @@ async def test_limits_follow_the_role(
 async def test_a_chat_that_cannot_be_queued_costs_nothing(
     limit_settings: ApiSettings, make_store: StoreFactory, persistence: FakePersistence
 ) -> None:
-    from chat_api.gateway import GatewayUnavailable
+    from chat_api.bus import GatewayUnavailable
 
     limits = policy(user=Limits(rpm=1, concurrent=1))
     async with api_instances(limit_settings, limits, [make_store()], persistence) as [api]:

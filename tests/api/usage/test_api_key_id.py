@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from chat_api.auth import AuthUser
+from chat_api.bus.events import accepted_event
 from chat_api.chat.service import ChatSpec, build_request
-from chat_api.gateway import accepted_event
 from chat_api.settings import ApiSettings
 from contracts.inference import ChatMessage
 

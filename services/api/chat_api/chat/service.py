@@ -15,6 +15,7 @@ from typing import Protocol
 import msgspec
 
 from chat_api.auth import AuthUser
+from chat_api.bus import GatewayUnavailable
 from chat_api.chat.banned_words import BannedWords
 from chat_api.chat.defaults import (
     apply_profile_sampling,
@@ -26,7 +27,7 @@ from chat_api.chat.defaults import (
 )
 from chat_api.chat.titles import TitleWriter
 from chat_api.errors import ApiError
-from chat_api.gateway import Gateway, GatewayUnavailable
+from chat_api.gateway import Gateway
 from chat_api.limits.admission import ChatAdmission
 from chat_api.limits.limiter import Ticket
 from chat_api.models.routing import ModelRouter, whitelist_route
