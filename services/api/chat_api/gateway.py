@@ -1,15 +1,6 @@
-"""The api's only NATS user: ``Gateway`` is the Protocol the rest of the api depends on;
-``NatsGateway`` implements it by composing the ``chat_api.bus`` modules, one per job:
-``connection`` (connect, reconnect hooks), ``feeds`` (one core subscription per request,
-made before the request is published, filling its ``Feed``), ``requests`` (publish,
-cancel, withdraw from the queue), ``open_chats`` (the KV records a re-attach reads),
-``events`` (lifecycle events through an outbox), ``capture`` (``replay`` from
-``CHUNKS_STREAM``), ``relay_routes`` (cancel and watch between api instances),
-``worker_watch`` (heartbeats and the registry sweep).
-
-Fire-and-forget publishes (cancels) run as tracked tasks so they work from ``finally``
-blocks of cancelled generators. After a NATS reconnect every open feed gets a ``Resync``
-so its relay asks the capture stream for whatever it missed (a lost final chunk too).
+"""The api's only NATS user: ``Gateway`` is the Protocol the rest of the api depends on,
+``NatsGateway`` the facade implementing it with the ``chat_api.bus`` modules, one per job
+(connection, feeds, requests, open_chats, events, capture, relay_routes, worker_watch).
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """The api's NATS side, one module per job; ``chat_api.gateway.NatsGateway`` composes them
-behind the ``Gateway`` Protocol the rest of the api uses.
-
-``GatewayUnavailable`` is what any of them raises when the bus cannot do what was asked.
-"""
+behind the ``Gateway`` Protocol the rest of the api uses. ``GatewayUnavailable`` is what
+they raise when the bus cannot do what was asked."""
 
 
 class GatewayUnavailable(Exception):

@@ -1,7 +1,6 @@
-"""The request lifecycle events the api publishes itself (accepted; cancelled when it
-withdrew a queued request; failed when it detected the failure) through a
-``JetStreamOutbox``: in order until JetStream stores them, across a JetStream restart, and
-flushed for a bounded time at close. ``Nats-Msg-Id`` = request id + kind."""
+"""The lifecycle events the api publishes itself (accepted; cancelled when it withdrew a
+queued request; failed when it detected the failure), through a ``JetStreamOutbox``: in
+order until JetStream stores them, across a JetStream restart, flushed at close."""
 
 from __future__ import annotations
 
@@ -65,6 +64,7 @@ class LifecycleEvents:
         await self._outbox.close(EVENTS_CLOSE_S)
 
     def _publish(self, subject: str, event: msgspec.Struct, request_id: str, kind: str) -> None:
+        # One Nats-Msg-Id per request and kind: JetStream drops a second copy.
         headers = {subjects.MSG_ID_HEADER: subjects.event_msg_id(request_id, kind)}
         if self.propagate_trace:
             inject_trace_context(headers)

@@ -1,12 +1,6 @@
 """Chat requests on ``REQUESTS_STREAM``: publish one (``Nats-Msg-Id`` = request id, once
 more if the ack is lost), remember where each open one sits in the stream, and cancel one:
-publish a ``CancelRequest`` and withdraw it from the queue if no worker took it yet.
-
-The withdrawal is a JetStream message delete by the sequence the publish returned:
-otherwise a worker that frees up later, or starts later, would generate the request for
-nobody (its cancel broadcast long gone) and bill the tokens. A withdrawn request is
-reported ``RequestCancelled`` by the api, since no worker ever will.
-"""
+publish a ``CancelRequest`` and withdraw it from the queue if no worker took it yet."""
 
 from __future__ import annotations
 
@@ -88,6 +82,10 @@ class RequestQueue:
             self._background.spawn(self._withdraw(queued, reason))
 
     async def _withdraw(self, queued: Queued, reason: CancelReason) -> None:
+        """Delete the request from the queue by the sequence its publish returned:
+        otherwise a worker that frees up later, or starts later, would generate it for
+        nobody (its cancel broadcast long gone) and bill the tokens. A withdrawn request is
+        reported ``RequestCancelled`` here, since no worker ever will."""
         request = queued.request
         try:
             deleted = await self.js.delete_msg(subjects.REQUESTS_STREAM, queued.seq)
