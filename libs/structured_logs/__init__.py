@@ -10,7 +10,9 @@ unless sampling is on (``LOG_SAMPLE_MESSAGES``), and then it goes through the sa
 
 JSON line: ``{"ts", "level", "logger", "message", ...extra fields, "exc"?}``; extra
 fields are what the call passed in ``extra=`` (the request log's request_id, user_id,
-model, ...). One package for all services: what is masked is one policy, and three
+model, ...) and, when an OpenTelemetry span is current, ``trace_id`` and ``span_id`` (hex,
+as trace backends show them), so a line leads to its trace; without a span they are
+absent. One package for all services: what is masked is one policy, and three
 copies of it (one per service) would drift.
 """
 
@@ -24,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TextIO
 
 import msgspec
+from opentelemetry import trace
 
 from env_settings import SettingsError, env_str
 
@@ -119,6 +122,19 @@ class MaskingFilter(logging.Filter):
         return True
 
 
+class TraceContextFilter(logging.Filter):
+    """Adds ``trace_id`` / ``span_id`` of the current span (if any) to the record. Runs
+    where the record was logged (handlers are called in the logging call), so the
+    current span is the logging code's; one context-variable read per record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            record.trace_id = trace.format_trace_id(context.trace_id)
+            record.span_id = trace.format_span_id(context.span_id)
+        return True
+
+
 def _timestamp(created: float) -> str:
     seconds = int(created)
     millis = int((created - seconds) * 1000)
@@ -173,13 +189,16 @@ def dict_config(level: str, fmt: LogFormat, loggers: Sequence[str]) -> dict[str,
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"mask": {"()": "structured_logs.MaskingFilter"}},
+        "filters": {
+            "mask": {"()": "structured_logs.MaskingFilter"},
+            "trace": {"()": "structured_logs.TraceContextFilter"},
+        },
         "formatters": {"structured": {"()": formatter}},
         "handlers": {
             "structured": {
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
-                "filters": ["mask"],
+                "filters": ["mask", "trace"],
                 "formatter": "structured",
             }
         },
@@ -212,6 +231,7 @@ def configure_logging(
     handler = logging.StreamHandler(stream or sys.stderr)
     setattr(handler, _HANDLER_MARK, True)
     handler.addFilter(MaskingFilter())
+    handler.addFilter(TraceContextFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
