@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Sequence
 from typing import Protocol
 
 from nats.aio.client import Client as NatsClient
@@ -69,3 +70,33 @@ async def drain(nc: NatsClient, log: logging.Logger, timeout_s: float | None = N
             await asyncio.wait_for(nc.drain(), timeout_s)
     except Exception as exc:
         log.debug("nats drain: %r", exc)
+
+
+class Served(Protocol):
+    """A part of a service that takes work between ``start`` and ``stop`` (a request-reply
+    server, an event consumer, a watcher)."""
+
+    async def start(self) -> None: ...
+    async def stop(self, timeout_s: float) -> None: ...
+
+
+async def serve_until_stopped(
+    name: str,
+    stop: asyncio.Event,
+    parts: Sequence[Served],
+    *,
+    drain_timeout_s: float,
+    log: logging.Logger,
+) -> None:
+    """Start ``parts`` in order, say the service is ready, wait for ``stop``, then stop them
+    in reverse order (each within ``drain_timeout_s``): what started last took work from
+    what started first, so it lets go first."""
+    for part in parts:
+        await part.start()
+    log.info("%s ready", name)
+    try:
+        await stop.wait()
+    finally:
+        log.info("draining")
+        for part in reversed(parts):
+            await part.stop(drain_timeout_s)

@@ -14,7 +14,7 @@ from typing import Protocol
 from nats.aio.client import Client as NatsClient
 from prometheus_client import CollectorRegistry
 
-from llmchat_bus.lifespan import NatsSettings, connect_or_exit, drain
+from llmchat_bus.lifespan import NatsSettings, connect_or_exit, drain, stop_on_signals
 from llmchat_bus.metrics_endpoint import MetricsEndpoint
 from llmchat_bus.tracing import ServiceTracing
 from llmchat_sql.database import Database, is_unavailable
@@ -75,17 +75,22 @@ class DatabaseServiceSettings(NatsSettings, Protocol):
 async def run_database_service(
     name: str,
     settings: DatabaseServiceSettings,
-    stop: asyncio.Event,
-    serve: Callable[[Database, NatsClient], Awaitable[int]],
+    serve: Callable[[Database, NatsClient, asyncio.Event], Awaitable[int]],
     *,
+    stop: asyncio.Event | None = None,
+    install_signal_handlers: bool = False,
     log: logging.Logger,
     metrics: CollectorRegistry | None = None,
     tracing: ServiceTracing | None = None,
 ) -> int:
     """The lifespan of a service that owns a database (persistence, metering): open the
     database handle, connect to NATS, serve ``metrics`` on ``metrics_port``, run ``serve``
-    until it returns; then stop the endpoint, flush ``tracing``, drain NATS and close the
-    database, whatever happened. Returns the exit code."""
+    until it returns (``stop`` set, by SIGTERM / SIGINT too when
+    ``install_signal_handlers``); then stop the endpoint, flush ``tracing``, drain NATS and
+    close the database, whatever happened. Returns the exit code."""
+    stop = stop or asyncio.Event()
+    if install_signal_handlers:
+        stop_on_signals(stop)
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url, pool_size=settings.db_pool_size, timeout_s=settings.db_timeout_s)
@@ -106,7 +111,7 @@ async def run_database_service(
             endpoint = MetricsEndpoint(metrics, settings.metrics_host, settings.metrics_port)
             endpoint.start()
         try:
-            return await serve(db, nc)
+            return await serve(db, nc, stop)
         finally:
             if endpoint is not None:
                 endpoint.stop()

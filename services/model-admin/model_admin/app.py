@@ -14,7 +14,7 @@ from nats.aio.client import Client as NatsClient
 
 from contracts import subjects
 from contracts.streams import WORKER_STATUS_TTL_S, ensure_streams
-from llmchat_bus.lifespan import connect_or_exit, drain, stop_on_signals
+from llmchat_bus.lifespan import connect_or_exit, drain, serve_until_stopped, stop_on_signals
 from llmchat_bus.rpc import ping_route
 from model_admin.bus import CoreChangeSink, JetStreamCommandBus, KvAliasStore, KvDesiredStore
 from model_admin.catalog import Catalog
@@ -96,15 +96,11 @@ async def _serve(
     rpc = rpc_server(
         nc, [*routes(admin), ping_route(subjects.ADMIN_PING)], settings.rpc_concurrency
     )
-    await watchers.start()
-    await mirror.start()
-    await rpc.start()
-    log.info("model-admin ready")
-    try:
-        await stop.wait()
-    finally:
-        log.info("draining")
-        await rpc.stop(settings.drain_timeout_s)
-        await mirror.stop()
-        await watchers.stop()
+    await serve_until_stopped(
+        "model-admin",
+        stop,
+        [watchers, mirror, rpc],
+        drain_timeout_s=settings.drain_timeout_s,
+        log=log,
+    )
     return 0

@@ -14,7 +14,7 @@ from nats.aio.client import Client as NatsClient
 
 from contracts import subjects
 from contracts.streams import ensure_streams
-from llmchat_bus.lifespan import stop_on_signals
+from llmchat_bus.lifespan import serve_until_stopped
 from llmchat_bus.rpc import ping_route
 from llmchat_sql.database import UNAVAILABLE_ERRORS, Database
 from llmchat_sql.service import retry_until_ready, run_database_service
@@ -70,20 +70,18 @@ async def run(
 ) -> int:
     """The service's lifespan. Returns the process exit code. ``tracing`` defaults to what
     the ``OTEL_*`` settings say (tests hand in one over an in-memory exporter)."""
-    stop = stop or asyncio.Event()
-    if install_signal_handlers:
-        stop_on_signals(stop)
     tracing = tracing or PersistenceTracing.from_settings(settings)
     metrics = PersistenceMetrics() if settings.metrics_port > 0 else None
 
-    async def serve(db: Database, nc: NatsClient) -> int:
+    async def serve(db: Database, nc: NatsClient, stop: asyncio.Event) -> int:
         return await _serve(settings, db, nc, stop, metrics, tracing)
 
     return await run_database_service(
         "persistence",
         settings,
-        stop,
         serve,
+        stop=stop,
+        install_signal_handlers=install_signal_handlers,
         log=log,
         metrics=None if metrics is None else metrics.registry,
         tracing=tracing,
@@ -122,13 +120,7 @@ async def _serve(
         metrics=metrics,
         tracing=tracing,
     )
-    await rpc.start()
-    await events.start()
-    log.info("persistence ready")
-    try:
-        await stop.wait()
-    finally:
-        log.info("draining")
-        await events.stop(settings.drain_timeout_s)
-        await rpc.stop(settings.drain_timeout_s)
+    await serve_until_stopped(
+        "persistence", stop, [rpc, events], drain_timeout_s=settings.drain_timeout_s, log=log
+    )
     return 0

@@ -44,7 +44,8 @@ class HeartbeatMirror:
         except Exception as exc:
             log.warning("heartbeat of %s not mirrored: %r", status.worker_id, exc)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 0.0) -> None:
+        """Unsubscribe (a mirrored heartbeat is written at once: nothing to wait for)."""
         if self._sub is not None:
             try:
                 await self._sub.unsubscribe()

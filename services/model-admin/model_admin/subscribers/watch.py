@@ -111,7 +111,9 @@ class Watchers:
         self._tasks.append(asyncio.ensure_future(coro))
         self._tasks[-1].set_name(name)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 0.0) -> None:
+        """Close the watchers and end their tasks (a watch has no work in hand to finish:
+        ``timeout_s`` is not needed)."""
         self._stopping.set()
         for close in self._closers:
             with contextlib.suppress(Exception):
