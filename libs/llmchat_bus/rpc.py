@@ -33,12 +33,12 @@ from faststream.message import StreamMessage
 from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from opentelemetry.trace import SpanKind
+from opentelemetry import trace
 
 from contracts.codec import DecodeErrors, encode
 from contracts.errors import ErrorCode
 from contracts.rpc import Ack, Ping, Reply, RpcError
-from llmchat_bus.tracing import ServiceTracing, message_span
+from llmchat_bus.tracing import ServiceTracing, messaging_attributes, rpc_middlewares
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,14 @@ class RpcServer:
         self._slots = asyncio.Semaphore(concurrency)
         # No FastDepends: it would resolve a context parameter in a worker thread per
         # request (twice the round trip of a ping); the handler gets the message itself.
-        self.broker = AttachedNatsBroker(nc, apply_types=False, logger=log, log_level=logging.DEBUG)
+        # Tracing on: FastStream's OpenTelemetry middleware runs each request in a span.
+        self.broker = AttachedNatsBroker(
+            nc,
+            apply_types=False,
+            logger=log,
+            log_level=logging.DEBUG,
+            middlewares=rpc_middlewares(tracing),
+        )
         self._subscribers = [
             self.broker.subscriber(
                 r.subject,
@@ -230,13 +237,12 @@ class RpcServer:
     async def _serve(self, route: Route, msg: Msg) -> bytes:
         """The reply to ``msg``, sent if it asks for one. Never raises."""
         started = time.perf_counter()
-        with message_span(self._tracing, route.subject, msg, SpanKind.SERVER) as span:
-            reply, outcome = await answer_with_outcome(route, msg.data, self._unavailable)
-            reply, outcome = bounded(
-                route.subject, reply, outcome, self._nc.max_payload, headers_size(msg.headers)
-            )
-            if span is not None:
-                span.set_attribute("llmchat.outcome", outcome)
+        reply, outcome = await answer_with_outcome(route, msg.data, self._unavailable)
+        reply, outcome = bounded(
+            route.subject, reply, outcome, self._nc.max_payload, headers_size(msg.headers)
+        )
+        if self._tracing is not None:
+            _describe_request(route.subject, outcome)
         try:
             if self._on_answered is not None:
                 self._on_answered(route.subject, outcome, time.perf_counter() - started)
@@ -266,3 +272,11 @@ class RpcServer:
                     log.debug("rpc unsubscribe: %r", exc)
         self.broker.config.broker_config.graceful_timeout = timeout_s
         await self.broker.stop()
+
+
+def _describe_request(subject: str, outcome: str) -> None:
+    """Our outcome on FastStream's span of the request (the current one), with the
+    messaging attributes its consumer spans leave out (``messaging.destination.name``:
+    FastStream writes ``messaging.destination_publish.name``)."""
+    span = trace.get_current_span()
+    span.set_attributes({**messaging_attributes(subject), "llmchat.outcome": outcome})

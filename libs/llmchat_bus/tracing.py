@@ -2,24 +2,60 @@
 exporter (then: a provider of the service's own, batch export; the OTLP exporter reads
 ``OTEL_EXPORTER_OTLP_*`` itself).
 
-A service subclasses ``ServiceTracing`` to name its tracer; ``message_span`` handles one
-NATS message inside a span whose parent is the context its headers carry
+A service subclasses ``ServiceTracing`` to name its tracer. What an instrumentation
+package covers is traced by it, over the service's provider: the RPC server's requests
+(FastStream's NATS middleware, ``rpc_middlewares``), the SQLAlchemy engines
+(``llmchat_sql.database``), the api's HTTP requests and Redis client. ``message_span`` is
+hand-made for what none covers, the JetStream consumers on nats-py: it handles one
+message inside a span whose parent is the context its headers carry
 (``contracts.tracing``), so the work joins the caller's trace.
+
+Attributes follow the stable HTTP and database semantic conventions
+(``OTEL_SEMCONV_STABILITY_OPT_IN`` defaults to ``http,database`` once tracing is on, as
+the api's spans carried before the instrumentation packages) and the messaging ones
+(``messaging.system`` ``nats``, ``messaging.destination.name``,
+``messaging.operation.type``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import ClassVar, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self
 
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from nats.aio.msg import Msg
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
+    MESSAGING_DESTINATION_NAME,
+    MESSAGING_OPERATION_TYPE,
+    MESSAGING_SYSTEM,
+)
 from opentelemetry.trace import Span, SpanKind, Tracer
 
 from contracts.tracing import extract_trace_context
+
+SEMCONV_OPT_IN = "OTEL_SEMCONV_STABILITY_OPT_IN"
+"""Read by the instrumentation packages once per process, when the first one starts."""
+
+
+def prefer_stable_semconv() -> None:
+    """Have the instrumentation packages write the stable HTTP and database attributes
+    (``http.response.status_code``, ``db.system.name``, ...) instead of the old ones,
+    unless the operator chose otherwise."""
+    os.environ.setdefault(SEMCONV_OPT_IN, "http,database")
+
+
+def messaging_attributes(subject: str, operation: str = "process") -> dict[str, str]:
+    """The messaging semantic-convention attributes of a span handling a NATS message."""
+    return {
+        MESSAGING_SYSTEM: "nats",
+        MESSAGING_DESTINATION_NAME: subject,
+        MESSAGING_OPERATION_TYPE: operation,
+    }
 
 
 class TracingSettings(Protocol):
@@ -53,6 +89,7 @@ class ServiceTracing:
     """The instrumentation scope of the service's spans (its package name)."""
 
     def __init__(self, provider: TracerProvider) -> None:
+        prefer_stable_semconv()
         self.provider = provider
         self.tracer: Tracer = provider.get_tracer(self.tracer_name)
 
@@ -78,16 +115,29 @@ class ServiceTracing:
         self.provider.shutdown()
 
 
+def rpc_middlewares(tracing: ServiceTracing | None) -> Sequence[Any]:
+    """The RPC broker's middlewares: FastStream's OpenTelemetry one when tracing is on (a
+    ``<subject> process`` consumer span per request, continuing the caller's
+    ``traceparent``, with messaging.* attributes), none when off (no cost per request)."""
+    if tracing is None:
+        return ()
+    return (NatsTelemetryMiddleware(tracer_provider=tracing.provider),)
+
+
 @contextmanager
 def message_span(
     tracing: ServiceTracing | None, name: str, msg: Msg, kind: SpanKind
 ) -> Iterator[Span | None]:
     """Handle ``msg`` inside a span continuing the trace its headers carry (nothing when
-    tracing is off)."""
+    tracing is off). Hand-made: no instrumentation package covers nats-py's JetStream
+    consumers."""
     if tracing is None:
         yield None
         return
     with tracing.tracer.start_as_current_span(
-        name, context=extract_trace_context(msg.headers), kind=kind
+        name,
+        context=extract_trace_context(msg.headers),
+        kind=kind,
+        attributes=messaging_attributes(msg.subject),
     ) as span:
         yield span
