@@ -4,6 +4,9 @@ PostgreSQL (asyncpg) in production, SQLite (aiosqlite) in the embedded default. 
 allows one writer: a read-then-write transaction that meets another writer fails at once
 with "database is locked" instead of waiting, so write transactions of this process take
 an in-process lock on SQLite (one service process owns its file).
+
+With tracing on (a ``tracer_provider``), each statement is a client span of
+opentelemetry-instrumentation-sqlalchemy, a child of the request or event it serves.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+from opentelemetry.instrumentation.sqlalchemy.version import __version__ as instrumentation_version
+from opentelemetry.metrics import NoOpUpDownCounter
+from opentelemetry.trace import TracerProvider
 from sqlalchemy import event, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
@@ -72,11 +79,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def trace_statements(engine: AsyncEngine, tracer_provider: TracerProvider) -> None:
+    """A span per statement of ``engine`` on ``tracer_provider``. The package's tracer is
+    attached to this one engine: ``SQLAlchemyInstrumentor().instrument()`` would also
+    patch ``create_engine`` process-wide, once per process, for the first provider only.
+    Statement values never go on the spans (the package records the text only)."""
+    tracer = tracer_provider.get_tracer(
+        "opentelemetry.instrumentation.sqlalchemy", instrumentation_version
+    )
+    # Pool usage is a metric; metrics are Prometheus here, so it goes nowhere.
+    usage = NoOpUpDownCounter("db.client.connections.usage")
+    EngineTracer(tracer, engine.sync_engine, usage)  # type: ignore[no-untyped-call]
+
+
 class Database:
     """``hide_parameters``: a database error's text (logged) leaves out the statement's
-    values, which are users' messages, e-mails and prompts."""
+    values, which are users' messages, e-mails and prompts. ``tracer_provider``: tracing
+    on (see ``trace_statements``)."""
 
-    def __init__(self, url: str, *, pool_size: int = 5, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 5,
+        timeout_s: float = 10.0,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
         self.url = sa.engine.make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
@@ -94,6 +122,8 @@ class Database:
                 hide_parameters=True,
                 connect_args={"timeout": timeout_s, "command_timeout": timeout_s * 3},
             )
+        if tracer_provider is not None:
+            trace_statements(self.engine, tracer_provider)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock()
 

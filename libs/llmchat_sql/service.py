@@ -93,7 +93,12 @@ async def run_database_service(
         stop_on_signals(stop)
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.db_url, pool_size=settings.db_pool_size, timeout_s=settings.db_timeout_s)
+    db = Database(
+        settings.db_url,
+        pool_size=settings.db_pool_size,
+        timeout_s=settings.db_timeout_s,
+        tracer_provider=None if tracing is None else tracing.provider,
+    )
     log.info(
         "%s starting: nats=%s database=%s",
         name,
