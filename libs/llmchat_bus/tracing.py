@@ -45,7 +45,8 @@ SEMCONV_OPT_IN = "OTEL_SEMCONV_STABILITY_OPT_IN"
 def prefer_stable_semconv() -> None:
     """Have the instrumentation packages write the stable HTTP and database attributes
     (``http.response.status_code``, ``db.system.name``, ...) instead of the old ones,
-    unless the operator chose otherwise."""
+    unless the operator chose otherwise. Called before any package is set up (they read
+    the variable once per process)."""
     os.environ.setdefault(SEMCONV_OPT_IN, "http,database")
 
 

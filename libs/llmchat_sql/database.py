@@ -30,6 +30,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from llmchat_bus.tracing import prefer_stable_semconv
+
 REJECTED_ERRORS: tuple[type[BaseException], ...] = (
     exc.IntegrityError,
     exc.DataError,
@@ -84,6 +86,7 @@ def trace_statements(engine: AsyncEngine, tracer_provider: TracerProvider) -> No
     attached to this one engine: ``SQLAlchemyInstrumentor().instrument()`` would also
     patch ``create_engine`` process-wide, once per process, for the first provider only.
     Statement values never go on the spans (the package records the text only)."""
+    prefer_stable_semconv()
     tracer = tracer_provider.get_tracer(
         "opentelemetry.instrumentation.sqlalchemy", instrumentation_version
     )

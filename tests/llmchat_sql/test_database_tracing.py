@@ -11,12 +11,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from llmchat_bus.tracing import prefer_stable_semconv
 from llmchat_sql.database import Database
 
 
 async def test_a_statement_is_a_client_span_of_the_current_trace(tmp_path: Path) -> None:
-    prefer_stable_semconv()  # as a service's tracing does before the engine is made
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))

@@ -15,7 +15,12 @@ from chat_api.admin import AdminController, AdminService
 from chat_api.auth import AUTHENTICATOR_KEY, Authenticator, JWTAuthMiddleware
 from chat_api.chat import ChatController, ChatService
 from chat_api.conversations import ConversationController, ConversationService
-from chat_api.errors import EXCEPTION_HANDLERS, REQUEST_ID_HEADER, add_request_id_header
+from chat_api.errors import (
+    EXCEPTION_HANDLERS,
+    REQUEST_ID_HEADER,
+    add_request_id_header,
+    request_id_of,
+)
 from chat_api.health import HealthController
 from chat_api.lifespan import (
     PERSISTENCE_KEY,
@@ -155,6 +160,9 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         before_send=[add_request_id_header],
         lifespan=lifespan,
+        # Tracing on: Litestar's OpenTelemetry plugin puts each HTTP request in a server
+        # span (outside the route middleware, which name it by its route).
+        plugins=[tracing.http_plugin(request_id_of)] if tracing is not None else [],
         on_shutdown=[tracing.shutdown] if tracing is not None else [],
         state=State(state),
         debug=debug,

@@ -26,7 +26,7 @@ from chat_api.models import MODELS_KEY, ModelRouter, ModelsService
 from chat_api.persistence_client import NatsPersistence, Persistence
 from chat_api.relay import StreamTable
 from chat_api.settings import ApiSettings
-from chat_api.telemetry import METRICS_KEY, TRACING_KEY, ApiMetrics
+from chat_api.telemetry import METRICS_KEY, TRACING_KEY, ApiMetrics, ApiTracing
 from chat_api.usage import USAGE_KEY, UsageService
 from chat_api.user_settings import UserSettingsService
 from chat_api.workers import WorkerRegistry
@@ -90,12 +90,15 @@ def nats_lifespan(
             settings.worker_sweep_interval_s,
         )
         # Tracing on: every request, event and service call carries the trace context.
-        trace = gateway.propagate_trace = app.state.get(TRACING_KEY) is not None
+        tracing: ApiTracing | None = app.state.get(TRACING_KEY)
+        trace = gateway.propagate_trace = tracing is not None
         streams = StreamTable()
         persistence = NatsPersistence(
             gateway.nc, settings.persistence_timeout_s, propagate_trace=trace
         )
-        admission = ChatAdmission.from_settings(settings, gateway.js)
+        admission = ChatAdmission.from_settings(
+            settings, gateway.js, tracer_provider=None if tracing is None else tracing.provider
+        )
         admission.start()
         model_admin = NatsModelAdmin(
             gateway.nc, settings.model_admin_timeout_s, propagate_trace=trace

@@ -10,6 +10,7 @@ before any budget is reserved, so shed load costs the caller nothing.
 from __future__ import annotations
 
 from nats.js import JetStreamContext
+from opentelemetry.trace import TracerProvider
 
 from chat_api.auth.tokens import AuthUser
 from chat_api.errors import ApiError
@@ -43,12 +44,13 @@ class ChatAdmission:
         settings: ApiSettings,
         js: JetStreamContext | None = None,
         store: LimitStore | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> ChatAdmission:
         """The store ``RATE_LIMIT_STORE`` names (unless one is given); with ``js`` also the
-        queue monitor (call ``start``)."""
+        queue monitor (call ``start``); ``tracer_provider``: tracing on."""
         limiter = RateLimiter(
             settings.rate_limits,
-            store or limit_store(settings),
+            store or limit_store(settings, tracer_provider),
             fail_open=settings.rate_limit_fail_open,
             default_output_tokens=settings.limit_default_output_tokens,
         )
@@ -90,9 +92,12 @@ class ChatAdmission:
         await self.limiter.close()
 
 
-def limit_store(settings: ApiSettings) -> LimitStore:
+def limit_store(settings: ApiSettings, tracer_provider: TracerProvider | None = None) -> LimitStore:
     if settings.rate_limit_store == "redis":
         return RedisLimitStore.from_url(
-            settings.redis_url, settings.rate_limit_key_prefix, settings.redis_timeout_s
+            settings.redis_url,
+            settings.rate_limit_key_prefix,
+            settings.redis_timeout_s,
+            tracer_provider=tracer_provider,
         )
     return MemoryLimitStore()

@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.trace import TracerProvider
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -30,6 +32,7 @@ from chat_api.limits.store import (
     Subject,
     Verdict,
 )
+from llmchat_bus.tracing import prefer_stable_semconv
 
 # KEYS: (log, cost, streams) per subject.
 # ARGV: window_ms, request_id, tokens, lease_ms, concurrency_retry_ms,
@@ -160,9 +163,16 @@ class RedisLimitStore:
 
     @classmethod
     def from_url(
-        cls, url: str, prefix: str, timeout_s: float = 0.5, window_s: float = WINDOW_S
+        cls,
+        url: str,
+        prefix: str,
+        timeout_s: float = 0.5,
+        window_s: float = WINDOW_S,
+        tracer_provider: TracerProvider | None = None,
     ) -> RedisLimitStore:
-        """A client that gives up within ``timeout_s``: a chat never waits long on Redis."""
+        """A client that gives up within ``timeout_s``: a chat never waits long on Redis.
+        With ``tracer_provider`` (tracing on) each command is a client span of
+        opentelemetry-instrumentation-redis (its name, the arguments as ``?``)."""
         client = Redis.from_url(
             url,
             socket_timeout=timeout_s,
@@ -170,6 +180,9 @@ class RedisLimitStore:
             retry_on_timeout=False,
             health_check_interval=30,
         )
+        if tracer_provider is not None:
+            prefer_stable_semconv()
+            RedisInstrumentor.instrument_client(client, tracer_provider=tracer_provider)
         return cls(client, prefix, window_s)
 
     def _keys(self, subjects: Sequence[Subject]) -> list[str]:

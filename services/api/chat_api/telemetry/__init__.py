@@ -1,9 +1,10 @@
 """Observability of the api: Prometheus metrics (``GET /metrics``) and OpenTelemetry spans.
 
 ``ApiMetrics`` (one registry per app) and ``ApiTracing`` (None unless
-``OTEL_TRACES_EXPORTER`` names an exporter) live on the app state; ``TelemetryMiddleware``
-observes every HTTP request; a ``StreamObserver`` per chat, bound once, observes the
-stream without any per-token work.
+``OTEL_TRACES_EXPORTER`` names an exporter; its ``http_plugin`` is Litestar's OpenTelemetry
+plugin) live on the app state; ``TelemetryMiddleware`` counts every HTTP request and names
+its server span by route; a ``StreamObserver`` per chat, bound once, observes the stream
+without any per-token work.
 """
 
 from chat_api.telemetry.controllers import MetricsController

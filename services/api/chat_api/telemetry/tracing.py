@@ -1,80 +1,89 @@
 """OpenTelemetry tracing of the api, off unless ``OTEL_TRACES_EXPORTER`` names an exporter.
 
 Off (unset or ``none``): ``ApiTracing.from_settings`` returns None, no SDK object exists,
-no middleware span is started and nothing is injected into NATS headers. On: a
-``TracerProvider`` of the api's own (not the global one) with a batch processor and the
-exporter named by the variable; the OTLP exporter reads its standard variables itself
-(``OTEL_EXPORTER_OTLP_ENDPOINT``, ``..._HEADERS``, ``..._TIMEOUT``), the batch processor
-``OTEL_BSP_*``, the sampler ``OTEL_TRACES_SAMPLER`` / ``..._ARG``, the resource
-``OTEL_RESOURCE_ATTRIBUTES``.
+no HTTP middleware or instrumentation is installed and nothing is injected into NATS
+headers. On: a ``TracerProvider`` of the api's own (``llmchat_bus.tracing``) with a batch
+processor and the exporter named by the variable (the OTLP exporter reads its standard
+variables itself: ``OTEL_EXPORTER_OTLP_ENDPOINT``, ``..._HEADERS``, ``..._TIMEOUT``; the
+batch processor ``OTEL_BSP_*``, the sampler ``OTEL_TRACES_SAMPLER`` / ``..._ARG``, the
+resource ``OTEL_RESOURCE_ATTRIBUTES``), and on it:
+
+- HTTP: Litestar's OpenTelemetry plugin (opentelemetry-instrumentation-asgi), a server
+  span per request continuing a client's ``traceparent``, current while the handler runs
+  so the chat's NATS messages carry it; ``TelemetryMiddleware`` names it by its route;
+- Redis: the rate-limit store's client (``chat_api.limits.redis_store``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Self
 
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.trace import Tracer
+from litestar.enums import ScopeType
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Span
+
+from llmchat_bus.tracing import ServiceTracing, TracingSettings, span_exporter
 
 if TYPE_CHECKING:
-    from chat_api.settings import ApiSettings
+    from litestar.types import Scope
 
 TRACING_KEY = "tracing"
 """App state key of the ``ApiTracing`` (absent / None: tracing off)."""
+
+REQUEST_ID_ATTRIBUTE = "llmchat.request_id"
 
 EXPORTERS = ("none", "otlp", "console")
 OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 
 
-def span_exporter(exporter: str, protocol: str) -> SpanExporter:
-    """The exporter ``OTEL_TRACES_EXPORTER`` names (``otlp`` over ``protocol``, or
-    ``console``)."""
-    if exporter == "console":
-        return ConsoleSpanExporter()
-    if exporter != "otlp":
+def _checked(exporter: str, protocol: str) -> None:
+    if exporter not in EXPORTERS:
         raise ValueError(f"OTEL_TRACES_EXPORTER={exporter!r}: expected one of {EXPORTERS}")
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
-            OTLPSpanExporter as GrpcSpanExporter,
-        )
-
-        exporter_cls: type[SpanExporter] = GrpcSpanExporter
-        return exporter_cls()
-    if protocol != "http/protobuf":
+    if exporter == "otlp" and protocol not in OTLP_PROTOCOLS:
         raise ValueError(
             f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: expected one of {OTLP_PROTOCOLS}"
         )
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-    return OTLPSpanExporter()
 
 
-class ApiTracing:
+def _method_only(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """The server span's first name: the method. Litestar's default names it by the raw
+    path (one name per id in it); the route is known only after routing, where
+    ``TelemetryMiddleware`` renames the span. A request matching no route keeps this
+    name, as the HTTP conventions say."""
+    return str(scope.get("method", "HTTP")), {}
+
+
+class ApiTracing(ServiceTracing):
     """The api's tracer over its own provider; ``shutdown`` flushes the spans."""
 
-    def __init__(self, provider: TracerProvider) -> None:
-        self.provider = provider
-        self.tracer: Tracer = provider.get_tracer("chat_api")
+    tracer_name = "chat_api"
 
     @classmethod
-    def with_processor(cls, processor: SpanProcessor, service_name: str) -> ApiTracing:
-        provider = TracerProvider(
-            resource=Resource.create({SERVICE_NAME: service_name}), shutdown_on_exit=False
-        )
-        provider.add_span_processor(processor)
-        return cls(provider)
-
-    @classmethod
-    def from_settings(cls, settings: ApiSettings) -> ApiTracing | None:
+    def from_settings(cls, settings: TracingSettings) -> Self | None:
         """None when ``OTEL_TRACES_EXPORTER`` is unset or ``none``."""
-        if settings.otel_traces_exporter in ("", "none"):
+        exporter, protocol = settings.otel_traces_exporter, settings.otel_exporter_otlp_protocol
+        if exporter in ("", "none"):
             return None
-        exporter = span_exporter(
-            settings.otel_traces_exporter, settings.otel_exporter_otlp_protocol
-        )
-        return cls.with_processor(BatchSpanProcessor(exporter), settings.otel_service_name)
+        _checked(exporter, protocol)
+        processor = BatchSpanProcessor(span_exporter(exporter, protocol))
+        return cls.with_processor(processor, settings.otel_service_name)
 
-    def shutdown(self) -> None:
-        self.provider.shutdown()
+    def http_plugin(self, request_id: Callable[[Scope], str]) -> OpenTelemetryPlugin:
+        """Litestar's OpenTelemetry plugin on this provider: one server span per HTTP
+        request (no spans of its own for each ASGI receive / send: a streamed chat sends
+        one message per token), carrying the request's ``request_id``."""
+
+        def describe_request(span: Span, scope: dict[str, Any]) -> None:
+            span.set_attribute(REQUEST_ID_ATTRIBUTE, request_id(scope))  # type: ignore[arg-type]
+
+        return OpenTelemetryPlugin(
+            OpenTelemetryConfig(
+                tracer_provider=self.provider,
+                scopes={ScopeType.HTTP},
+                exclude_spans=["receive", "send"],
+                scope_span_details_extractor=_method_only,
+                server_request_hook_handler=describe_request,
+            )
+        )
