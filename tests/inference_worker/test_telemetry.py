@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import urllib.request
 
+import msgspec
 import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -19,7 +20,7 @@ from contracts.tracing import extract_trace_context, inject_trace_context
 from inference_worker.engine import ScriptedEngine
 from inference_worker.metrics import EngineStatsCollector, WorkerMetrics
 from inference_worker.settings import SettingsError, load_settings
-from inference_worker.tracing import WorkerTracing
+from inference_worker.tracing import WorkerTracing, gen_ai_request_attributes
 from llmchat_bus.metrics_endpoint import MetricsEndpoint
 from local_stack.ports import free_port
 from tests.inference_worker.test_generation import make_generation, make_request
@@ -128,7 +129,7 @@ async def test_generation_span_is_a_child_of_the_request_context() -> None:
         headers: dict[str, str] = {}
         inject_trace_context(headers)
     engine = ScriptedEngine(tokens_per_s=1000)
-    generation, _, _ = make_generation(make_request("go [[tokens=2]]"), engine)
+    generation, _, _ = make_generation(make_request("go [[tokens=2]]", max_tokens=8), engine)
     token = otel_context.attach(extract_trace_context(headers))
     try:
         task = tracing.run(generation, generation.start)
@@ -144,5 +145,21 @@ async def test_generation_span_is_a_child_of_the_request_context() -> None:
     assert span.parent.span_id == api_span.get_span_context().span_id
     assert span.attributes is not None
     assert span.attributes["gen_ai.usage.output_tokens"] == 2
+    assert isinstance(span.attributes["gen_ai.usage.input_tokens"], int)
     assert span.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert span.attributes["gen_ai.system"] == "vllm"
+    assert span.attributes["gen_ai.request.model"] == "m"
+    assert span.attributes["gen_ai.request.max_tokens"] == 8
+    # Sampling settings the request leaves to the profile are not recorded.
+    assert "gen_ai.request.temperature" not in span.attributes
+    assert "gen_ai.request.top_p" not in span.attributes
     assert [event.name for event in span.events] == ["first_token"]
+
+
+def test_set_sampling_settings_are_gen_ai_attributes() -> None:
+    request = make_request()
+    sampling = msgspec.structs.replace(request.sampling, temperature=0.2, top_p=0.9)
+    attributes = gen_ai_request_attributes(msgspec.structs.replace(request, sampling=sampling))
+    assert attributes["gen_ai.request.temperature"] == 0.2
+    assert attributes["gen_ai.request.top_p"] == 0.9
+    assert "gen_ai.request.max_tokens" not in attributes

@@ -63,6 +63,11 @@ def test_each_event_of_a_batch_continues_its_trace() -> None:
         assert span.parent is not None
         assert span.parent.span_id == expected.span_id
     assert spans[2].parent is None  # a trace of its own
+    assert spans[0].attributes is not None
+    assert spans[0].attributes["messaging.system"] == "nats"
+    assert spans[0].attributes["messaging.destination.name"] == "chat.events.v1.accepted"
+    assert spans[0].attributes["messaging.operation.type"] == "process"
+    assert spans[0].attributes["messaging.batch.message_count"] == 3
 
 
 def test_settings_read_the_observability_variables() -> None:

@@ -101,6 +101,9 @@ async def test_an_event_is_stored_inside_a_span_of_its_trace() -> None:
     assert span.parent.span_id == parent.get_span_context().span_id
     assert span.attributes is not None
     assert span.attributes["llmchat.outcome"] == "stored"
+    assert span.attributes["messaging.system"] == "nats"
+    assert span.attributes["messaging.destination.name"] == FakeMsg.subject
+    assert span.attributes["messaging.operation.type"] == "process"
 
 
 def test_settings_read_the_observability_variables() -> None:

@@ -5,8 +5,10 @@ One span per generation, ``chat <model>``, a child of the api's span: the reques
 subscriber makes the context carried by the request's headers current
 (``contracts.tracing``) before the request is taken, ``start_generation`` opens the span
 in it, and the generation's task runs inside the span, so its lifecycle events carry the
-span's context to their consumers. The span ends with the generation, with GenAI
-attributes (model, usage, finish reason) and a ``first_token`` event.
+span's context to their consumers. The span ends with the generation, with the GenAI
+semantic-convention attributes (system, request model and sampling settings, usage,
+finish reasons) and a ``first_token`` event. The span is hand-made: no instrumentation
+package covers a generation on our engine.
 """
 
 from __future__ import annotations
@@ -15,12 +17,48 @@ import asyncio
 from collections.abc import Callable
 
 from opentelemetry import trace
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_REQUEST_MAX_TOKENS,
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_REQUEST_TEMPERATURE,
+    GEN_AI_REQUEST_TOP_P,
+    GEN_AI_RESPONSE_FINISH_REASONS,
+    GEN_AI_SYSTEM,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+)
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 
+from contracts.inference import ChatRequest
 from inference_worker.generation import Generation
 from llmchat_bus.tracing import ServiceTracing
 
 _NOT_ERRORS = frozenset({"stop", "length", "cancelled"})
+
+GEN_AI_SYSTEM_VLLM = "vllm"
+"""``gen_ai.system`` and its successor ``gen_ai.provider.name`` (vLLM has no listed value)."""
+
+
+def gen_ai_request_attributes(request: ChatRequest) -> dict[str, AttributeValue]:
+    """The GenAI attributes of what was asked: operation, system, model and the sampling
+    settings the request sets (absent ones are the profile's defaults, not recorded)."""
+    attributes: dict[str, AttributeValue] = {
+        GEN_AI_OPERATION_NAME: "chat",
+        GEN_AI_SYSTEM: GEN_AI_SYSTEM_VLLM,
+        GEN_AI_PROVIDER_NAME: GEN_AI_SYSTEM_VLLM,
+        GEN_AI_REQUEST_MODEL: request.model,
+    }
+    sampling = request.sampling
+    if sampling.max_tokens is not None:
+        attributes[GEN_AI_REQUEST_MAX_TOKENS] = sampling.max_tokens
+    if sampling.temperature is not None:
+        attributes[GEN_AI_REQUEST_TEMPERATURE] = sampling.temperature
+    if sampling.top_p is not None:
+        attributes[GEN_AI_REQUEST_TOP_P] = sampling.top_p
+    return attributes
 
 
 class WorkerTracing(ServiceTracing):
@@ -28,13 +66,13 @@ class WorkerTracing(ServiceTracing):
 
     def start_generation(self, generation: Generation) -> Span:
         """The generation's span, a child of the current context (the request's)."""
+        # Hand-made: no instrumentation package covers a generation on our engine.
         request = generation.request
         return self.tracer.start_span(
             f"chat {request.model}",
             kind=SpanKind.CONSUMER,
             attributes={
-                "gen_ai.operation.name": "chat",
-                "gen_ai.request.model": request.model,
+                **gen_ai_request_attributes(request),
                 "llmchat.request_id": request.request_id,
                 "llmchat.user_id": request.user_id,
             },
@@ -54,11 +92,11 @@ class WorkerTracing(ServiceTracing):
         outcome = generation.outcome or "unknown"
         span.set_attribute("llmchat.outcome", outcome)
         if outcome in ("stop", "length"):
-            span.set_attribute("gen_ai.response.finish_reasons", (outcome,))
+            span.set_attribute(GEN_AI_RESPONSE_FINISH_REASONS, (outcome,))
         usage = generation.usage
         if usage is not None:
-            span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
-            span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+            span.set_attribute(GEN_AI_USAGE_INPUT_TOKENS, usage.prompt_tokens)
+            span.set_attribute(GEN_AI_USAGE_OUTPUT_TOKENS, usage.completion_tokens)
         if generation.first_token_at:
             span.add_event("first_token", timestamp=int(generation.first_token_at * 1e9))
         if outcome not in _NOT_ERRORS:

@@ -13,10 +13,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from nats.aio.msg import Msg
+from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
+    MESSAGING_BATCH_MESSAGE_COUNT,
+)
 from opentelemetry.trace import SpanKind
 
 from contracts.tracing import extract_trace_context
-from llmchat_bus.tracing import ServiceTracing
+from llmchat_bus.tracing import ServiceTracing, messaging_attributes
 
 
 class MeteringTracing(ServiceTracing):
@@ -27,6 +30,7 @@ class MeteringTracing(ServiceTracing):
 def batch_spans(tracing: MeteringTracing | None, msgs: Sequence[Msg]) -> Iterator[None]:
     """One span per message of a batch, each continuing its message's trace, open while
     the batch is recorded (nothing when tracing is off)."""
+    # Hand-made: no instrumentation package covers nats-py's JetStream pull consumers.
     if tracing is None:
         yield
         return
@@ -35,7 +39,10 @@ def batch_spans(tracing: MeteringTracing | None, msgs: Sequence[Msg]) -> Iterato
             f"record {msg.subject}",
             context=extract_trace_context(msg.headers),
             kind=SpanKind.CONSUMER,
-            attributes={"messaging.batch.message_count": len(msgs)},
+            attributes={
+                **messaging_attributes(msg.subject),
+                MESSAGING_BATCH_MESSAGE_COUNT: len(msgs),
+            },
         )
         for msg in msgs
     ]
