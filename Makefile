@@ -105,7 +105,7 @@ test: env model web web-test browser-deps
 	$(PY) -m pytest
 
 test-fast: env
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not vllm and not browser"
 
 lint: env
 	$(VENV)/bin/ruff check .

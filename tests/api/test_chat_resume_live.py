@@ -27,7 +27,7 @@ from local_stack.ports import free_port
 from tests.api.conftest import LiveApi, start_api
 from tests.inference_worker.harness import running_worker, worker_env
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 GRACE_S = 1.0
 TOKENS_PER_S = "20"

@@ -18,7 +18,7 @@ from chat_api.workers import WorkerRegistry
 from contracts import subjects
 from contracts.inference import ChatMessage, ChatRequest, SamplingParams
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 
 class LosesAcks:

@@ -5,7 +5,8 @@ nats-server, stopped and started again on the same port)."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+
+import pytest
 
 from chat_api.auth import Authenticator
 from chat_api.cache_invalidation import CacheInvalidation
@@ -13,12 +14,16 @@ from chat_api.gateway import NatsGateway
 from chat_api.settings import ApiSettings
 from chat_api.workers import WorkerRegistry
 from contracts.accounts import UserView
-from local_stack.nats_server import NatsServer
+from tests.conftest import NatsServers
+
+pytestmark = pytest.mark.nats
 
 
-async def test_reconnect_drops_cached_accounts(tmp_path: Path, settings: ApiSettings) -> None:
-    server = NatsServer(tmp_path / "nats").start()
-    try:
+async def test_reconnect_drops_cached_accounts(
+    nats_servers: NatsServers, settings: ApiSettings
+) -> None:
+    # private: the test restarts it
+    with nats_servers.private("nats-restarted") as server:
         gateway = await NatsGateway.connect(server.url, WorkerRegistry(3.0), timeout_s=10.0)
         authenticator = Authenticator(settings, persistence=None)
         authenticator.users.put(
@@ -37,5 +42,3 @@ async def test_reconnect_drops_cached_accounts(tmp_path: Path, settings: ApiSett
         assert authenticator.users.get("u1") is None
         await invalidation.stop()
         await gateway.close()
-    finally:
-        server.stop()

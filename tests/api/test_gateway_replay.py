@@ -21,7 +21,7 @@ from contracts.inference import ChatMessage, ChatRequest, Chunk, StreamStarted, 
 from local_stack.ports import free_port
 from tests.persistence.tcp_proxy import TcpProxy
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ from local_stack.processes import ManagedProcess
 from tests.api.conftest import LIVE_USER_ID, LiveApi, start_api
 from tests.inference_worker.harness import Heartbeats, RunningWorker, running_worker, worker_env
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 TIMEOUT = httpx.Timeout(10.0)
 WAIT_S = 10.0

@@ -20,7 +20,7 @@ from inference_worker.settings import load_settings
 from tests.api.conftest import LiveApi
 from tests.inference_worker.harness import running_worker, worker_env
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from tests.api.conftest import LiveApi
 from tests.inference_worker.harness import running_worker, worker_env
 from tests.persistence.tcp_proxy import TcpProxy
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 WAIT_S = 10.0
 CUT_S = 1.0

@@ -45,7 +45,7 @@ from persistence.settings import PersistenceSettings
 from persistence.tracing import PersistenceTracing
 from tests.inference_worker.harness import RunningWorker, running_worker, worker_env
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 SECRET = "telemetry-secret-0123456789-0123456789"
 WAIT_S = 10.0

@@ -9,7 +9,7 @@ from contracts import codec, subjects
 from contracts.events import RequestCancelled, RequestFailed
 from contracts.streams import ensure_streams
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 
 async def test_ensure_streams_is_idempotent(nats_client: NatsClient) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from local_stack.launcher import Stack
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = [pytest.mark.vllm, pytest.mark.nats, pytest.mark.browser]
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")

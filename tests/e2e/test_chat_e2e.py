@@ -20,7 +20,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from local_stack.launcher import Stack
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = [pytest.mark.vllm, pytest.mark.nats]
 
 MODEL = "gemma3-270m"
 HELLO: list[ChatCompletionMessageParam] = [

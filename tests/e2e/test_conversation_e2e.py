@@ -14,7 +14,7 @@ from httpx_sse import aconnect_sse
 
 from local_stack.launcher import Stack
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = [pytest.mark.vllm, pytest.mark.nats]
 
 
 async def chat(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import nats
 import pytest
@@ -23,7 +22,7 @@ from contracts.inference import StreamError, StreamStarted, TokenChunk
 from contracts.streams import event_stream_config
 from inference_worker.app import run
 from inference_worker.settings import load_settings
-from local_stack.nats_server import NatsServer
+from tests.conftest import NatsServers
 from tests.inference_worker.harness import (
     WAIT,
     Client,
@@ -33,7 +32,7 @@ from tests.inference_worker.harness import (
     worker_env,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 
 @pytest.fixture
@@ -235,14 +234,14 @@ async def test_engine_that_dies_fails_its_streams_and_the_worker_exits_1(
 
 
 async def test_events_of_a_generation_ending_while_jetstream_is_away_are_not_lost(
-    tmp_path: Path,
+    nats_servers: NatsServers,
 ) -> None:
     """The terminal event is the answer's and the usage's only record. While JetStream
     cannot store it (here: the events stream is gone, as when it has no leader: the
     publish finds no responder) the worker keeps it and publishes it once it can."""
-    server = NatsServer(tmp_path / "nats").start()
     model = unique("m")
-    try:
+    # private: the test deletes the events stream
+    with nats_servers.private("nats-no-events") as server:
         nc = await nats.connect(server.url)
         js = nc.jetstream()
         client = Client(nc)  # not started: no core subscriber answers on event subjects
@@ -257,8 +256,6 @@ async def test_events_of_a_generation_ending_while_jetstream_is_away_are_not_los
             ended = await _terminal_event(nc, stream.request.request_id)
             assert await worker.stopped() == 0
         await nc.close()
-    finally:
-        server.stop()
     assert isinstance(ended, RequestCompleted)
     assert ended.usage.completion_tokens == 20
 

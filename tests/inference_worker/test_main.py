@@ -15,7 +15,7 @@ from contracts.events import RequestCompleted
 from contracts.inference import TokenChunk
 from tests.inference_worker.harness import WAIT, Client, Heartbeats, unique, worker_env
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 
 async def test_sigterm_drains_the_request_in_flight(nats_client: NatsClient, nats_url: str) -> None:

@@ -39,7 +39,7 @@ from inference_worker.settings import WorkerSettings
 from model_admin.registry import load_profiles
 from tests.inference_worker.harness import Client, running_worker, unique, worker_env
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 PROFILES = load_profiles()
 LONG = PROFILES.get("gemma3-270m-long")

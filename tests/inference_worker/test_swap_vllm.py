@@ -19,7 +19,7 @@ from inference_worker.settings import load_settings
 from tests.inference_worker.harness import Client, running_worker, unique, worker_env
 from tests.inference_worker.test_swap_app import LONG, publish_command, watch_statuses
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = [pytest.mark.vllm, pytest.mark.nats]
 
 ENGINE_WAIT = 300.0
 

@@ -35,7 +35,7 @@ from inference_worker.prompt import PromptBuilder
 from local_stack.ports import free_port
 from tests.inference_worker.fakes import ListChunkSink, ListEventSink
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.vllm
 
 
 @pytest.fixture(scope="module")

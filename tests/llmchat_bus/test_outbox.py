@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import nats
 import pytest
@@ -17,20 +16,19 @@ from nats.js.api import StreamConfig
 
 from llmchat_bus.outbox import JetStreamOutbox
 from local_stack.nats_server import NatsServer
+from tests.conftest import NatsServers
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 STREAM = "OUTBOX_TEST"
 SUBJECT = "outbox.test"
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[NatsServer]:
-    running = NatsServer(tmp_path / "nats").start()
-    try:
+async def server(nats_servers: NatsServers) -> AsyncIterator[NatsServer]:
+    # private: the tests stop and restart it
+    with nats_servers.private("nats-outbox") as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

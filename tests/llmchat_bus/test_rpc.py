@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,9 @@ from contracts.codec import encode
 from contracts.errors import ErrorCode
 from contracts.rpc import Reply
 from llmchat_bus.rpc import OK, RpcServer, headers_size, route
-from local_stack.nats_server import NatsServer
+from tests.conftest import NatsServers
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 SUBJECT = "test.v1.rpc.blob"
 
@@ -45,15 +45,9 @@ async def blob(request: Blob) -> BlobOut:
     return BlobOut(data="x" * (request.size - OVERHEAD))
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    with NatsServer(tmp_path_factory.mktemp("nats-rpc")) as nats_server:
-        yield nats_server
-
-
 @pytest.fixture
-async def nc(server: NatsServer) -> AsyncIterator[NatsClient]:
-    client = await nats.connect(server.url)
+async def nc(nats_url: str) -> AsyncIterator[NatsClient]:
+    client = await nats.connect(nats_url)
     yield client
     await client.drain()
 
@@ -129,11 +123,14 @@ def test_headers_size_is_the_header_block() -> None:
     assert headers_size({"ab": "cd"}) == len(b"NATS/1.0\r\nab: cd\r\n\r\n")
 
 
-async def test_a_server_with_a_smaller_max_payload_is_honoured(tmp_path: Path) -> None:
+async def test_a_server_with_a_smaller_max_payload_is_honoured(
+    tmp_path: Path, nats_servers: NatsServers
+) -> None:
     """The limit is the connection's (the server's ``max_payload``), not a constant."""
     config = tmp_path / "nats.conf"
     config.write_text("max_payload: 65536\n")
-    with NatsServer(tmp_path / "nats", config=config) as small:
+    # private: a server of its own with a smaller max payload
+    with nats_servers.private("nats-small", config=config) as small:
         client = await nats.connect(small.url)
         try:
             seen: Outcomes = []

@@ -27,7 +27,7 @@ from llmchat_bus.rpc_client import (
     reply_decoder,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 SUBJECT = "test.v1.rpc_client.echo"
 SILENT_SUBJECT = "test.v1.rpc_client.silent"

@@ -12,7 +12,7 @@ from llmchat_sql.database import Database, is_refused, is_unavailable
 from local_stack.ports import free_port
 from tests.persistence.conftest import PG_ADMIN_DB, pg_url
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from local_stack.launcher import Stack
 from local_stack.ports import free_port
 from local_stack.settings import StackSettings
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 
 def test_stack_starts_serves_a_chat_and_stops_cleanly(

@@ -13,10 +13,10 @@ import asyncpg
 import pytest
 
 from llmchat_sql.database import Database
-from local_stack.nats_server import NatsServer
 from metering.migrate import upgrade
 from metering.queries import UsageQueries
 from metering.recorder import UsageRecorder
+from tests.conftest import NatsServers
 
 PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
@@ -46,7 +46,7 @@ async def drop_pg_database(name: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh, empty database of either dialect (PostgreSQL: its own database)."""
     if request.param == "sqlite":
@@ -80,6 +80,7 @@ def queries(db: Database) -> UsageQueries:
 
 
 @pytest.fixture(scope="package")
-def metering_nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with NatsServer(tmp_path_factory.mktemp("nats-metering")) as server:
+def metering_nats_url(nats_servers: NatsServers) -> Iterator[str]:
+    # private: a durable consumer of its own: events of other packages' tests must not reach it
+    with nats_servers.private("nats-metering") as server:
         yield server.url

@@ -36,7 +36,7 @@ from tests.metering.harness import (
 )
 from tests.persistence.tcp_proxy import TcpProxy
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 
 @pytest.fixture
@@ -188,6 +188,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.postgres
 async def test_database_down_then_up_loses_and_doubles_nothing(
     nc: NatsClient, metering_nats_url: str
 ) -> None:

@@ -25,7 +25,7 @@ from persistence.migrate import upgrade as upgrade_persistence
 from tests.metering.conftest import create_pg_database, drop_pg_database, pg_url
 from tests.metering.harness import wait_ready
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,6 +49,7 @@ async def test_migration_matches_models_and_is_repeatable(db_url: str) -> None:
     assert diff == []
 
 
+@pytest.mark.postgres
 async def test_shares_a_postgresql_database_with_persistence() -> None:
     name = await create_pg_database()
     metering_db = Database(pg_url(name))

@@ -13,7 +13,7 @@ from metering.recorder import UsageRecorder
 from tests.metering import events_factory as ev
 from tests.metering.events_factory import DAY_S, T0
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 
 async def seed(recorder: UsageRecorder) -> None:

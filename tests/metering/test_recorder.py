@@ -15,7 +15,7 @@ from metering.recorder import UsageRecorder, utc_day
 from tests.metering import events_factory as ev
 from tests.metering.events_factory import T0
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 
 async def rows(db: Database) -> dict[str, Any]:

@@ -56,7 +56,7 @@ from tests.model_admin.harness import (
 )
 from tests.model_admin.profile_factory import profile_dict
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 
 def unique(prefix: str) -> str:

@@ -14,12 +14,12 @@ import pytest
 from argon2 import PasswordHasher
 
 from llmchat_sql.database import Database
-from local_stack.nats_server import NatsServer
 from persistence.accounts import Accounts
 from persistence.conversations import Conversations
 from persistence.credentials import Passwords
 from persistence.messages import MessageRecorder
 from persistence.migrate import upgrade
+from tests.conftest import NatsServers
 
 PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
@@ -54,7 +54,7 @@ def fast_passwords() -> Passwords:
     return Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh, empty database of either dialect (PostgreSQL: its own database)."""
     if request.param == "sqlite":
@@ -93,6 +93,7 @@ def recorder(db: Database) -> MessageRecorder:
 
 
 @pytest.fixture(scope="package")
-def persistence_nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with NatsServer(tmp_path_factory.mktemp("nats-persistence")) as server:
+def persistence_nats_url(nats_servers: NatsServers) -> Iterator[str]:
+    # private: a durable consumer of its own: events of other packages' tests must not reach it
+    with nats_servers.private("nats-persistence") as server:
         yield server.url

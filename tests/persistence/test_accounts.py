@@ -31,7 +31,7 @@ from persistence.errors import DomainError
 from persistence.models import ApiKey, RefreshToken, User
 from tests.persistence.conftest import fast_passwords
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 PASSWORD = "correct horse"
 

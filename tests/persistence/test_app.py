@@ -57,7 +57,7 @@ from tests.persistence.harness import (
 )
 from tests.persistence.tcp_proxy import TcpProxy
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 
 @pytest.fixture
@@ -308,6 +308,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.postgres
 async def test_database_down_then_up_loses_and_doubles_nothing(
     nc: NatsClient, persistence_nats_url: str
 ) -> None:

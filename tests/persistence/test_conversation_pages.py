@@ -39,7 +39,7 @@ from tests.persistence.test_conversations import new_user
 
 replace = msgspec.structs.replace
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 Stored = tuple[str, str, MessageStatus]
 """A message to store: role, content, status."""

@@ -28,7 +28,7 @@ from persistence.messages import MessageRecorder
 from persistence.models import Conversation, Message
 from tests.persistence import events_factory as ev
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 
 async def new_user(accounts: Accounts, name: str = "") -> str:

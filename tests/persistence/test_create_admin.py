@@ -10,7 +10,7 @@ from persistence.accounts import Accounts
 from persistence.create_admin import create_admin
 from persistence.errors import DomainError
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 PASSWORD = "a long enough password"
 
 

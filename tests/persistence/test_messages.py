@@ -17,7 +17,7 @@ from persistence.conversations import Conversations
 from persistence.messages import MessageRecorder, Outcome
 from tests.persistence import events_factory as ev
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 
 async def setup_conv(accounts: Accounts, conversations: Conversations) -> tuple[str, str]:

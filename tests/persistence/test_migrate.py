@@ -21,7 +21,7 @@ from persistence.migrate import upgrade
 from persistence.models import Base
 from tests.persistence.harness import wait_ready
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 ROOT = Path(__file__).resolve().parents[2]
 

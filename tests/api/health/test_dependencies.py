@@ -4,8 +4,6 @@ answers its ``Ping`` with ``Ack``; silence, no responders or an error reply is
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import nats
 import pytest
 from nats.aio.msg import Msg
@@ -16,13 +14,14 @@ from contracts.codec import encode
 from contracts.errors import ErrorCode
 from contracts.rpc import Ack, Reply, RpcError
 from llmchat_bus.rpc import RpcServer, ping_route
-from local_stack.nats_server import NatsServer
+from tests.conftest import NatsServers
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 
-async def test_states_follow_what_each_service_answers(tmp_path: Path) -> None:
-    with NatsServer(tmp_path / "nats") as server:
+async def test_states_follow_what_each_service_answers(nats_servers: NatsServers) -> None:
+    # private: at first no service at all may answer on it
+    with nats_servers.private("nats-no-services") as server:
         nc = await nats.connect(server.url)
         probe = DependencyProbe(nc, timeout_s=0.3)
         assert await probe.states() == {

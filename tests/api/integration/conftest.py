@@ -19,10 +19,10 @@ import uvicorn
 from chat_api.app import create_app
 from chat_api.auth.dev_token import dev_token
 from chat_api.settings import ApiSettings
-from local_stack.nats_server import NatsServer
 from local_stack.ports import free_port
 from persistence.app import run as run_persistence
 from persistence.settings import PersistenceSettings
+from tests.conftest import NatsServers
 
 SECRET = "integration-secret-0123456789-0123456789"
 PASSWORD = "a long enough password"
@@ -52,8 +52,10 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with NatsServer(tmp_path_factory.mktemp("nats-accounts")) as server:
+def stack_nats(nats_servers: NatsServers) -> Iterator[str]:
+    # private: a persistence service with a durable consumer of its own, which stores the
+    # conversations these tests read (events of other tests must not reach it)
+    with nats_servers.private("nats-stack") as server:
         yield server.url
 
 

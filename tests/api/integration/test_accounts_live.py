@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from local_stack.nats_server import NatsServer
 from tests.api.integration.conftest import PASSWORD, Stack, api_settings, start_api
+from tests.conftest import NatsServers
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> None:
@@ -289,8 +289,9 @@ async def test_conversation_list_search_and_export(stack: Stack) -> None:
     assert md.headers["content-disposition"].startswith("attachment;")
 
 
-async def test_without_persistence_auth_is_503(tmp_path: Path) -> None:
-    with NatsServer(tmp_path / "nats") as nats:
+async def test_without_persistence_auth_is_503(tmp_path: Path, nats_servers: NatsServers) -> None:
+    # private: no persistence service may answer on it
+    with nats_servers.private("nats-no-persistence") as nats:
         settings = api_settings(nats.url, tmp_path)
         server, task = await start_api(settings)
         try:

@@ -20,6 +20,8 @@ from local_stack.ports import free_port
 from tests.api.integration.conftest import Stack, start_api
 from tests.api.test_errors import assert_error_body
 
+pytestmark = pytest.mark.nats
+
 LONG_TTL_S = 600.0
 
 

@@ -15,7 +15,7 @@ import pytest
 from tests.api.integration.conftest import Stack
 from tests.inference_worker.harness import running_worker, worker_env
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 
 async def _chat(stack: Stack, headers: dict[str, str], body: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from tests.inference_worker.harness import running_worker, worker_env
 from tests.persistence import events_factory as ev
 from tests.persistence.harness import publish
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 EXCHANGES = 25
 TURN_CHARS = 30_000  # a pasted document: within MAX_INPUT_CHARS (32,000)

@@ -67,7 +67,7 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 StoreFactory = Callable[..., LimitStore]
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def store_kind(request: pytest.FixtureRequest) -> str:
     kind: str = request.param
     if kind == "redis":

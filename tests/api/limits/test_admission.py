@@ -126,7 +126,7 @@ async def http(live_api: LiveApi) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.mark.integration
+@pytest.mark.nats
 async def test_model_overloaded_when_the_queue_is_deeper_than_the_bound(
     live_api: LiveApi, http: httpx.AsyncClient, nats_client: NatsClient
 ) -> None:

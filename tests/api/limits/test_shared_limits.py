@@ -8,6 +8,7 @@ import json
 from collections import Counter
 
 import httpx
+import pytest
 
 from chat_api.limits.policy import Limits
 from chat_api.limits.redis_store import RedisLimitStore
@@ -22,6 +23,8 @@ from tests.api.limits.conftest import (
     policy,
     post_chat,
 )
+
+pytestmark = pytest.mark.redis
 
 ALICE = bearer("alice")
 

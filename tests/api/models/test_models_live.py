@@ -25,7 +25,7 @@ from tests.api.conftest import LiveApi
 from tests.inference_worker.harness import running_worker, unique, worker_env
 from tests.model_admin.harness import eventually, running, settings_for
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 CPU = {"device": "cpu", "count": 1, "memory_gib": 16.0}
 TWO_3090 = {"device": "cuda", "count": 2, "memory_gib": 24.0}

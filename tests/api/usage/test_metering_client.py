@@ -16,7 +16,7 @@ from contracts.errors import ErrorCode
 from contracts.rpc import Reply, RpcError
 from contracts.usage import ListUsageRecords, UsageCounts, UsageQuery, UsageSummary
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 QUERY = UsageQuery(start=0.0, end=1.0, user_id="u1")
 

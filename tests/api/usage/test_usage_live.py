@@ -31,18 +31,18 @@ from contracts.accounts import GetUser
 from contracts.codec import encode
 from contracts.usage import ListUsageRecords, UsageQuery, UsageRecordPage, UsageSummary
 from llmchat_sql.database import Database
-from local_stack.nats_server import NatsServer
 from metering.app import run as run_metering
 from metering.recorder import TABLE, utc_day
 from persistence.app import run as run_persistence
 from persistence.settings import PersistenceSettings
 from tests.api.integration.conftest import PASSWORD, api_settings
 from tests.api.sse_frames import parse_sse
+from tests.conftest import NatsServers
 from tests.inference_worker.harness import running_worker, worker_env
 from tests.metering import events_factory as ev
 from tests.metering.harness import publish, settings_for
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 PAGE = 1000
 CSV_ROWS = 20_000
@@ -77,8 +77,10 @@ class UsageStack:
 
 
 @pytest.fixture(scope="module")
-def usage_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with NatsServer(tmp_path_factory.mktemp("nats-usage")) as server:
+def usage_nats(nats_servers: NatsServers) -> Iterator[str]:
+    # private: metering and persistence with durable consumers of their own, whose counts
+    # the tests read (events of other tests must not reach them)
+    with nats_servers.private("nats-usage") as server:
         yield server.url
 
 

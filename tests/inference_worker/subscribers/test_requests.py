@@ -19,7 +19,7 @@ from contracts.streams import ensure_streams, request_consumer_config
 from inference_worker.inflight import InFlight
 from inference_worker.subscribers.requests import RequestSubscriber
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.nats
 
 
 class LostAckAnswer:
