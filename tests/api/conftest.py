@@ -26,6 +26,9 @@ from local_stack.ports import free_port
 from persistence.app import run as run_persistence
 from persistence.settings import PersistenceSettings
 from tests.api.fake_gateway import FakeGateway
+from tests.api.persistence_stack import stack, stack_nats
+
+__all__ = ["stack", "stack_nats"]  # fixtures of the tests that need their own persistence
 
 SECRET = "test-secret-0123456789-0123456789-abcdef"
 

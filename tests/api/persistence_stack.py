@@ -1,6 +1,8 @@
-"""A real stack for the account / conversation tests: its own nats-server, the persistence
-service in-process (``persistence.app.run``) on SQLite in a temp dir, and the real api
-(uvicorn in this event loop). One stack per test module; tests make their own users."""
+"""The api with a real persistence service, for the account and conversation tests: its
+own nats-server, the persistence service in-process (``persistence.app.run``) on SQLite
+in a temp dir, and the real api (uvicorn in this event loop). One stack per test module
+(fixtures ``stack`` / ``stack_nats``, made visible by tests/api/conftest.py); tests make
+their own users."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ import pytest
 from chat_api.lifespan import USER_SETTINGS_KEY
 from chat_api.user_settings import UserSettingsService
 from local_stack.ports import free_port
-from tests.api.integration.conftest import Stack, start_api
+from tests.api.persistence_stack import Stack, start_api
 from tests.api.test_errors import assert_error_body
 
 pytestmark = pytest.mark.nats

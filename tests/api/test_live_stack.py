@@ -54,7 +54,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def live_api_overrides() -> dict[str, Any]:
     # These tests are about what a client leaving cancels; detaching (the default of
-    # POST /api/chat) is tested in test_chat_resume_live.py.
+    # POST /api/chat) is tested in tests/api/chat/test_resume.py.
     return {"chat_detach_grace_s": 0.0}
 
 

@@ -153,7 +153,7 @@ async def test_five_concurrent_chats_all_finish(live_stack: Stack, token: str) -
 
 async def test_client_disconnect_on_v1_aborts_generation(live_stack: Stack, token: str) -> None:
     """OpenAI clients expect a closed stream to stop the generation (on /api/chat the
-    answer is detached instead, for a re-attach: tests/api/test_chat_resume_live.py)."""
+    answer is detached instead, for a re-attach: tests/api/chat/test_resume.py)."""
     body = {
         "model": MODEL,
         "messages": [{"role": "user", "content": "Count from one to one thousand."}],

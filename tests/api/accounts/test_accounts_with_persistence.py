@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.integration.conftest import PASSWORD, Stack, api_settings, start_api
+from tests.api.persistence_stack import PASSWORD, Stack, api_settings, start_api
 from tests.conftest import NatsServers
 
 pytestmark = pytest.mark.nats

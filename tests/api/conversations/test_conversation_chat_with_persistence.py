@@ -12,7 +12,7 @@ import httpx
 import nats
 import pytest
 
-from tests.api.integration.conftest import Stack
+from tests.api.persistence_stack import Stack
 from tests.inference_worker.harness import running_worker, worker_env
 
 pytestmark = pytest.mark.nats

@@ -17,7 +17,7 @@ from nats.aio.msg import Msg
 from contracts import subjects
 from contracts.codec import decode_chat_request
 from contracts.inference import ChatRequest
-from tests.api.integration.conftest import Stack
+from tests.api.persistence_stack import Stack
 from tests.inference_worker.harness import running_worker, worker_env
 from tests.persistence import events_factory as ev
 from tests.persistence.harness import publish

@@ -35,7 +35,7 @@ from metering.app import run as run_metering
 from metering.recorder import TABLE, utc_day
 from persistence.app import run as run_persistence
 from persistence.settings import PersistenceSettings
-from tests.api.integration.conftest import PASSWORD, api_settings
+from tests.api.persistence_stack import PASSWORD, api_settings
 from tests.api.sse_frames import parse_sse
 from tests.conftest import NatsServers
 from tests.inference_worker.harness import running_worker, worker_env
