@@ -8,16 +8,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Protocol
 
 from nats.aio.client import Client as NatsClient
 from prometheus_client import CollectorRegistry
 
-from llmchat_bus.lifespan import NatsSettings, connect_or_exit, drain, stop_on_signals
+from llmchat_bus.lifespan import connect_or_exit, drain, stop_on_signals
 from llmchat_bus.metrics_endpoint import MetricsEndpoint
 from llmchat_bus.tracing import ServiceTracing
 from llmchat_sql.database import Database, is_unavailable
+from llmchat_sql.settings import DatabaseServiceSettings
 
 READY_RETRY_FIRST_S = 0.25
 """The first wait before preparing the database again; doubled after each attempt."""
@@ -51,25 +50,6 @@ async def retry_until_ready(
             continue
         return True
     return False
-
-
-class DatabaseServiceSettings(NatsSettings, Protocol):
-    """The settings fields ``run_database_service`` reads."""
-
-    @property
-    def database_url(self) -> str | None: ...
-    @property
-    def data_dir(self) -> Path: ...
-    @property
-    def db_url(self) -> str: ...
-    @property
-    def db_pool_size(self) -> int: ...
-    @property
-    def db_timeout_s(self) -> float: ...
-    @property
-    def metrics_host(self) -> str: ...
-    @property
-    def metrics_port(self) -> int: ...
 
 
 async def run_database_service(
