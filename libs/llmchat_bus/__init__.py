@@ -1,8 +1,12 @@
-"""Shared NATS pieces of the Python services: the request-reply server (``rpc``), the
-durable consumer of chat events (``events``), the at-least-once publisher (``outbox``),
-the lifespan steps every service takes (``lifespan``: signals, connecting, draining), the
-tracing of message handlers (``tracing``) and the Prometheus endpoint
-(``metrics_endpoint``).
+"""Shared NATS pieces of the Python services:
+
+- ``rpc``: the request-reply server (FastStream subscribers, one per route) and
+  ``rpc_client``: the one typed client that calls such servers;
+- ``events``: the durable consumer of chat events; ``outbox``: the at-least-once publisher;
+- ``lifespan``: the steps every service takes (signals, connecting, serving its parts until
+  stopped, draining) and ``entrypoint``: ``python -m <service>``;
+- ``tracing``: spans of message handlers; ``metrics_endpoint``: the Prometheus endpoint;
+- ``asyncapi``: the AsyncAPI documents built from the services' brokers (``make asyncapi``).
 
 One package, not a copy per service: how a request is answered, how an outage is told
 from a refusal and how a consumer settles a message are one policy, and copies of it
