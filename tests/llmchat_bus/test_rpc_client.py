@@ -108,7 +108,7 @@ async def test_silence_is_no_answer_after_the_timeout(
     assert time.monotonic() - started < 5  # the call's own timeout, not the client's
     assert info.value.reason is NoAnswerReason.UNREACHABLE
     assert len(responder.received) == 1
-    logged = [r.getMessage() for r in caplog.records]
+    logged = [r.getMessage() for r in caplog.records if r.name == "llmchat_bus.rpc_client"]
     assert len(logged) == 1
     assert SILENT_SUBJECT in logged[0]
     assert "timeout" in logged[0]
@@ -145,7 +145,8 @@ async def test_a_malformed_or_empty_reply_is_no_answer(
         with pytest.raises(RpcNoAnswer) as info:
             await client().call(SUBJECT, Question(text="?"), Answer)
     assert info.value.reason is reason
-    assert [r.levelno for r in caplog.records] == [logging.ERROR]
+    ours = [r for r in caplog.records if r.name == "llmchat_bus.rpc_client"]
+    assert [r.levelno for r in ours] == [logging.ERROR]
 
 
 async def test_a_closed_connection_is_no_answer(nats_url: str) -> None:
