@@ -29,13 +29,24 @@ from nats.aio.msg import Msg
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_REQUEST_MAX_TOKENS,
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_REQUEST_TEMPERATURE,
+    GEN_AI_REQUEST_TOP_P,
+    GEN_AI_SYSTEM,
+)
 from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
     MESSAGING_DESTINATION_NAME,
     MESSAGING_OPERATION_TYPE,
     MESSAGING_SYSTEM,
 )
 from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.util.types import AttributeValue
 
+from contracts.inference import ChatRequest
 from contracts.tracing import extract_trace_context
 
 SEMCONV_OPT_IN = "OTEL_SEMCONV_STABILITY_OPT_IN"
@@ -142,3 +153,26 @@ def message_span(
         attributes=messaging_attributes(msg.subject),
     ) as span:
         yield span
+
+
+GEN_AI_SYSTEM_VLLM = "vllm"
+"""``gen_ai.system`` and its successor ``gen_ai.provider.name`` (vLLM has no listed value)."""
+
+
+def gen_ai_request_attributes(request: ChatRequest) -> dict[str, AttributeValue]:
+    """The GenAI attributes of what was asked: operation, system, model and the sampling
+    settings the request sets (absent ones are the profile's defaults, not recorded)."""
+    attributes: dict[str, AttributeValue] = {
+        GEN_AI_OPERATION_NAME: "chat",
+        GEN_AI_SYSTEM: GEN_AI_SYSTEM_VLLM,
+        GEN_AI_PROVIDER_NAME: GEN_AI_SYSTEM_VLLM,
+        GEN_AI_REQUEST_MODEL: request.model,
+    }
+    sampling = request.sampling
+    if sampling.max_tokens is not None:
+        attributes[GEN_AI_REQUEST_MAX_TOKENS] = sampling.max_tokens
+    if sampling.temperature is not None:
+        attributes[GEN_AI_REQUEST_TEMPERATURE] = sampling.temperature
+    if sampling.top_p is not None:
+        attributes[GEN_AI_REQUEST_TOP_P] = sampling.top_p
+    return attributes

@@ -20,8 +20,9 @@ from contracts.tracing import extract_trace_context, inject_trace_context
 from inference_worker.engine import ScriptedEngine
 from inference_worker.metrics import EngineStatsCollector, WorkerMetrics
 from inference_worker.settings import SettingsError, load_settings
-from inference_worker.tracing import WorkerTracing, gen_ai_request_attributes
+from inference_worker.tracing import WorkerTracing
 from llmchat_bus.metrics_endpoint import MetricsEndpoint
+from llmchat_bus.tracing import gen_ai_request_attributes
 from local_stack.ports import free_port
 from tests.inference_worker.test_generation import make_generation, make_request
 

@@ -18,47 +18,16 @@ from collections.abc import Callable
 
 from opentelemetry import trace
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
-    GEN_AI_OPERATION_NAME,
-    GEN_AI_PROVIDER_NAME,
-    GEN_AI_REQUEST_MAX_TOKENS,
-    GEN_AI_REQUEST_MODEL,
-    GEN_AI_REQUEST_TEMPERATURE,
-    GEN_AI_REQUEST_TOP_P,
     GEN_AI_RESPONSE_FINISH_REASONS,
-    GEN_AI_SYSTEM,
     GEN_AI_USAGE_INPUT_TOKENS,
     GEN_AI_USAGE_OUTPUT_TOKENS,
 )
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
-from opentelemetry.util.types import AttributeValue
 
-from contracts.inference import ChatRequest
 from inference_worker.generation import Generation
-from llmchat_bus.tracing import ServiceTracing
+from llmchat_bus.tracing import ServiceTracing, gen_ai_request_attributes
 
 _NOT_ERRORS = frozenset({"stop", "length", "cancelled"})
-
-GEN_AI_SYSTEM_VLLM = "vllm"
-"""``gen_ai.system`` and its successor ``gen_ai.provider.name`` (vLLM has no listed value)."""
-
-
-def gen_ai_request_attributes(request: ChatRequest) -> dict[str, AttributeValue]:
-    """The GenAI attributes of what was asked: operation, system, model and the sampling
-    settings the request sets (absent ones are the profile's defaults, not recorded)."""
-    attributes: dict[str, AttributeValue] = {
-        GEN_AI_OPERATION_NAME: "chat",
-        GEN_AI_SYSTEM: GEN_AI_SYSTEM_VLLM,
-        GEN_AI_PROVIDER_NAME: GEN_AI_SYSTEM_VLLM,
-        GEN_AI_REQUEST_MODEL: request.model,
-    }
-    sampling = request.sampling
-    if sampling.max_tokens is not None:
-        attributes[GEN_AI_REQUEST_MAX_TOKENS] = sampling.max_tokens
-    if sampling.temperature is not None:
-        attributes[GEN_AI_REQUEST_TEMPERATURE] = sampling.temperature
-    if sampling.top_p is not None:
-        attributes[GEN_AI_REQUEST_TOP_P] = sampling.top_p
-    return attributes
 
 
 class WorkerTracing(ServiceTracing):

@@ -42,7 +42,10 @@ def traced_client(
 
 
 def test_a_chat_is_a_server_span(
-    traced_client: TestClient[Any], auth_headers: dict[str, str], spans: InMemorySpanExporter
+    traced_client: TestClient[Any],
+    auth_headers: dict[str, str],
+    spans: InMemorySpanExporter,
+    settings: ApiSettings,
 ) -> None:
     response = traced_client.post(
         "/api/chat",
@@ -58,6 +61,11 @@ def test_a_chat_is_a_server_span(
     assert span.attributes["http.response.status_code"] == 200
     assert span.attributes["llmchat.request_id"] == response.headers["x-request-id"]
     assert span.resource.attributes["service.name"] == "llmchat-api"
+    # what was asked, by the GenAI semantic conventions (the worker's span adds the usage)
+    assert span.attributes["gen_ai.operation.name"] == "chat"
+    assert span.attributes["gen_ai.system"] == "vllm"
+    assert span.attributes["gen_ai.request.model"] == settings.default_model
+    assert span.attributes["gen_ai.request.max_tokens"] == 8
     # The client's trace continues: same trace id, the client's span is the parent.
     assert span.context is not None
     assert f"{span.context.trace_id:032x}" == CLIENT_TRACE

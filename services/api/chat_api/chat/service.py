@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import msgspec
+from opentelemetry import trace
 
 from chat_api.auth import AuthUser
 from chat_api.bus import GatewayUnavailable
@@ -48,6 +49,7 @@ from contracts.inference import (
     StreamError,
     TokenChunk,
 )
+from llmchat_bus.tracing import gen_ai_request_attributes
 
 RETRY_AFTER_S = "5"
 
@@ -239,6 +241,9 @@ class ChatService:
                 ErrorCode.MODEL_UNAVAILABLE, f"no live worker serves model {model!r}; retry later"
             )
         request = build_request(self.settings, spec, user, request_id, model, time.time())
+        span = trace.get_current_span()  # the HTTP request's (tracing on)
+        if span.is_recording():
+            span.set_attributes(gen_ai_request_attributes(request))
         ticket = await self.admission.admit(user, request)
         try:
             feed = await self.gateway.open(request, queue_updates)
