@@ -42,7 +42,7 @@ help:
 	@echo "make bench  platform vs direct engine: TTFT, tokens/s, requests/min"
 	@echo "make bench-web  the web app in Chromium: first paint, long tasks while streaming, scrolling"
 	@echo "make lint   ruff + mypy + eslint / tsc of the web app"
-	@echo "make asyncapi  write docs/asyncapi/: each service's RPC subjects, requests and replies"
+	@echo "make asyncapi  write docs/asyncapi/: what each service subscribes to and publishes, with payloads"
 	@echo "make web    build the web app (frontend/dist, served by the api at /)"
 	@echo "make web-dev  Vite's dev server on :5173, proxying to a running api (API_PORT, 8080)"
 
@@ -117,8 +117,8 @@ lint: env
 bench: env model
 	$(PY) -m bench
 
-# name=module:function of each documented RpcServer (tests/llmchat_bus/test_asyncapi.py reads it)
-ASYNCAPI_SERVICES := persistence=persistence.subscribers.rpc:described metering=metering.subscribers.rpc:described model_admin=model_admin.subscribers.rpc:described
+# name=module:function of each documented service broker or RpcServer (tests/llmchat_bus/test_asyncapi.py reads it)
+ASYNCAPI_SERVICES := persistence=persistence.subscribers.rpc:described metering=metering.subscribers.rpc:described model_admin=model_admin.app:described api=chat_api.gateway:described inference_worker=inference_worker.app:described
 
 asyncapi: env
 	$(PY) -m llmchat_bus.asyncapi docs/asyncapi $(ASYNCAPI_SERVICES)

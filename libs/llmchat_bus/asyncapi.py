@@ -1,15 +1,20 @@
-"""AsyncAPI 3.0 documents of the request-reply servers, written to ``docs/asyncapi/``
+"""AsyncAPI 3.0 documents of the services' brokers, written to ``docs/asyncapi/``
 (``make asyncapi``; a test fails when the committed ones are stale).
 
 FastStream builds each document from the service's broker, never connected: a channel per
-subject with its queue group, a ``receive`` operation per route. FastStream 0.7.8 derives
-payload schemas through pydantic, which cannot read msgspec Structs (and the handlers take
-raw bytes), so the payloads are filled in here from msgspec's JSON Schema: the route's
-request Struct, and a reply channel per route carrying ``Reply[<what the domain function
-returns>]`` (the reply goes to the caller's inbox, so its address is dynamic: null).
+subscriber (subject, queue group) and per publisher. FastStream 0.7.8 derives payload
+schemas through pydantic, which cannot read msgspec Structs (and the handlers take raw
+bytes), so the payloads are filled in here from msgspec's JSON Schema: the payload type
+each subscriber and publisher was declared with (``ServiceBroker.payloads``), and for a
+request-reply route its request Struct and a reply channel carrying ``Reply[<what the
+domain function returns>]`` (the reply goes to the caller's inbox, so its address is
+dynamic: null). What the service publishes with nats-py (``ServiceBroker.sends``: chunks,
+events through the outbox, heartbeats) is added as ``<subject>:nats-py`` channels with a
+``send`` operation, so the document still says who publishes what.
 
 Usage: ``python -m llmchat_bus.asyncapi OUT_DIR NAME=module:function ...``, each function
-returning the service's ``RpcServer`` as described (its routes are never called).
+returning the service's broker, or its ``RpcServer``, as described (never connected,
+nothing started, no handler called).
 """
 
 from __future__ import annotations
@@ -22,14 +27,19 @@ import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import msgspec
 from faststream.specification import AsyncAPI
 
 from contracts.rpc import Reply
+from llmchat_bus.broker import ServiceBroker
 from llmchat_bus.rpc import Route, RpcServer
 
 SCHEMAS = "#/components/schemas/{name}"
+
+Described = RpcServer | ServiceBroker
+"""What a service's ``described`` function returns: its broker, or the RpcServer on it."""
 
 
 def reply_type(route: Route) -> Any:
@@ -37,40 +47,70 @@ def reply_type(route: Route) -> Any:
     return typing.get_type_hints(route.handle)["return"]
 
 
-def rpc_document(server: RpcServer, title: str) -> dict[str, Any]:
-    """The AsyncAPI document of ``server``'s routes, payloads and replies included."""
-    spec = AsyncAPI(server.broker, title=title, version="1", schema_version="3.0.0")
+def parts(described: Described) -> tuple[ServiceBroker, list[Route]]:
+    """The service's broker and its request-reply routes (none without an RpcServer)."""
+    if isinstance(described, RpcServer):
+        return described.broker, described.routes
+    return described, []
+
+
+def service_document(described: Described, title: str) -> dict[str, Any]:
+    """The AsyncAPI document of the service's broker: its subscribers (request-reply
+    routes with their replies), its publishers, and what it sends with nats-py."""
+    broker, routes = parts(described)
+    spec = AsyncAPI(broker, title=title, version="1", schema_version="3.0.0")
     document: dict[str, Any] = spec.to_specification().to_jsonable()
-    described = [_payloads(r) for r in sorted(server.routes, key=lambda r: r.subject)]
-    _, schemas = msgspec.json.schema_components(
-        [t for _, request, reply in described for t in (request, reply)], ref_template=SCHEMAS
-    )
+    by_subject = {r.subject: r for r in routes}
+    payload_types = [_payloads(r) for r in routes]
+    types = [t for _, request, reply in payload_types for t in (request, reply)]
+    types += [*broker.payloads.values(), *(sent.payload for sent in broker.sent)]
+    shapes, schemas = msgspec.json.schema_components(types, ref_template=SCHEMAS)
+    payload = dict(zip(map(_key, types), shapes, strict=True))
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
-    found = {c["address"]: (name, c) for name, c in document["channels"].items()}
-    for r, request, reply in described:
-        name, channel = found[r.subject]
-        [request_message] = channel["messages"].values()
-        request_key = request_message["$ref"].rsplit("/", 1)[1]
-        messages[request_key] = {
-            **document["components"]["messages"][request_key],
-            "payload": {"$ref": _ref(request)},
-        }
-        reply_name = f"{r.subject}:reply"
-        messages[reply_name] = {"title": reply_name, "payload": {"$ref": _ref(reply)}}
+    for name, channel in sorted(document["channels"].items()):
+        address = channel["address"]
+        r = by_subject.get(address)
+        if r is None and address not in broker.payloads:
+            raise ValueError(f"{address}: a described subscriber needs its payload type")
+        shape = payload[_key(r.request if r is not None else broker.payloads[address])]
+        for message in channel["messages"].values():
+            key = unquote(message["$ref"].rsplit("/", 1)[1])  # a wildcard's * is %2A
+            messages[key] = {**document["components"]["messages"][key], "payload": shape}
         channels[name] = channel
-        channels[reply_name] = {
-            "address": None,
-            "messages": {"Reply": {"$ref": f"#/components/messages/{reply_name}"}},
+        operations[name] = document["operations"][name]
+        if r is not None:
+            reply_name = f"{r.subject}:reply"
+            messages[reply_name] = {
+                "title": reply_name,
+                "payload": payload[_key(_payloads(r)[2])],
+            }
+            channels[reply_name] = {
+                "address": None,
+                "messages": {"Reply": {"$ref": f"#/components/messages/{reply_name}"}},
+            }
+            operations[name] = {
+                **operations[name],
+                "reply": {
+                    "channel": {"$ref": f"#/channels/{reply_name}"},
+                    "messages": [{"$ref": f"#/channels/{reply_name}/messages/Reply"}],
+                },
+            }
+    for sent in sorted(broker.sent, key=lambda s: s.subject):
+        name = f"{sent.subject}:nats-py"
+        messages[name] = {"title": name, "payload": payload[_key(sent.payload)]}
+        channels[name] = {
+            "address": sent.subject,
+            "description": sent.description,
+            "messages": {"Message": {"$ref": f"#/components/messages/{name}"}},
+            "bindings": {"nats": {"subject": sent.subject, "bindingVersion": "custom"}},
         }
-        operation = document["operations"][name]
         operations[name] = {
-            **operation,
-            "reply": {
-                "channel": {"$ref": f"#/channels/{reply_name}"},
-                "messages": [{"$ref": f"#/channels/{reply_name}/messages/Reply"}],
-            },
+            "action": "send",
+            "description": sent.description,
+            "channel": {"$ref": f"#/channels/{name}"},
+            "messages": [{"$ref": f"#/channels/{name}/messages/Message"}],
         }
     document["channels"] = channels
     document["operations"] = operations
@@ -85,29 +125,28 @@ def _payloads(route: Route) -> tuple[Route, Any, Any]:
     return route, route.request, Reply[reply_type(route)]  # type: ignore[misc]
 
 
-def _ref(cls: Any) -> str:
-    """The ``$ref`` msgspec gives ``cls`` (a generic such as ``Reply[UserView]`` too)."""
-    ref: str = msgspec.json.schema(cls, ref_template=SCHEMAS)["$ref"]
-    return ref
+def _key(cls: Any) -> str:
+    """A key for a payload type (a generic such as ``Reply[UserView]`` or a union too)."""
+    return repr(cls)
 
 
 def encoded(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def described(spec: str) -> Callable[[], RpcServer]:
+def described(spec: str) -> Callable[[], Described]:
     """``module:function`` -> the function."""
     module, _, function = spec.partition(":")
-    found: Callable[[], RpcServer] = getattr(importlib.import_module(module), function)
+    found: Callable[[], Described] = getattr(importlib.import_module(module), function)
     return found
 
 
-def write_documents(out_dir: Path, services: dict[str, Callable[[], RpcServer]]) -> list[Path]:
+def write_documents(out_dir: Path, services: dict[str, Callable[[], Described]]) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, server in services.items():
         path = out_dir / f"{name}.json"
-        path.write_text(encoded(rpc_document(server(), name)), encoding="utf-8")
+        path.write_text(encoded(service_document(server(), name)), encoding="utf-8")
         written.append(path)
     return written
 

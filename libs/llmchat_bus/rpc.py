@@ -13,10 +13,8 @@ A reply larger than the connection's max payload (headers included) cannot be se
 caller would wait for its timeout and see an outage. Such a reply is replaced by a small
 ``reply_too_large`` error (logged, counted as that outcome), so the caller fails at once.
 
-The broker is attached to the connection the service already has (``connect_or_exit``,
-``contracts.bus.connect``: one connect-and-retry path for every service, and the JetStream
-consumers and the outbox keep using the same nats-py client). The broker neither opens nor
-drains it: the service drains its connection last, after its other work.
+The broker is the service's ``ServiceBroker`` (``llmchat_bus.broker``), attached to the
+connection the service already has; the server starts and stops only its own subscribers.
 """
 
 from __future__ import annotations
@@ -29,8 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from faststream.message import StreamMessage
-from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from opentelemetry import trace
@@ -38,6 +34,7 @@ from opentelemetry import trace
 from contracts.codec import DecodeErrors, encode
 from contracts.errors import ErrorCode
 from contracts.rpc import Ack, Ping, Reply, RpcError
+from llmchat_bus.broker import ServiceBroker, the_message
 from llmchat_bus.tracing import ServiceTracing, messaging_attributes, rpc_middlewares
 
 log = logging.getLogger(__name__)
@@ -149,28 +146,6 @@ async def answer_with_outcome(
     return encode(Reply[Any](ok=result)), OK
 
 
-async def the_message(message: StreamMessage[Msg]) -> StreamMessage[Msg]:
-    """A decoder handing the handler FastStream's message itself (raw bytes, headers)."""
-    return message
-
-
-class AttachedNatsBroker(NatsBroker):
-    """A ``NatsBroker`` on a connection the service made: it subscribes on it and leaves
-    opening and draining it to the service."""
-
-    def __init__(self, nc: NatsClient, **options: Any) -> None:
-        super().__init__(**options)
-        self._attached = nc
-
-    async def _connect(self) -> NatsClient:
-        self.config.connect(self._attached)
-        return self._attached
-
-    async def stop(self, *exc_info: Any) -> None:
-        self._connection = None  # so NatsBroker.stop does not drain the service's connection
-        await super().stop(*exc_info)
-
-
 class RpcServer:
     """The service's routes on a FastStream broker; ``start`` subscribes, ``stop`` stops
     taking requests and lets the ones in hand finish."""
@@ -185,7 +160,10 @@ class RpcServer:
         unavailable: Unavailable = never_unavailable,
         on_answered: Answered | None = None,
         tracing: ServiceTracing | None = None,
+        broker: ServiceBroker | None = None,
     ) -> None:
+        """``broker``: the service's, when other parts of it subscribe too (else one of
+        its own, with FastStream's tracing middleware when ``tracing`` is on)."""
         self._nc = nc
         self.routes = routes
         self._unavailable = unavailable
@@ -195,16 +173,8 @@ class RpcServer:
         # (per subject) makes FastStream run each request in its own task, off the
         # subscription's: unsubscribing at stop then does not cancel those in hand.
         self._slots = asyncio.Semaphore(concurrency)
-        # No FastDepends: it would resolve a context parameter in a worker thread per
-        # request (twice the round trip of a ping); the handler gets the message itself.
         # Tracing on: FastStream's OpenTelemetry middleware runs each request in a span.
-        self.broker = AttachedNatsBroker(
-            nc,
-            apply_types=False,
-            logger=log,
-            log_level=logging.DEBUG,
-            middlewares=rpc_middlewares(tracing),
-        )
+        self.broker = broker or ServiceBroker(nc, middlewares=rpc_middlewares(tracing))
         self._subscribers = [
             self.broker.subscriber(
                 r.subject,
@@ -255,7 +225,7 @@ class RpcServer:
         return reply
 
     async def start(self) -> None:
-        await self.broker.start()
+        await self.broker.start_subscribers(self._subscribers)
 
     async def stop(self, timeout_s: float) -> None:
         """Stop taking requests; let the ones in hand finish (up to ``timeout_s``, then
@@ -263,15 +233,7 @@ class RpcServer:
         # Unsubscribed first, so the queue group hands new requests to the other
         # instances at once; FastStream's stop alone keeps the subscription while it
         # waits, and drops what arrives meanwhile (those callers would time out).
-        for subscriber in self._subscribers:
-            subscription, subscriber.subscription = subscriber.subscription, None
-            if subscription is not None:
-                try:
-                    await subscription.unsubscribe()
-                except Exception as exc:
-                    log.debug("rpc unsubscribe: %r", exc)
-        self.broker.config.broker_config.graceful_timeout = timeout_s
-        await self.broker.stop()
+        await self.broker.stop_subscribers(self._subscribers, timeout_s)
 
 
 def _describe_request(subject: str, outcome: str) -> None:

@@ -10,6 +10,8 @@ import itertools
 import time
 from typing import Protocol
 
+from nats.aio.client import Client as NatsClient
+
 from chat_api.bus import GatewayUnavailable
 from chat_api.bus.background import BackgroundTasks
 from chat_api.bus.capture import CaptureReplay
@@ -22,8 +24,17 @@ from chat_api.bus.requests import RequestQueue
 from chat_api.bus.worker_watch import WorkerWatch
 from chat_api.queue_positions import QueuePositions, Waiting
 from chat_api.workers import WorkerRegistry
-from contracts.events import RequestFailed
-from contracts.inference import CancelChat, CancelReason, ChatRequest, Chunk, OpenChat
+from contracts import subjects
+from contracts.events import ChatEvent, RequestFailed
+from contracts.inference import (
+    CancelChat,
+    CancelReason,
+    CancelRequest,
+    ChatRequest,
+    Chunk,
+    OpenChat,
+)
+from llmchat_bus.broker import ServiceBroker
 
 
 class Gateway(Protocol):
@@ -102,8 +113,9 @@ class NatsGateway:
         self.feeds = ChunkFeeds(nc, self.background)
         self.positions = QueuePositions(js)
         self.capture = CaptureReplay(js, self.background)
-        self.relay_routes = RelayRoutes(nc, self.background)
-        self.worker_watch = WorkerWatch(nc, registry, sweep_interval_s)
+        self.broker = api_broker(nc)
+        self.relay_routes = RelayRoutes(self.broker, self.background)
+        self.worker_watch = WorkerWatch(self.broker, registry, sweep_interval_s)
         connection.on_reconnect.insert(0, self.feeds.resync_all)
         self.on_reconnect = connection.on_reconnect
         """Called after the NATS connection comes back (core messages may be lost); the
@@ -233,3 +245,32 @@ class NatsGateway:
 
     async def serve_cancels(self, handle: CancelHandler) -> None:
         await self.relay_routes.serve_cancels(handle)
+
+
+def api_broker(nc: NatsClient) -> ServiceBroker:
+    """The api's FastStream broker (relay routes and worker heartbeats on it), with what
+    the api publishes with nats-py declared for its AsyncAPI document. Kept on nats-py:
+    the chunk feeds (one message per token: no framework on that path), the JetStream
+    publishes and consumers, the KV buckets and watches."""
+    broker = ServiceBroker(nc)
+    broker.sends(
+        subjects.REQUEST_SUBJECTS,
+        ChatRequest,
+        f"JetStream ({subjects.REQUESTS_STREAM}), on the model's request subject.",
+    )
+    broker.sends(subjects.CANCEL_SUBJECTS, CancelRequest, "core NATS, when a chat is cancelled.")
+    broker.sends(
+        subjects.EVENT_SUBJECTS,
+        ChatEvent,
+        f"JetStream ({subjects.EVENTS_STREAM}), through the outbox.",
+    )
+    return broker
+
+
+def described() -> ServiceBroker:
+    """The api's broker as its AsyncAPI document describes it (``make asyncapi``): never
+    connected, nothing started."""
+    broker = api_broker(NatsClient())
+    RelayRoutes(broker, BackgroundTasks())
+    WorkerWatch(broker, WorkerRegistry(), 0.25)
+    return broker

@@ -17,10 +17,13 @@ from functools import partial
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
+from contracts import subjects
+from contracts.admin import SwapStatus
 from contracts.bus import connect
-from contracts.inference import ChatRequest
+from contracts.events import ChatEvent
+from contracts.inference import ChatRequest, Chunk
 from contracts.streams import ensure_streams
-from contracts.workers import WorkerHardware
+from contracts.workers import WorkerHardware, WorkerStatus
 from inference_worker.engine import Engine, build_engine
 from inference_worker.generation import Generation
 from inference_worker.hardware import FitCheck, detect_hardware
@@ -40,6 +43,7 @@ from inference_worker.subscribers.cancels import CancelSubscriber
 from inference_worker.subscribers.requests import RequestSubscriber
 from inference_worker.swap import EngineHost, Swapper
 from inference_worker.tracing import WorkerTracing
+from llmchat_bus.broker import ServiceBroker
 from llmchat_bus.metrics_endpoint import MetricsEndpoint
 from llmchat_bus.outbox import JetStreamOutbox
 
@@ -261,7 +265,7 @@ async def run(
         endpoint.start()
     outbox = JetStreamOutbox(js, log=log)
     worker = Worker(settings, nc, js, engine, inflight, outbox, metrics=metrics, tracing=tracing)
-    cancels = CancelSubscriber(nc, inflight)
+    cancels = CancelSubscriber(worker_broker(nc), inflight)
     requests = RequestSubscriber(
         js,
         model=settings.model,
@@ -383,6 +387,34 @@ async def run(
             tracing.shutdown()
     log.info("worker %s stopped", settings.worker_id)
     return exit_code
+
+
+def worker_broker(nc: NatsClient) -> ServiceBroker:
+    """The worker's FastStream broker (the cancel subscriber is on it), with what the
+    worker publishes with nats-py declared for its AsyncAPI document. Kept on nats-py: the
+    slot-gated request puller and the admin commands' ordered consumer (JetStream pull and
+    ordered consumers FastStream does not run the way they need), the chunks (one publish
+    per token: no framework on that path), the heartbeats, events and swap statuses."""
+    broker = ServiceBroker(nc)
+    broker.sends(subjects.CHUNK_SUBJECTS, Chunk, "one per token, on the request's chunk subject.")
+    broker.sends(subjects.HEARTBEAT_SUBJECTS, WorkerStatus, "every heartbeat interval, core NATS.")
+    broker.sends(
+        subjects.EVENT_SUBJECTS,
+        ChatEvent,
+        f"JetStream ({subjects.EVENTS_STREAM}), through the outbox.",
+    )
+    broker.sends(
+        subjects.ADMIN_STATUS_SUBJECTS, SwapStatus, f"JetStream ({subjects.ADMIN_STREAM})."
+    )
+    return broker
+
+
+def described() -> ServiceBroker:
+    """The worker's broker as its AsyncAPI document describes it (``make asyncapi``):
+    never connected, nothing started."""
+    broker = worker_broker(NatsClient())
+    CancelSubscriber(broker, InFlight(1))
+    return broker
 
 
 async def _until_stopped_or_engine_failed(

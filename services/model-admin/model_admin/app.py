@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import cast
 
 from nats.aio.client import Client as NatsClient
+from nats.js.kv import KeyValue
 
 from contracts import subjects
+from contracts.admin import ActivateProfile, AdminChange
 from contracts.streams import WORKER_STATUS_TTL_S, ensure_streams
+from llmchat_bus.broker import ServiceBroker
 from llmchat_bus.lifespan import connect_or_exit, drain, serve_until_stopped, stop_on_signals
-from llmchat_bus.rpc import ping_route
+from llmchat_bus.rpc import RpcServer, ping_route
 from model_admin.bus import CoreChangeSink, JetStreamCommandBus, KvAliasStore, KvDesiredStore
 from model_admin.catalog import Catalog
 from model_admin.fleet import Fleet
@@ -23,6 +27,7 @@ from model_admin.registry import ProfileError
 from model_admin.service import ModelAdmin
 from model_admin.settings import ModelAdminSettings
 from model_admin.subscribers.heartbeats import HeartbeatMirror
+from model_admin.subscribers.rpc import described as described_rpc
 from model_admin.subscribers.rpc import routes, rpc_server
 from model_admin.subscribers.watch import Watchers
 
@@ -92,10 +97,12 @@ async def _serve(
         aliases_kv=aliases_kv,
         sweep_interval_s=settings.sweep_interval_s,
     )
-    mirror = HeartbeatMirror(nc, worker_kv)
     rpc = rpc_server(
         nc, [*routes(admin), ping_route(subjects.ADMIN_PING)], settings.rpc_concurrency
     )
+    # One broker per process: the rpc server's carries the heartbeat mirror too.
+    mirror = HeartbeatMirror(rpc.broker, worker_kv)
+    declare_sent(rpc.broker)
     await serve_until_stopped(
         "model-admin",
         stop,
@@ -104,3 +111,26 @@ async def _serve(
         log=log,
     )
     return 0
+
+
+def declare_sent(broker: ServiceBroker) -> None:
+    """What model-admin publishes with nats-py, for its AsyncAPI document."""
+    broker.sends(
+        subjects.ADMIN_CHANGES,
+        AdminChange,
+        "after each change of a profile, alias or desired state.",
+    )
+    broker.sends(
+        subjects.ADMIN_COMMAND_SUBJECTS,
+        ActivateProfile,
+        f"JetStream ({subjects.ADMIN_STREAM}), one per activation, de-duplicated by command id.",
+    )
+
+
+def described() -> RpcServer:
+    """Model-admin's broker as its AsyncAPI document describes it (``make asyncapi``): the
+    rpc server with the heartbeat mirror and what is sent with nats-py; never connected."""
+    server = described_rpc()
+    HeartbeatMirror(server.broker, cast(KeyValue, None))
+    declare_sent(server.broker)
+    return server

@@ -1,16 +1,15 @@
-"""``on_cancel``: core subscription on every request's cancel subject."""
+"""``on_cancel``: core subscription on every request's cancel subject, on the service's
+FastStream broker."""
 
 from __future__ import annotations
 
 import logging
 
-from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
-
 from contracts import subjects
-from contracts.codec import DecodeErrors, decode_cancel
+from contracts.codec import decode_cancel
+from contracts.inference import CancelRequest
 from inference_worker.inflight import InFlight
+from llmchat_bus.broker import CoreSubscription, ServiceBroker
 
 log = logging.getLogger(__name__)
 
@@ -18,27 +17,25 @@ log = logging.getLogger(__name__)
 class CancelSubscriber:
     """Cancels the owning generation (its task) or remembers the id for a while."""
 
-    def __init__(self, nc: NatsClient, inflight: InFlight) -> None:
-        self._nc = nc
+    def __init__(self, broker: ServiceBroker, inflight: InFlight) -> None:
         self._inflight = inflight
-        self._sub: Subscription | None = None
+        self.subscription = CoreSubscription(
+            broker,
+            subjects.CANCEL_SUBJECTS,
+            payload=CancelRequest,
+            decode=decode_cancel,
+            handle=self.on_cancel,
+            malformed="malformed cancel on %s ignored: %s",
+            logger=log,
+            description="Cancel the generation of a request (every worker hears it).",
+        )
 
     async def start(self) -> None:
-        self._sub = await self._nc.subscribe(subjects.CANCEL_SUBJECTS, cb=self.on_cancel)
+        await self.subscription.start()
 
     async def stop(self) -> None:
-        if self._sub is not None:
-            sub, self._sub = self._sub, None
-            try:
-                await sub.unsubscribe()
-            except Exception as exc:  # connection already closed
-                log.debug("cancel unsubscribe: %r", exc)
+        await self.subscription.stop()
 
-    async def on_cancel(self, msg: Msg) -> None:
-        try:
-            cancel = decode_cancel(msg.data)
-        except DecodeErrors as exc:
-            log.warning("malformed cancel on %s ignored: %s", msg.subject, exc)
-            return
+    async def on_cancel(self, cancel: CancelRequest) -> None:
         if self._inflight.cancel(cancel.request_id, cancel.reason):
             log.info("cancel request_id=%s reason=%s", cancel.request_id, cancel.reason)
