@@ -57,5 +57,8 @@ def test_a_text_line_inside_a_span_carries_its_ids() -> None:
         logging.getLogger().removeHandler(handler)
     traced, untraced = stream.getvalue().splitlines()
     trace_id, span_id = _ids(span)
-    assert traced.endswith(f"traced trace_id={trace_id} span_id={span_id}")
-    assert untraced.endswith("INFO tests.trace_context untraced")
+    # (other fields may come between: vLLM, once imported, adds one to every record)
+    assert "INFO tests.trace_context traced " in traced
+    assert traced.endswith(f"trace_id={trace_id} span_id={span_id}")
+    assert "INFO tests.trace_context untraced" in untraced
+    assert "trace_id=" not in untraced
