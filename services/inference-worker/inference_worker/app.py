@@ -19,7 +19,6 @@ from nats.js import JetStreamContext
 
 from contracts import subjects
 from contracts.admin import SwapStatus
-from contracts.bus import connect
 from contracts.events import ChatEvent
 from contracts.inference import ChatRequest, Chunk
 from contracts.streams import ensure_streams
@@ -44,6 +43,7 @@ from inference_worker.subscribers.requests import RequestSubscriber
 from inference_worker.swap import EngineHost, Swapper
 from inference_worker.tracing import WorkerTracing
 from llmchat_bus.broker import ServiceBroker
+from llmchat_bus.lifespan import connect_or_exit
 from llmchat_bus.metrics_endpoint import MetricsEndpoint
 from llmchat_bus.outbox import JetStreamOutbox
 
@@ -231,24 +231,9 @@ async def run(
         settings.capacity,
         settings.nats_url,
     )
-    try:
-        nc = await connect(
-            settings.nats_url,
-            f"inference-worker:{settings.worker_id}",
-            stop,
-            settings.nats_connect_timeout_s,
-        )
-    except Exception as exc:
-        log.error(
-            "NATS at %s not reachable within %.0fs: %r",
-            settings.nats_url,
-            settings.nats_connect_timeout_s,
-            exc,
-        )
-        return 1
-    if nc is None:
-        log.info("stopped before NATS was reachable")
-        return 0
+    nc = await connect_or_exit(settings, f"inference-worker:{settings.worker_id}", stop, log)
+    if isinstance(nc, int):
+        return nc
     js = nc.jetstream()
     inflight = InFlight(settings.capacity)
     tracing = tracing or WorkerTracing.from_settings(settings)
