@@ -10,19 +10,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from llmchat_sql.models import named_metadata
 
 STATUSES = ("accepted", "completed", "failed", "cancelled")
 
 
 class Base(DeclarativeBase):
-    metadata = sa.MetaData(naming_convention=NAMING)
+    metadata = named_metadata()
 
 
 class UsageRecordRow(Base):

@@ -7,13 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from llmchat_sql.models import named_metadata
 
 
 class _NulFree(sa.types.TypeDecorator[str]):
@@ -38,7 +32,7 @@ class NulFreeText(_NulFree):
 
 
 class Base(DeclarativeBase):
-    metadata = sa.MetaData(naming_convention=NAMING)
+    metadata = named_metadata()
 
 
 class User(Base):
