@@ -4,6 +4,7 @@ running chat, forgotten when its stream ends."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -40,15 +41,17 @@ class OpenChatRecords:
             conversation_id=request.conversation_id,
             queue_seq=queue_seq,
         )
-        try:
-            await self._bucket.put(subjects.open_chat_key(request.request_id), codec.encode(chat))
-            if request.conversation_id is not None and queue_seq is None:
-                await self._bucket.put(
-                    subjects.conversation_chat_key(request.conversation_id),
-                    request.request_id.encode(),
-                )
-        except Exception as exc:
-            log.warning("request %s: open chat not recorded: %r", request.request_id, exc)
+        writes = [self._bucket.put(subjects.open_chat_key(request.request_id), codec.encode(chat))]
+        if request.conversation_id is not None and queue_seq is None:
+            key = subjects.conversation_chat_key(request.conversation_id)
+            writes.append(self._bucket.put(key, request.request_id.encode()))
+        # Both at once: they are on the way to the first token.
+        results = await asyncio.gather(*writes, return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):  # the chat goes on without it
+                log.warning("request %s: open chat not recorded: %r", request.request_id, result)
+            elif isinstance(result, BaseException):
+                raise result
 
     async def open_chat(self, request_id: str) -> OpenChat | None:
         value = await self._get(subjects.open_chat_key(request_id))
