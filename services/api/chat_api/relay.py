@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
-from typing import TYPE_CHECKING, assert_never, overload
+from typing import TYPE_CHECKING, TypeGuard, assert_never, overload
 
 import msgspec
 
@@ -254,6 +254,11 @@ class Relay:
         try:
             while not self._ended:
                 item = await self._next_item()
+                if self._is_next_token(item):
+                    # once per token: straight through, no generator in between
+                    self._take(item)
+                    yield item
+                    continue
                 async for out in self._handle(item, with_updates=keepalive_s is not None):
                     yield out
         except (GeneratorExit, asyncio.CancelledError):
@@ -269,6 +274,18 @@ class Relay:
             self._keepalive_timer = asyncio.get_running_loop().call_later(
                 keepalive_s, self._tick, keepalive_s
             )
+
+    def _is_next_token(self, item: FeedItem) -> TypeGuard[TokenChunk]:
+        """The answer's next token, not its last: the common case."""
+        return (
+            type(item) is TokenChunk
+            and item.seq == self._last_seq + 1
+            and item.finish_reason is None
+        )
+
+    def _take(self, chunk: TokenChunk) -> None:
+        self._last_seq = chunk.seq
+        self._note_first_token()
 
     async def _next_item(self) -> FeedItem:
         """Replayed chunks first (they come before whatever is queued), then the feed."""
@@ -317,8 +334,7 @@ class Relay:
                     )
                 )  # not terminal: close() cancels the generation
             return
-        self._last_seq = chunk.seq
-        self._note_first_token()
+        self._take(chunk)
         if chunk.finish_reason is None:
             yield chunk
             return
