@@ -3,7 +3,7 @@
 The api caches what every chat would otherwise ask over NATS: user records, API keys
 and user settings (persistence's), and model names resolved by model-admin. Entries
 live up to their TTL (``AUTH_CACHE_TTL_S``, ``MODEL_RESOLVE_TTL_S``), but a change made
-through any api instance reaches all of them at once:
+through any api instance reaches all of them at once (``chat_api.bus.announcements``):
 
 - ``ACCOUNT_CHANGES`` (``AccountChanged``): the user's record and keys, or their
   settings, are dropped;
@@ -17,18 +17,15 @@ connection is down, so everything is dropped when it comes back.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
-
-from contracts import subjects
 from contracts.accounts import AccountChanged
-from contracts.codec import DecodeErrors, decode_account_changed, decode_admin_change
+from contracts.admin import AdminChange
 
 if TYPE_CHECKING:
     from chat_api.auth import Authenticator
+    from chat_api.bus.announcements import Announcements
     from chat_api.models import ModelRouter
     from chat_api.user_settings import UserSettingsService
 
@@ -48,20 +45,17 @@ class CacheInvalidation:
         self.authenticator = authenticator
         self.user_settings = user_settings
         self.router = router
-        self._subs: list[Subscription] = []
+        self._unlisten: list[Callable[[], None]] = []
 
-    async def start(self, nc: NatsClient) -> None:
-        self._subs.append(await nc.subscribe(subjects.ACCOUNT_CHANGES, cb=self._on_account))
+    def start(self, announcements: Announcements) -> None:
+        self._unlisten.append(announcements.accounts.add(self.account_changed))
         if self.router is not None:
-            self._subs.append(await nc.subscribe(subjects.ADMIN_CHANGES, cb=self._on_admin))
+            self._unlisten.append(announcements.admin.add(self.admin_changed))
 
-    async def stop(self) -> None:
-        subs, self._subs = self._subs, []
-        for sub in subs:
-            try:
-                await sub.unsubscribe()
-            except Exception as exc:  # the connection is closing
-                log.debug("unsubscribe: %r", exc)
+    def stop(self) -> None:
+        unlisten, self._unlisten = self._unlisten, []
+        for stop_listening in unlisten:
+            stop_listening()
 
     def account_changed(self, change: AccountChanged) -> None:
         if change.kind == "user":
@@ -72,6 +66,10 @@ class CacheInvalidation:
         elif self.user_settings is not None:
             self.user_settings.forget(change.user_id)
 
+    def admin_changed(self, change: AdminChange) -> None:
+        if change.kind in ROUTING_CHANGES and self.router is not None:
+            self.router.forget()
+
     def reconnected(self) -> None:
         """Announcements may have been missed while disconnected: drop everything."""
         self.authenticator.forget_all()
@@ -80,20 +78,3 @@ class CacheInvalidation:
         if self.router is not None:
             self.router.forget()
         log.info("NATS reconnected: cached users, keys, settings and model routes dropped")
-
-    async def _on_account(self, msg: Msg) -> None:
-        try:
-            change = decode_account_changed(msg.data)
-        except DecodeErrors as exc:
-            log.warning("bad account change: %s", exc)
-            return
-        self.account_changed(change)
-
-    async def _on_admin(self, msg: Msg) -> None:
-        try:
-            change = decode_admin_change(msg.data)
-        except DecodeErrors as exc:
-            log.warning("bad admin change: %s", exc)
-            return
-        if change.kind in ROUTING_CHANGES and self.router is not None:
-            self.router.forget()

@@ -1,6 +1,7 @@
 """The api's only NATS user: ``Gateway`` is the Protocol the rest of the api depends on,
 ``NatsGateway`` the facade implementing it with the ``chat_api.bus`` modules, one per job
-(connection, feeds, requests, open_chats, events, capture, relay_routes, worker_watch).
+(connection, feeds, requests, open_chats, events, capture, relay_routes, worker_watch,
+announcements).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Protocol
 from nats.aio.client import Client as NatsClient
 
 from chat_api.bus import GatewayUnavailable
+from chat_api.bus.announcements import Announcements
 from chat_api.bus.background import BackgroundTasks
 from chat_api.bus.capture import CaptureReplay
 from chat_api.bus.connection import BusConnection
@@ -116,6 +118,7 @@ class NatsGateway:
         self.broker = api_broker(nc)
         self.relay_routes = RelayRoutes(self.broker, self.background)
         self.worker_watch = WorkerWatch(self.broker, registry, sweep_interval_s)
+        self.announcements = Announcements(self.broker)
         connection.on_reconnect.insert(0, self.feeds.resync_all)
         self.on_reconnect = connection.on_reconnect
         """Called after the NATS connection comes back (core messages may be lost); the
@@ -154,9 +157,11 @@ class NatsGateway:
     async def start(self) -> None:
         await self.open_chats.start(self.js)
         await self.worker_watch.start()
+        await self.announcements.start()
 
     async def close(self) -> None:
         await self.positions.close()
+        await self.announcements.stop()
         await self.worker_watch.close()
         await self.background.wait(2.0)
         await self.events.close()
@@ -248,10 +253,11 @@ class NatsGateway:
 
 
 def api_broker(nc: NatsClient) -> ServiceBroker:
-    """The api's FastStream broker (relay routes and worker heartbeats on it), with what
-    the api publishes with nats-py declared for its AsyncAPI document. Kept on nats-py:
-    the chunk feeds (one message per token: no framework on that path), the JetStream
-    publishes and consumers, the KV buckets and watches."""
+    """The api's FastStream broker (relay routes, worker heartbeats and the other services'
+    announcements on it), with what the api publishes with nats-py declared for its
+    AsyncAPI document. Kept on nats-py: the chunk feeds (one message per token: no
+    framework on that path), the JetStream publishes and consumers, the KV buckets and
+    watches."""
     broker = ServiceBroker(nc)
     broker.sends(
         subjects.REQUEST_SUBJECTS,
@@ -273,4 +279,5 @@ def described() -> ServiceBroker:
     broker = api_broker(NatsClient())
     RelayRoutes(broker, BackgroundTasks())
     WorkerWatch(broker, WorkerRegistry(), 0.25)
+    Announcements(broker)
     return broker

@@ -101,7 +101,10 @@ def nats_lifespan(
         )
         admission.start()
         model_admin = NatsModelAdmin(
-            gateway.nc, settings.model_admin_timeout_s, propagate_trace=trace
+            gateway.nc,
+            settings.model_admin_timeout_s,
+            gateway.announcements,
+            propagate_trace=trace,
         )
         service = ChatService(
             settings,
@@ -119,7 +122,7 @@ def nats_lifespan(
             app.state.get(USER_SETTINGS_KEY),
             service.router if service.router.admin is not None else None,
         )
-        await invalidation.start(gateway.nc)
+        invalidation.start(gateway.announcements)
         gateway.on_reconnect.append(invalidation.reconnected)
         app.state[USAGE_KEY] = UsageService(
             settings,
@@ -138,7 +141,7 @@ def nats_lifespan(
                 await service.titles.close()
             await shutdown_streams(streams, settings.shutdown_grace_s)
             await admission.close()
-            await invalidation.stop()
+            invalidation.stop()
             await gateway.close()
             log.info("api stopped")
 

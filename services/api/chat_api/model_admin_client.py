@@ -1,5 +1,6 @@
 """The api's only way to the model-admin service: NATS request-reply with ``Reply[T]``,
-and the change feed (``ADMIN_CHANGES`` + the workers' swap statuses) for the admin SSE.
+and the change feed (``ADMIN_CHANGES`` + the workers' swap statuses, as the api's
+``Announcements`` hear them) for the admin SSE.
 
 ``ModelAdmin`` is the Protocol the models feature and the chat router depend on (unit
 tests pass an in-memory fake); ``NatsModelAdmin`` implements it over ``RpcClient``
@@ -15,11 +16,9 @@ import asyncio
 import logging
 from typing import Protocol
 
-import msgspec
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 
+from chat_api.bus.announcements import Announcements
 from chat_api.errors import ApiError
 from chat_api.service_client import ServiceClient, ServiceErrors
 from contracts import subjects
@@ -40,7 +39,6 @@ from contracts.admin import (
     SwapStatus,
     WorkerList,
 )
-from contracts.codec import decode_admin_change, decode_swap_status
 from contracts.errors import ErrorCode
 
 log = logging.getLogger("chat_api.model_admin")
@@ -102,15 +100,19 @@ MODEL_ADMIN_ERRORS = ServiceErrors(
 
 
 class NatsChangeFeed:
-    """``ADMIN_CHANGES`` and ``ADMIN_STATUS_SUBJECTS`` (core subscriptions) into one queue.
+    """Model-admin's changes and the workers' swap statuses (``Announcements``, heard once
+    per api instance) into one queue, from the moment it is made until ``close``.
 
     A swap status arrives twice on the bus: from the worker on its status subject and
     again inside model-admin's ``AdminChange(kind="swap")``. The feed keeps the worker's
     own report (it flows even while model-admin is down) and drops the echo."""
 
-    def __init__(self, max_queued: int = 1000) -> None:
+    def __init__(self, announcements: Announcements, max_queued: int = 1000) -> None:
         self._queue: asyncio.Queue[FeedItem] = asyncio.Queue(max_queued)
-        self._subs: list[Subscription] = []
+        self._unlisten = (
+            announcements.admin.add(self._on_change),
+            announcements.swaps.add(self._put),
+        )
 
     def _put(self, item: FeedItem) -> None:
         try:
@@ -118,43 +120,33 @@ class NatsChangeFeed:
         except asyncio.QueueFull:  # a reader that stopped reading loses changes, not memory
             log.warning("admin change feed full; change dropped")
 
-    async def _on_change(self, msg: Msg) -> None:
-        try:
-            change = decode_admin_change(msg.data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            log.warning("bad admin change: %s", exc)
-            return
+    def _on_change(self, change: AdminChange) -> None:
         if change.kind != "swap":
             self._put(change)
-
-    async def _on_swap(self, msg: Msg) -> None:
-        try:
-            self._put(decode_swap_status(msg.data))
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            log.warning("bad swap status on %s: %s", msg.subject, exc)
-
-    async def open(self, nc: NatsClient) -> NatsChangeFeed:
-        self._subs.append(await nc.subscribe(subjects.ADMIN_CHANGES, cb=self._on_change))
-        self._subs.append(await nc.subscribe(subjects.ADMIN_STATUS_SUBJECTS, cb=self._on_swap))
-        await nc.flush()
-        return self
 
     async def get(self) -> FeedItem:
         return await self._queue.get()
 
     async def close(self) -> None:
-        subs, self._subs = self._subs, []
-        for sub in subs:
-            try:
-                await sub.unsubscribe()
-            except Exception as exc:  # connection closed or draining
-                log.debug("change feed unsubscribe: %r", exc)
+        for stop_listening in self._unlisten:
+            stop_listening()
 
 
 class NatsModelAdmin(ServiceClient):
     """``ModelAdmin`` over core NATS request-reply (queue group of model-admin)."""
 
     errors = MODEL_ADMIN_ERRORS
+
+    def __init__(
+        self,
+        nc: NatsClient,
+        timeout_s: float,
+        announcements: Announcements,
+        *,
+        propagate_trace: bool = False,
+    ) -> None:
+        super().__init__(nc, timeout_s, propagate_trace=propagate_trace)
+        self.announcements = announcements
 
     async def list_profiles(self, request: ListProfiles) -> ProfileList:
         return await self.call(subjects.ADMIN_PROFILES_LIST, request, ProfileList)
@@ -178,4 +170,4 @@ class NatsModelAdmin(ServiceClient):
         return await self.call(subjects.ADMIN_ALIAS_RESOLVE, request, ResolvedModel)
 
     async def changes(self) -> NatsChangeFeed:
-        return await NatsChangeFeed().open(self.nc)
+        return NatsChangeFeed(self.announcements)

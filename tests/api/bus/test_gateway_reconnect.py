@@ -31,7 +31,7 @@ async def test_reconnect_drops_cached_accounts(
             UserView(id="u1", email="u1@example.com", role="user", disabled=False, created_at=0),
         )
         invalidation = CacheInvalidation(authenticator, None, None)
-        await invalidation.start(gateway.nc)
+        invalidation.start(gateway.announcements)
         reconnected = asyncio.Event()
         gateway.on_reconnect.append(invalidation.reconnected)
         gateway.on_reconnect.append(reconnected.set)
@@ -40,5 +40,5 @@ async def test_reconnect_drops_cached_accounts(
         server.start()
         await asyncio.wait_for(reconnected.wait(), 15.0)
         assert authenticator.users.get("u1") is None
-        await invalidation.stop()
+        invalidation.stop()
         await gateway.close()
