@@ -37,6 +37,7 @@ from inference_worker.subscribers.admin import (
     check_with_model_admin,
     desired_profile,
     desired_state,
+    model_admin_client,
 )
 from inference_worker.subscribers.cancels import CancelSubscriber
 from inference_worker.subscribers.requests import RequestSubscriber
@@ -46,6 +47,7 @@ from llmchat_bus.broker import ServiceBroker
 from llmchat_bus.lifespan import connect_or_exit
 from llmchat_bus.metrics_endpoint import MetricsEndpoint
 from llmchat_bus.outbox import JetStreamOutbox
+from llmchat_bus.rpc_client import RpcClient
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +153,7 @@ async def _hardware(settings: WorkerSettings) -> WorkerHardware | None:
 
 async def _start_settings(
     settings: WorkerSettings,
-    nc: NatsClient,
+    model_admin: RpcClient,
     js: JetStreamContext,
     fit: FitCheck,
 ) -> tuple[WorkerSettings, str | None]:
@@ -162,7 +164,7 @@ async def _start_settings(
         return settings, None
     if desired.profile_id == settings.profile_id:
         return settings, desired.command_id
-    found = await desired_profile(nc, js, settings.model, desired)
+    found = await desired_profile(model_admin, js, settings.model, desired)
     if found is None:
         log.warning(
             "desired profile %s of group %s unknown here: starting on %s",
@@ -286,7 +288,8 @@ async def run(
         start=partial(_start_engine, heartbeat=heartbeat),
         loaded=loaded,
     )
-    fit = FitCheck(lambda: heartbeat.hardware, partial(check_with_model_admin, nc))
+    model_admin = model_admin_client(nc, propagate_trace=tracing is not None)
+    fit = FitCheck(lambda: heartbeat.hardware, partial(check_with_model_admin, model_admin))
     swapper = Swapper(
         worker_id=settings.worker_id,
         group=settings.model,
@@ -311,7 +314,7 @@ async def run(
         await cancels.start()
         # Commands before the desired state is read: none falls between the two.
         await commands.start()
-        start_settings, command_id = await _start_settings(settings, nc, js, fit)
+        start_settings, command_id = await _start_settings(settings, model_admin, js, fit)
         if command_id is not None:
             swapper.mark_applied(command_id)
             heartbeat.command_id = command_id

@@ -8,14 +8,14 @@ instance out of the load balancer would turn a partial outage into a full one.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Literal
 
-import msgspec
 from nats.aio.client import Client as NatsClient
 
 from contracts import subjects
-from contracts.codec import encode
-from contracts.rpc import Ack, Ping, Reply
+from contracts.rpc import Ack, Ping
+from llmchat_bus.rpc_client import RpcCallError, RpcClient
 
 DEPENDENCIES_KEY = "dependencies"
 """Where the app state keeps the ``DependencyProbe`` (absent in unit apps)."""
@@ -28,24 +28,24 @@ PING_SUBJECTS = {
 
 DependencyState = Literal["ok", "unavailable"]
 
-_decode_reply = msgspec.json.Decoder(Reply[Ack]).decode
-_PING = encode(Ping())
-
 
 class DependencyProbe:
     def __init__(self, nc: NatsClient, timeout_s: float = 0.5) -> None:
-        self._nc = nc
-        self._timeout_s = timeout_s
+        # A probe polled by load balancers: a service being down is its answer, not news
+        # for the log (the callers that need the service say so themselves).
+        self._clients = {
+            name: RpcClient(nc, name, timeout_s, unreachable_log_level=logging.DEBUG)
+            for name in PING_SUBJECTS
+        }
 
     async def states(self) -> dict[str, DependencyState]:
         names = list(PING_SUBJECTS)
-        answers = await asyncio.gather(*(self._ping(PING_SUBJECTS[name]) for name in names))
+        answers = await asyncio.gather(*(self._ping(name) for name in names))
         return dict(zip(names, answers, strict=True))
 
-    async def _ping(self, subject: str) -> DependencyState:
+    async def _ping(self, name: str) -> DependencyState:
         try:
-            msg = await self._nc.request(subject, _PING, timeout=self._timeout_s)
-            reply = _decode_reply(msg.data)
-        except Exception:  # timeout, no responders, closed connection, garbage
+            await self._clients[name].call(PING_SUBJECTS[name], Ping(), Ack)
+        except RpcCallError:
             return "unavailable"
-        return "ok" if reply.ok is not None else "unavailable"
+        return "ok"

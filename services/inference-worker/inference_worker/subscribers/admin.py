@@ -37,18 +37,17 @@ from contracts.admin import (
     ProfileDetail,
     ProfileSpec,
 )
-from contracts.codec import DecodeErrors, decode_activate, decode_desired_state, encode
-from contracts.rpc import Reply
+from contracts.codec import DecodeErrors, decode_activate, decode_desired_state
 from contracts.workers import WorkerHardware
+from llmchat_bus.rpc_client import RpcClient, RpcNoAnswer, RpcRefused
 
 log = logging.getLogger(__name__)
 
 ApplyCommand = Callable[[ActivateProfile], Awaitable[object]]
 RefuseCommand = Callable[[str, str, str], Awaitable[None]]
 """(command id, profile id, why): a command of this group whose profile does not validate."""
-_decode_profile_reply = msgspec.json.Decoder(Reply[ProfileDetail]).decode
-_decode_check_reply = msgspec.json.Decoder(Reply[CheckResult]).decode
 ADMIN_TIMEOUT_S = 3.0
+"""How long the worker waits for model-admin's answer (``model_admin_client``)."""
 
 
 class DesiredProfile(NamedTuple):
@@ -169,7 +168,7 @@ async def desired_state(js: JetStreamContext, group: str) -> DesiredState | None
 
 
 async def desired_profile(
-    nc: NatsClient, js: JetStreamContext, group: str, desired: DesiredState
+    model_admin: RpcClient, js: JetStreamContext, group: str, desired: DesiredState
 ) -> DesiredProfile | None:
     """The full profile the desired state names: the group's last command if it is that
     profile's (a restarted worker needs no model-admin), else ``profiles.get``."""
@@ -184,36 +183,36 @@ async def desired_profile(
     except Exception as exc:
         log.warning("last command of %s unreadable: %r", group, exc)
     try:
-        reply = await nc.request(
-            subjects.ADMIN_PROFILES_GET,
-            encode(GetProfile(name=desired.profile_id)),
-            timeout=ADMIN_TIMEOUT_S,
+        detail = await model_admin.call(
+            subjects.ADMIN_PROFILES_GET, GetProfile(name=desired.profile_id), ProfileDetail
         )
-        answer = _decode_profile_reply(reply.data)
-    except Exception as exc:
-        log.warning("profile %s not available from model-admin: %r", desired.profile_id, exc)
+    except RpcNoAnswer:  # logged by the client
         return None
-    if answer.ok is None:
-        log.warning("profile %s refused by model-admin: %s", desired.profile_id, answer.error)
+    except RpcRefused as exc:
+        log.warning("profile %s refused by model-admin: %s", desired.profile_id, exc)
         return None
-    return DesiredProfile(answer.ok.spec, [])
+    return DesiredProfile(detail.spec, [])
 
 
 async def check_with_model_admin(
-    nc: NatsClient, profile: ProfileSpec, hardware: WorkerHardware
+    model_admin: RpcClient, profile: ProfileSpec, hardware: WorkerHardware
 ) -> CompatibilityReport | None:
     """model-admin's check (``profiles.check``) of its catalog's profile ``profile.id`` on
     ``hardware``; None when model-admin does not answer or does not know the profile."""
     request = CheckProfile(profile=profile.id, hardware=hardware)
     try:
-        reply = await nc.request(
-            subjects.ADMIN_PROFILES_CHECK, encode(request), timeout=ADMIN_TIMEOUT_S
-        )
-        answer = _decode_check_reply(reply.data)
-    except Exception as exc:
-        log.warning("compatibility of %s not available from model-admin: %r", profile.id, exc)
+        result = await model_admin.call(subjects.ADMIN_PROFILES_CHECK, request, CheckResult)
+    except RpcNoAnswer:  # logged by the client
         return None
-    if answer.ok is None or not answer.ok.checks:
-        log.warning("compatibility of %s refused by model-admin: %s", profile.id, answer.error)
+    except RpcRefused as exc:
+        log.warning("compatibility of %s refused by model-admin: %s", profile.id, exc)
         return None
-    return answer.ok.checks[0].report
+    if not result.checks:
+        log.warning("model-admin checked no profile named %s", profile.id)
+        return None
+    return result.checks[0].report
+
+
+def model_admin_client(nc: NatsClient, *, propagate_trace: bool = False) -> RpcClient:
+    """The worker's requests to model-admin (a profile, a compatibility check)."""
+    return RpcClient(nc, "model-admin", ADMIN_TIMEOUT_S, propagate_trace=propagate_trace)
