@@ -6,12 +6,14 @@ and the chunk path keep using the same nats-py client, and the service drains it
 Each part of the service starts and stops its own subscribers (``start_subscribers`` /
 ``stop_subscribers``); the broker as a whole is never started or stopped.
 
-``CoreSubscription`` is one core NATS subscriber (a subject or wildcard, an optional
-queue group) whose handler takes the contracts Struct: raw bytes in, decoded here with the
-contracts decoder, so a malformed message is logged and dropped (FastStream's serializer
-would raise before the handler). What the service publishes with nats-py is declared with
-``sends`` so that the AsyncAPI document (``llmchat_bus.asyncapi``) still says who
-publishes what.
+``Subscription`` is one subscriber (a subject or wildcard, an optional queue group) whose
+handler takes the contracts Struct: raw bytes in, decoded here with the contracts decoder,
+so a malformed message is logged and dropped (FastStream's serializer would raise before
+the handler). Core NATS by default; with ``replay`` the subject's messages in a JetStream
+stream, through an ordered push consumer: every instance sees every message, in order,
+and there is nothing to clean up when it dies. What the service publishes with nats-py is
+declared with ``sends`` so that the AsyncAPI document (``llmchat_bus.asyncapi``) still
+says who publishes what.
 """
 
 from __future__ import annotations
@@ -23,17 +25,28 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import msgspec
+from faststream import AckPolicy
 from faststream.message import StreamMessage
-from faststream.nats import NatsBroker
+from faststream.nats import JStream, NatsBroker
 from faststream.nats.subscriber.usecases.basic import LogicSubscriber
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.js.api import DeliverPolicy
 
 from contracts.codec import DecodeErrors, encode
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Replay:
+    """Where a ``Subscription`` reads from a JetStream stream: ``stream``, from
+    ``deliver_policy`` on (``NEW``: what comes after subscribing, ``ALL``: everything kept)."""
+
+    stream: str
+    deliver_policy: DeliverPolicy
 
 
 @dataclass(frozen=True)
@@ -108,10 +121,10 @@ class ServiceBroker(NatsBroker):
         await asyncio.gather(*(s.stop() for s in stopping if s.running))
 
 
-class CoreSubscription(Generic[T]):
-    """One core NATS subscriber on the service's broker. ``handle`` gets the decoded
-    message; the Struct it returns, if any, is the reply (when the sender asked for one).
-    ``start`` subscribes, ``stop`` unsubscribes; both are idempotent."""
+class Subscription(Generic[T]):
+    """One subscriber on the service's broker. ``handle`` gets the decoded message; the
+    Struct it returns, if any, is the reply (when a core request asked for one). ``start``
+    subscribes, ``stop`` unsubscribes; both are idempotent."""
 
     def __init__(
         self,
@@ -125,6 +138,7 @@ class CoreSubscription(Generic[T]):
         logger: logging.Logger,
         queue: str = "",
         description: str | None = None,
+        replay: Replay | None = None,
     ) -> None:
         self.broker = broker
         self.subject = subject
@@ -132,6 +146,16 @@ class CoreSubscription(Generic[T]):
         self._handle = handle
         self._malformed = malformed
         self._log = logger
+        self._replies = replay is None  # a stream message's reply subject is its ack
+        from_stream: dict[str, Any] = {}
+        if replay is not None:
+            from_stream = {
+                "stream": JStream(replay.stream, declare=False),
+                "ordered_consumer": True,
+                "deliver_policy": replay.deliver_policy,
+                # An ordered consumer takes no acks.
+                "ack_policy": AckPolicy.MANUAL,
+            }
         self.subscriber: LogicSubscriber[Any] = broker.subscriber(
             subject,
             queue=queue,
@@ -141,6 +165,7 @@ class CoreSubscription(Generic[T]):
             decoder=the_message,
             title=subject,
             description=description,
+            **from_stream,
         )
         self.subscriber(self.on_message)
         broker.payloads[subject] = payload
@@ -157,7 +182,7 @@ class CoreSubscription(Generic[T]):
         if answer is None:
             return None
         reply = encode(answer)
-        if raw.reply:
+        if raw.reply and self._replies:
             await raw.respond(reply)
         return reply
 

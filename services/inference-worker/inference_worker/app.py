@@ -252,7 +252,8 @@ async def run(
         endpoint.start()
     outbox = JetStreamOutbox(js, log=log)
     worker = Worker(settings, nc, js, engine, inflight, outbox, metrics=metrics, tracing=tracing)
-    cancels = CancelSubscriber(worker_broker(nc), inflight)
+    broker = worker_broker(nc)
+    cancels = CancelSubscriber(broker, inflight)
     requests = RequestSubscriber(
         js,
         model=settings.model,
@@ -301,7 +302,7 @@ async def run(
         compatibility=lambda command: fit.refusal(command.profile, command.checks),
     )
     commands = CommandSubscriber(
-        js, group=settings.model, apply=swapper.apply, refuse=swapper.refuse_unreadable
+        broker, group=settings.model, apply=swapper.apply, refuse=swapper.refuse_unreadable
     )
     exit_code = 0
     engine_started = False
@@ -378,11 +379,12 @@ async def run(
 
 
 def worker_broker(nc: NatsClient) -> ServiceBroker:
-    """The worker's FastStream broker (the cancel subscriber is on it), with what the
-    worker publishes with nats-py declared for its AsyncAPI document. Kept on nats-py: the
-    slot-gated request puller and the admin commands' ordered consumer (JetStream pull and
-    ordered consumers FastStream does not run the way they need), the chunks (one publish
-    per token: no framework on that path), the heartbeats, events and swap statuses."""
+    """The worker's FastStream broker (the cancel subscriber and the group's admin
+    commands are on it), with what the worker publishes with nats-py declared for its
+    AsyncAPI document. Kept on nats-py: the slot-gated request puller (a request is
+    fetched only when an engine slot is free, which no FastStream subscriber does), the
+    chunks (one publish per token: no framework on that path), the heartbeats, events and
+    swap statuses."""
     broker = ServiceBroker(nc)
     broker.sends(subjects.CHUNK_SUBJECTS, Chunk, "one per token, on the request's chunk subject.")
     broker.sends(subjects.HEARTBEAT_SUBJECTS, WorkerStatus, "every heartbeat interval, core NATS.")
@@ -402,7 +404,12 @@ def described() -> ServiceBroker:
     never connected, nothing started."""
     broker = worker_broker(NatsClient())
     CancelSubscriber(broker, InFlight(1))
+    CommandSubscriber(broker, group="GROUP", apply=_never_applied)  # its served model name
     return broker
+
+
+async def _never_applied(command: object) -> None:
+    raise AssertionError("a described broker runs nothing")
 
 
 async def _until_stopped_or_engine_failed(

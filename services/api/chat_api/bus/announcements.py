@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 from contracts import codec, subjects
 from contracts.accounts import AccountChanged
 from contracts.admin import AdminChange, SwapStatus
-from llmchat_bus.broker import CoreSubscription, ServiceBroker
+from llmchat_bus.broker import ServiceBroker, Subscription
 
 log = logging.getLogger("chat_api.bus.announcements")
 
@@ -54,7 +54,7 @@ class Announcements:
         self.admin: Listeners[AdminChange] = Listeners("admin changes")
         self.swaps: Listeners[SwapStatus] = Listeners("swap statuses")
         self._subscriptions = (
-            CoreSubscription(
+            Subscription(
                 broker,
                 subjects.ACCOUNT_CHANGES,
                 payload=AccountChanged,
@@ -65,7 +65,7 @@ class Announcements:
                 description="Every api instance drops its cached copy of the user's record, "
                 "keys or settings.",
             ),
-            CoreSubscription(
+            Subscription(
                 broker,
                 subjects.ADMIN_CHANGES,
                 payload=AdminChange,
@@ -76,7 +76,7 @@ class Announcements:
                 description="Every api instance: resolved model names are dropped on a "
                 "desired-state or alias change; open admin event streams relay it.",
             ),
-            CoreSubscription(
+            Subscription(
                 broker,
                 subjects.ADMIN_STATUS_SUBJECTS,
                 payload=SwapStatus,

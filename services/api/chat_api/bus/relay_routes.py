@@ -14,7 +14,7 @@ from contracts import codec, subjects
 from contracts.errors import ErrorCode
 from contracts.inference import CancelChat, RelayWatch
 from contracts.rpc import Ack, Reply, RpcError
-from llmchat_bus.broker import CoreSubscription, ServiceBroker
+from llmchat_bus.broker import ServiceBroker, Subscription
 from llmchat_bus.rpc_client import RpcClient, RpcNoAnswer, RpcRefused
 
 log = logging.getLogger("chat_api.bus.relay_routes")
@@ -37,7 +37,7 @@ class RelayRoutes:
         self._background = background
         self._cancel_handler: CancelHandler | None = None
         self._watch_handler: WatchHandler | None = None
-        self._cancels = CoreSubscription(
+        self._cancels = Subscription(
             broker,
             subjects.RELAY_CANCEL_SUBJECTS,
             payload=CancelChat,
@@ -47,7 +47,7 @@ class RelayRoutes:
             logger=log,
             description="Cancel a chat if this instance relays it: Reply[Ack], else no answer.",
         )
-        self._watches = CoreSubscription(
+        self._watches = Subscription(
             broker,
             subjects.RELAY_WATCH_SUBJECTS,
             payload=RelayWatch,

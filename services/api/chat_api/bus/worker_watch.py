@@ -10,7 +10,7 @@ import logging
 from chat_api.workers import WorkerRegistry
 from contracts import codec, subjects
 from contracts.workers import WorkerStatus
-from llmchat_bus.broker import CoreSubscription, ServiceBroker
+from llmchat_bus.broker import ServiceBroker, Subscription
 
 log = logging.getLogger("chat_api.bus.worker_watch")
 
@@ -21,7 +21,7 @@ class WorkerWatch:
     ) -> None:
         self.registry = registry
         self._sweep_interval_s = sweep_interval_s
-        self._heartbeats = CoreSubscription(
+        self._heartbeats = Subscription(
             broker,
             subjects.HEARTBEAT_SUBJECTS,
             payload=WorkerStatus,

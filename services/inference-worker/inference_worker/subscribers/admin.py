@@ -20,7 +20,6 @@ from typing import NamedTuple
 
 import msgspec
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
@@ -39,6 +38,7 @@ from contracts.admin import (
 )
 from contracts.codec import DecodeErrors, decode_activate, decode_desired_state
 from contracts.workers import WorkerHardware
+from llmchat_bus.broker import Replay, ServiceBroker, Subscription
 from llmchat_bus.rpc_client import RpcClient, RpcNoAnswer, RpcRefused
 
 log = logging.getLogger(__name__)
@@ -74,71 +74,72 @@ _decode_header = msgspec.json.Decoder(_CommandHeader).decode
 class CommandSubscriber:
     def __init__(
         self,
-        js: JetStreamContext,
+        broker: ServiceBroker,
         *,
         group: str,
         apply: ApplyCommand,
         refuse: RefuseCommand | None = None,
     ) -> None:
-        self._js = js
         self._group = group
         self._apply = apply
         self._refuse = refuse
         self._queue: asyncio.Queue[ActivateProfile] = asyncio.Queue()
-        self._sub: JetStreamContext.PushSubscription | None = None
+        self._subject = subjects.command_subject(group)
+        self._commands = Subscription(
+            broker,
+            self._subject,
+            payload=ActivateProfile,
+            # Decoded here: an unreadable command may still name its id, to refuse it.
+            decode=bytes,
+            handle=self.on_command,
+            malformed="",
+            logger=log,
+            description="The commands of the worker's group (its served model name), which "
+            "every worker of the group reads from its own ordered consumer.",
+            replay=Replay(subjects.ADMIN_STREAM, DeliverPolicy.NEW),
+        )
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Subscribe (commands queue up until ``start_applying``)."""
-        self._sub = await self._js.subscribe(
-            subjects.command_subject(self._group),
-            stream=subjects.ADMIN_STREAM,
-            cb=self.on_command,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.NEW,
-        )
+        await self._commands.start()
 
     def start_applying(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._apply_loop(), name="apply-commands")
 
     async def stop(self) -> None:
-        if self._sub is not None:
-            sub, self._sub = self._sub, None
-            try:
-                await sub.unsubscribe()
-            except Exception as exc:  # connection already closed
-                log.debug("command unsubscribe: %r", exc)
+        await self._commands.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
 
-    async def on_command(self, msg: Msg) -> None:
+    async def on_command(self, data: bytes) -> None:
         try:
-            command = decode_activate(msg.data)
+            command = decode_activate(data)
         except DecodeErrors as exc:
-            await self._refuse_unreadable(msg, exc)
+            await self._refuse_unreadable(data, exc)
             return
         if subjects.subject_token(command.group) != subjects.subject_token(self._group):
             log.warning("command %s names group %s: ignored", command.command_id, command.group)
             return
         self._queue.put_nowait(command)
 
-    async def _refuse_unreadable(self, msg: Msg, error: Exception) -> None:
+    async def _refuse_unreadable(self, data: bytes, error: Exception) -> None:
         """A command that names this group and its id but whose profile does not
         validate is refused on the status subject (model-admin sees why); anything else
         unreadable is only logged."""
         try:
-            header = _decode_header(msg.data)
+            header = _decode_header(data)
         except DecodeErrors:
             header = None
         mine = header is not None and (
             subjects.subject_token(header.group) == subjects.subject_token(self._group)
         )
         if header is None or not mine or self._refuse is None:
-            log.warning("malformed command on %s ignored: %s", msg.subject, error)
+            log.warning("malformed command on %s ignored: %s", self._subject, error)
             return
         name = header.profile.id or "?"
         await self._refuse(

@@ -9,7 +9,7 @@ from contracts import subjects
 from contracts.codec import decode_cancel
 from contracts.inference import CancelRequest
 from inference_worker.inflight import InFlight
-from llmchat_bus.broker import CoreSubscription, ServiceBroker
+from llmchat_bus.broker import ServiceBroker, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ class CancelSubscriber:
 
     def __init__(self, broker: ServiceBroker, inflight: InFlight) -> None:
         self._inflight = inflight
-        self.subscription = CoreSubscription(
+        self.subscription = Subscription(
             broker,
             subjects.CANCEL_SUBJECTS,
             payload=CancelRequest,

@@ -15,7 +15,7 @@ from nats.js.kv import KeyValue
 from contracts import subjects
 from contracts.codec import decode_worker_status
 from contracts.workers import WorkerStatus
-from llmchat_bus.broker import CoreSubscription, ServiceBroker
+from llmchat_bus.broker import ServiceBroker, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class HeartbeatMirror:
     def __init__(self, broker: ServiceBroker, kv: KeyValue) -> None:
         self._kv = kv
         self.mirrored = 0
-        self.subscription = CoreSubscription(
+        self.subscription = Subscription(
             broker,
             subjects.HEARTBEAT_SUBJECTS,
             payload=WorkerStatus,
