@@ -29,6 +29,7 @@ from model_admin.settings import ModelAdminSettings
 from model_admin.subscribers.heartbeats import HeartbeatMirror
 from model_admin.subscribers.rpc import described as described_rpc
 from model_admin.subscribers.rpc import routes, rpc_server
+from model_admin.subscribers.swap_statuses import SwapStatuses
 from model_admin.subscribers.watch import Watchers
 
 log = logging.getLogger(__name__)
@@ -102,11 +103,12 @@ async def _serve(
     )
     # One broker per process: the rpc server's carries the heartbeat mirror too.
     mirror = HeartbeatMirror(rpc.broker, worker_kv)
+    swap_statuses = SwapStatuses(rpc.broker, admin)
     declare_sent(rpc.broker)
     await serve_until_stopped(
         "model-admin",
         stop,
-        [watchers, mirror, rpc],
+        [watchers, swap_statuses, mirror, rpc],
         drain_timeout_s=settings.drain_timeout_s,
         log=log,
     )
@@ -132,5 +134,6 @@ def described() -> RpcServer:
     rpc server with the heartbeat mirror and what is sent with nats-py; never connected."""
     server = described_rpc()
     HeartbeatMirror(server.broker, cast(KeyValue, None))
+    SwapStatuses(server.broker, cast(ModelAdmin, None))
     declare_sent(server.broker)
     return server

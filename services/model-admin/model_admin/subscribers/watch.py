@@ -5,9 +5,6 @@
   silent worker gone (and announces it).
 - ``model_desired_state`` and ``model_aliases`` buckets (KV watch): what other model-admin
   instances wrote.
-- swap statuses (ADMIN stream, ordered consumer from the start of the stream): the latest
-  per command and worker; statuses sent before this instance started are replayed into
-  memory only.
 - commands (ADMIN stream, durable ``MODEL_ADMIN_COMMANDS_CONSUMER``, new ones only): a
   command an operator published with the NATS CLI becomes the group's desired state.
 """
@@ -23,9 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
 from nats.js.errors import FetchTimeoutError
 from nats.js.kv import KeyValue
 
@@ -35,7 +30,6 @@ from contracts.codec import (
     DecodeErrors,
     decode_activate,
     decode_desired_state,
-    decode_swap_status,
     decode_worker_status,
 )
 from contracts.streams import commands_consumer_config
@@ -90,14 +84,6 @@ class Watchers:
             loaded = asyncio.get_running_loop().create_future()
             self._spawn(self._follow(watcher, on_entry, loaded), f"watch-{name}")
             await loaded
-        status_sub = await self._js.subscribe(
-            subjects.ADMIN_STATUS_SUBJECTS,
-            stream=subjects.ADMIN_STREAM,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL,
-            cb=self._on_swap_status,
-        )
-        self._closers.append(status_sub.unsubscribe)
         commands = await self._js.pull_subscribe(
             subjects.ADMIN_COMMAND_SUBJECTS,
             durable=subjects.MODEL_ADMIN_COMMANDS_CONSUMER,
@@ -182,17 +168,6 @@ class Watchers:
             log.warning("model_aliases: malformed entry: %s", exc)
             return
         self._admin.catalog.set_overrides(overrides.aliases)
-
-    async def _on_swap_status(self, msg: Msg) -> None:
-        try:
-            status = decode_swap_status(msg.data)
-        except DecodeErrors as exc:
-            log.warning("malformed swap status on %s dropped: %s", msg.subject, exc)
-            return
-        try:
-            await self._admin.on_swap_status(status, live=status.at >= self._started_at - 5.0)
-        except Exception:
-            log.exception("swap status %s failed", status.command_id)
 
     async def _pull_commands(self, sub: Any) -> None:
         while not self._stopping.is_set():
