@@ -9,6 +9,12 @@ While the database is unreachable the messages in hand are retried with a growin
 back-off (up to ``retry_max_s``), ``in_progress()`` telling JetStream to keep waiting, and
 nothing behind them is fetched, so events are never acknowledged unwritten and stay in
 order. On stop, messages fetched but not yet written are ``nak()``-ed for redelivery.
+
+nats-py rather than a FastStream subscriber: FastStream's batch pull subscriber keeps
+fetching until its batch is full or its timeout has passed, so a lone event waits for the
+timeout (p50 630 ms with a 1 s timeout, 37 ms with 0.05 s, against 1.2 ms for this loop:
+``python -m bench.event_pull``), and its non-batch one handles the messages of a fetch
+concurrently, out of order.
 """
 
 from __future__ import annotations

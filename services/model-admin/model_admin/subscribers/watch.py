@@ -7,6 +7,10 @@
   instances wrote.
 - commands (ADMIN stream, durable ``MODEL_ADMIN_COMMANDS_CONSUMER``, new ones only): a
   command an operator published with the NATS CLI becomes the group's desired state.
+
+nats-py rather than FastStream: its KV watch subscriber drops the marker that says a
+bucket's current content is all in, which ``start`` waits for; the commands are settled
+one by one (``term`` / ``nak`` with a delay / ``ack``), in order.
 """
 
 from __future__ import annotations
