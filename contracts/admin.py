@@ -553,6 +553,24 @@ class ActivateAccepted(msgspec.Struct, frozen=True, kw_only=True):
     """Where the command went (``command_subject(group)``)."""
 
 
+class ActivationRefusal(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    """An ``ErrorCode`` value, as the request-reply answer would carry it."""
+    message: str
+
+
+class ActivationOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """On ``ADMIN_ACTIVATIONS`` (core): what became of an ``ActivateRequest``, however it
+    came (admin API, ``nats req``, or ``nats pub`` with no one to answer): exactly one of
+    ``accepted`` and ``refused`` is set."""
+
+    request: ActivateRequest
+    accepted: ActivateAccepted | None = None
+    refused: ActivationRefusal | None = None
+    at: float
+    v: int = SCHEMA_VERSION
+
+
 class ResolveModel(msgspec.Struct, frozen=True, kw_only=True):
     """``ADMIN_ALIAS_RESOLVE``: what a request's ``model`` names."""
 

@@ -9,7 +9,13 @@ from __future__ import annotations
 import msgspec
 
 from contracts.accounts import AccountChanged
-from contracts.admin import ActivateProfile, AdminChange, DesiredState, SwapStatus
+from contracts.admin import (
+    ActivateProfile,
+    ActivationOutcome,
+    AdminChange,
+    DesiredState,
+    SwapStatus,
+)
 from contracts.events import ChatEvent
 from contracts.inference import CancelChat, CancelRequest, ChatRequest, Chunk, OpenChat, RelayWatch
 from contracts.workers import WorkerStatus
@@ -31,6 +37,7 @@ decode_activate = msgspec.json.Decoder(ActivateProfile).decode
 decode_swap_status = msgspec.json.Decoder(SwapStatus).decode
 decode_desired_state = msgspec.json.Decoder(DesiredState).decode
 decode_admin_change = msgspec.json.Decoder(AdminChange).decode
+decode_activation_outcome = msgspec.json.Decoder(ActivationOutcome).decode
 
 # accounts (cache invalidation)
 decode_account_changed = msgspec.json.Decoder(AccountChanged).decode

@@ -200,6 +200,9 @@ ADMIN_STATUS_SUBJECTS = f"{_ADMIN_STATUS_PREFIX}.*"
 
 ADMIN_CHANGES = "model-admin.v1.changes"
 """Core subject: ``AdminChange`` whenever a worker, a swap or a desired state changes."""
+ADMIN_ACTIVATIONS = "model-admin.v1.activations"
+"""Core subject: ``ActivationOutcome`` of every ``ADMIN_ACTIVATE`` (the command sent, or
+why not), also of one published without a reply inbox (``nats pub``)."""
 
 MODEL_ADMIN_QUEUE = "model-admin"
 """Queue group of the model-admin request-reply subjects and of its heartbeat mirror."""

@@ -21,6 +21,7 @@ from contracts.admin import (
     ActivateAccepted,
     ActivateProfile,
     ActivateRequest,
+    ActivationOutcome,
     AddProfile,
     AdminChange,
     CheckProfile,
@@ -39,7 +40,13 @@ from contracts.admin import (
     SwapStatusQuery,
     WorkerList,
 )
-from contracts.codec import decode_activate, decode_desired_state, decode_worker_status, encode
+from contracts.codec import (
+    decode_activate,
+    decode_activation_outcome,
+    decode_desired_state,
+    decode_worker_status,
+    encode,
+)
 from contracts.errors import ErrorCode
 from model_admin.registry import load_profiles
 from tests.model_admin.harness import (
@@ -294,6 +301,52 @@ async def test_command_published_like_the_nats_cli_reaches_the_group_and_desired
     assert desired.profile_id == "qwen2.5-7b-instruct"  # type: ignore[attr-defined]
     assert desired.command_id == command_id  # type: ignore[attr-defined]
     await sub.unsubscribe()
+
+
+async def test_activation_published_without_a_reply_inbox_is_answered_on_the_outcome_subject(
+    admin: Path, nats_client: NatsClient
+) -> None:
+    """`nats sub model-admin.v1.activations` then `nats pub model-admin.v1.rpc.activate
+    '{"profile": ..., "group": ...}'`: only the profile's name is given; model-admin fills
+    in the spec and checks it as for the API."""
+    outcomes: asyncio.Queue[Msg] = asyncio.Queue()
+    watch = await nats_client.subscribe(subjects.ADMIN_ACTIVATIONS, cb=outcomes.put)
+    group = unique("g")
+    await beat(nats_client, heartbeat(unique("w"), group, hardware=TWO_3090))
+
+    async def outcome_of(body: bytes) -> ActivationOutcome:
+        await nats_client.publish(subjects.ADMIN_ACTIVATE, body)
+        return decode_activation_outcome((await asyncio.wait_for(outcomes.get(), 5)).data)
+
+    async def does_not_fit() -> ActivationOutcome | None:
+        request = {"profile": "r1-14b", "group": group, "issued_by": "ops"}
+        outcome = await outcome_of(json.dumps(request).encode())
+        refused = outcome.refused
+        return None if refused is None or refused.code == ErrorCode.HARDWARE_UNKNOWN else outcome
+
+    refusal = await eventually(does_not_fit)
+    assert refusal.accepted is None
+    assert refusal.refused.code == ErrorCode.PROFILE_INCOMPATIBLE
+    assert "2x 24 GiB at 0.55 gives 26.4 GiB" in refusal.refused.message
+    assert refusal.request.issued_by == "ops"
+
+    unknown = await outcome_of(b'{"profile": "no-such-profile"}')
+    assert unknown.refused is not None
+    assert unknown.refused.code == ErrorCode.MODEL_NOT_FOUND
+
+    cpu_group = unique("g")
+    await beat(nats_client, heartbeat(unique("w"), cpu_group, hardware=CPU_HOST))
+
+    async def fits() -> ActivationOutcome | None:
+        request = {"profile": "gemma-270m", "group": cpu_group}
+        outcome = await outcome_of(json.dumps(request).encode())
+        return outcome if outcome.accepted is not None else None
+
+    accepted = await eventually(fits)
+    assert accepted.refused is None
+    assert accepted.accepted.profile_id == "gemma3-270m"
+    assert await desired_of(nats_client, cpu_group) == accepted.accepted.desired
+    await watch.unsubscribe()
 
 
 async def test_heartbeats_are_mirrored_and_a_silent_worker_is_gone(

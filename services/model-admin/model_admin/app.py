@@ -15,7 +15,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js.kv import KeyValue
 
 from contracts import subjects
-from contracts.admin import ActivateProfile, AdminChange
+from contracts.admin import ActivateProfile, ActivationOutcome, AdminChange
 from contracts.streams import WORKER_STATUS_TTL_S, ensure_streams
 from llmchat_bus.broker import ServiceBroker
 from llmchat_bus.lifespan import connect_or_exit, drain, serve_until_stopped, stop_on_signals
@@ -121,6 +121,12 @@ def declare_sent(broker: ServiceBroker) -> None:
         subjects.ADMIN_CHANGES,
         AdminChange,
         "after each change of a profile, alias or desired state.",
+    )
+    broker.sends(
+        subjects.ADMIN_ACTIVATIONS,
+        ActivationOutcome,
+        "what became of each activation (the command sent, or the refusal), also of one "
+        "published without a reply inbox.",
     )
     broker.sends(
         subjects.ADMIN_COMMAND_SUBJECTS,

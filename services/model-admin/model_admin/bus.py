@@ -7,7 +7,13 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from contracts import subjects
-from contracts.admin import ActivateProfile, AdminChange, AliasOverrides, DesiredState
+from contracts.admin import (
+    ActivateProfile,
+    ActivationOutcome,
+    AdminChange,
+    AliasOverrides,
+    DesiredState,
+)
 from contracts.codec import encode
 
 
@@ -46,10 +52,14 @@ class JetStreamCommandBus:
 
 
 class CoreChangeSink:
-    """``AdminChange`` on the core subject ``ADMIN_CHANGES`` (at most once)."""
+    """``AdminChange`` on the core subject ``ADMIN_CHANGES``, ``ActivationOutcome`` on
+    ``ADMIN_ACTIVATIONS`` (at most once)."""
 
     def __init__(self, nc: NatsClient) -> None:
         self._nc = nc
 
     async def publish(self, change: AdminChange) -> None:
         await self._nc.publish(subjects.ADMIN_CHANGES, encode(change))
+
+    async def activation(self, outcome: ActivationOutcome) -> None:
+        await self._nc.publish(subjects.ADMIN_ACTIVATIONS, encode(outcome))

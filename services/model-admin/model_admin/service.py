@@ -18,6 +18,8 @@ from contracts.admin import (
     ActivateAccepted,
     ActivateProfile,
     ActivateRequest,
+    ActivationOutcome,
+    ActivationRefusal,
     AddProfile,
     AdminChange,
     AliasOverrides,
@@ -66,6 +68,8 @@ class CommandBus(Protocol):
 
 class ChangeSink(Protocol):
     async def publish(self, change: AdminChange) -> None: ...
+
+    async def activation(self, outcome: ActivationOutcome) -> None: ...
 
 
 def _hardware(h: WorkerHardware) -> Hardware:
@@ -194,6 +198,23 @@ class ModelAdmin:
 
     # --- activate ----------------------------------------------------------------------
     async def activate(self, request: ActivateRequest) -> ActivateAccepted:
+        """Check, set the desired state, send the command; the outcome, accepted or
+        refused, is also announced (an operator who published the request with no reply
+        inbox reads it there)."""
+        try:
+            accepted = await self._activate(request)
+        except AdminError as exc:
+            refused = ActivationRefusal(code=exc.code, message=exc.message)
+            await self._announce_activation(
+                ActivationOutcome(request=request, refused=refused, at=self._clock())
+            )
+            raise
+        await self._announce_activation(
+            ActivationOutcome(request=request, accepted=accepted, at=self._clock())
+        )
+        return accepted
+
+    async def _activate(self, request: ActivateRequest) -> ActivateAccepted:
         profile = self.catalog.resolve(request.profile)
         group = self._group(request.group)
         checks = self._checks(profile, group, request.hardware, prefer_given=False)
@@ -395,6 +416,19 @@ class ModelAdmin:
             await self._changes.publish(change)
         except Exception as exc:  # the change feed is best effort
             log.debug("change not announced: %r", exc)
+
+    async def _announce_activation(self, outcome: ActivationOutcome) -> None:
+        if outcome.refused is not None:
+            log.warning(
+                "activate %s refused (%s): %s",
+                outcome.request.profile,
+                outcome.refused.code,
+                outcome.refused.message,
+            )
+        try:
+            await self._changes.activation(outcome)
+        except Exception as exc:  # best effort, like the change feed
+            log.debug("activation outcome not announced: %r", exc)
 
 
 def _state(live: list[WorkerStatus]) -> ModelState:
