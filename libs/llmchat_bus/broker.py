@@ -102,13 +102,19 @@ class ServiceBroker(NatsBroker):
             await subscriber.start()
 
     async def stop_subscribers(
-        self, subscribers: Iterable[LogicSubscriber[Any]], graceful_timeout_s: float | None = None
+        self,
+        subscribers: Iterable[LogicSubscriber[Any]],
+        graceful_timeout_s: float | None = None,
+        *,
+        unsubscribe_first: bool = True,
     ) -> None:
         """Unsubscribe first (a queue group then hands new messages to the other
         instances at once), then let the messages in hand finish (up to
-        ``graceful_timeout_s``). Idempotent."""
+        ``graceful_timeout_s``). Idempotent. A pull subscriber is not unsubscribed first
+        (``unsubscribe_first=False``): its fetch loop would fetch from nothing; it stops
+        fetching, finishes what it has, then unsubscribes."""
         stopping = list(subscribers)
-        for subscriber in stopping:
+        for subscriber in stopping if unsubscribe_first else ():
             subscription, subscriber.subscription = subscriber.subscription, None
             if subscription is not None:
                 try:

@@ -286,11 +286,14 @@ async def test_command_published_like_the_nats_cli_reaches_the_group_and_desired
             command_id=command_id, group=group, profile=spec, issued_by="ops", at=time.time()
         )
     )
+    # a malformed one first: terminated (logged), and it holds nothing up behind it
+    await nats_client.publish(subjects.command_subject(group), b'{"command_id": 1}')
     # `nats pub model-admin.v1.commands.<group> "$BODY" -H Nats-Msg-Id:<command_id>`:
     # a core publish that the MODEL_ADMIN stream captures
     await nats_client.publish(
         subjects.command_subject(group), body, headers={subjects.MSG_ID_HEADER: command_id}
     )
+    assert (await asyncio.wait_for(received.get(), 5)).data == b'{"command_id": 1}'
     msg = await asyncio.wait_for(received.get(), 5)
     assert decode_activate(msg.data).profile.id == "qwen2.5-7b-instruct"
 
@@ -300,6 +303,14 @@ async def test_command_published_like_the_nats_cli_reaches_the_group_and_desired
     desired = await eventually(recorded)
     assert desired.profile_id == "qwen2.5-7b-instruct"  # type: ignore[attr-defined]
     assert desired.command_id == command_id  # type: ignore[attr-defined]
+
+    async def settled() -> bool:
+        info = await nats_client.jetstream().consumer_info(
+            subjects.ADMIN_STREAM, subjects.MODEL_ADMIN_COMMANDS_CONSUMER
+        )
+        return info.num_ack_pending == 0 and info.num_pending == 0
+
+    await eventually(settled)
     await sub.unsubscribe()
 
 

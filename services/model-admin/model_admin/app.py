@@ -27,6 +27,7 @@ from model_admin.registry import ProfileError
 from model_admin.service import ModelAdmin
 from model_admin.settings import ModelAdminSettings
 from model_admin.subscribers.heartbeats import HeartbeatMirror
+from model_admin.subscribers.operator_commands import OperatorCommands
 from model_admin.subscribers.rpc import described as described_rpc
 from model_admin.subscribers.rpc import routes, rpc_server
 from model_admin.subscribers.swap_statuses import SwapStatuses
@@ -104,11 +105,12 @@ async def _serve(
     # One broker per process: the rpc server's carries the heartbeat mirror too.
     mirror = HeartbeatMirror(rpc.broker, worker_kv)
     swap_statuses = SwapStatuses(rpc.broker, admin)
+    commands = OperatorCommands(rpc.broker, admin)
     declare_sent(rpc.broker)
     await serve_until_stopped(
         "model-admin",
         stop,
-        [watchers, swap_statuses, mirror, rpc],
+        [watchers, swap_statuses, commands, mirror, rpc],
         drain_timeout_s=settings.drain_timeout_s,
         log=log,
     )
@@ -141,5 +143,6 @@ def described() -> RpcServer:
     server = described_rpc()
     HeartbeatMirror(server.broker, cast(KeyValue, None))
     SwapStatuses(server.broker, cast(ModelAdmin, None))
+    OperatorCommands(server.broker, cast(ModelAdmin, None))
     declare_sent(server.broker)
     return server

@@ -5,12 +5,9 @@
   silent worker gone (and announces it).
 - ``model_desired_state`` and ``model_aliases`` buckets (KV watch): what other model-admin
   instances wrote.
-- commands (ADMIN stream, durable ``MODEL_ADMIN_COMMANDS_CONSUMER``, new ones only): a
-  command an operator published with the NATS CLI becomes the group's desired state.
 
 nats-py rather than FastStream: its KV watch subscriber drops the marker that says a
-bucket's current content is all in, which ``start`` waits for; the commands are settled
-one by one (``term`` / ``nak`` with a delay / ``ack``), in order.
+bucket's current content is all in, which ``start`` waits for.
 """
 
 from __future__ import annotations
@@ -25,18 +22,15 @@ from typing import Any
 
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.errors import FetchTimeoutError
 from nats.js.kv import KeyValue
 
 from contracts import subjects
 from contracts.admin import AdminChange, AliasOverrides
 from contracts.codec import (
     DecodeErrors,
-    decode_activate,
     decode_desired_state,
     decode_worker_status,
 )
-from contracts.streams import commands_consumer_config
 from model_admin.service import ChangeSink, ModelAdmin
 
 log = logging.getLogger(__name__)
@@ -88,13 +82,6 @@ class Watchers:
             loaded = asyncio.get_running_loop().create_future()
             self._spawn(self._follow(watcher, on_entry, loaded), f"watch-{name}")
             await loaded
-        commands = await self._js.pull_subscribe(
-            subjects.ADMIN_COMMAND_SUBJECTS,
-            durable=subjects.MODEL_ADMIN_COMMANDS_CONSUMER,
-            stream=subjects.ADMIN_STREAM,
-            config=commands_consumer_config(),
-        )
-        self._spawn(self._pull_commands(commands), "commands")
         self._spawn(self._sweep(), "gone-sweep")
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
@@ -172,31 +159,6 @@ class Watchers:
             log.warning("model_aliases: malformed entry: %s", exc)
             return
         self._admin.catalog.set_overrides(overrides.aliases)
-
-    async def _pull_commands(self, sub: Any) -> None:
-        while not self._stopping.is_set():
-            try:
-                msgs = await sub.fetch(16, timeout=1.0)
-            except (FetchTimeoutError, TimeoutError):
-                continue
-            except Exception as exc:
-                log.warning("commands fetch: %r", exc)
-                await asyncio.sleep(0.5)
-                continue
-            for msg in msgs:
-                try:
-                    command = decode_activate(msg.data)
-                except DecodeErrors as exc:
-                    log.warning("malformed command on %s terminated: %s", msg.subject, exc)
-                    await msg.term()
-                    continue
-                try:
-                    await self._admin.on_command(command)
-                except Exception as exc:
-                    log.warning("command %s not recorded yet: %r", command.command_id, exc)
-                    await msg.nak(delay=1.0)
-                    continue
-                await msg.ack()
 
     async def _sweep(self) -> None:
         while True:
