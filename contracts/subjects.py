@@ -250,3 +250,27 @@ def command_subject(group: str) -> str:
 def swap_status_subject(worker_id: str) -> str:
     """Where worker ``worker_id`` reports ``SwapStatus`` (JetStream, ADMIN_STREAM)."""
     return f"{_ADMIN_STATUS_PREFIX}.{subject_token(worker_id)}"
+
+
+_FAMILIES = (
+    REQUEST_SUBJECTS,
+    CHUNK_SUBJECTS,
+    CANCEL_SUBJECTS,
+    EVENT_SUBJECTS,
+    HEARTBEAT_SUBJECTS,
+    RELAY_CANCEL_SUBJECTS,
+    RELAY_WATCH_SUBJECTS,
+    ADMIN_COMMAND_SUBJECTS,
+    ADMIN_STATUS_SUBJECTS,
+)
+_FAMILY_PREFIXES = tuple((pattern[:-1], pattern) for pattern in _FAMILIES)
+
+
+def subject_family(subject: str) -> str:
+    """The wildcard family a per-model / per-request / per-worker subject belongs to
+    (``inference.cancel.v1.r1`` -> ``inference.cancel.v1.*``), else the subject itself: a
+    metric label that stays bounded however many chats and workers there are."""
+    for prefix, pattern in _FAMILY_PREFIXES:
+        if subject.startswith(prefix):
+            return pattern
+    return subject

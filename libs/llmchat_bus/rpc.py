@@ -30,11 +30,13 @@ import msgspec
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from opentelemetry import trace
+from prometheus_client import CollectorRegistry
 
 from contracts.codec import DecodeErrors, encode
 from contracts.errors import ErrorCode
 from contracts.rpc import Ack, Ping, Reply, RpcError
 from llmchat_bus.broker import ServiceBroker, the_message
+from llmchat_bus.bus_metrics import bus_metrics
 from llmchat_bus.tracing import ServiceTracing, messaging_attributes, rpc_middlewares
 
 log = logging.getLogger(__name__)
@@ -160,10 +162,12 @@ class RpcServer:
         unavailable: Unavailable = never_unavailable,
         on_answered: Answered | None = None,
         tracing: ServiceTracing | None = None,
+        metrics: CollectorRegistry | None = None,
         broker: ServiceBroker | None = None,
     ) -> None:
         """``broker``: the service's, when other parts of it subscribe too (else one of
-        its own, with FastStream's tracing middleware when ``tracing`` is on)."""
+        its own, with FastStream's tracing middleware when ``tracing`` is on and its
+        Prometheus middleware counting into ``metrics`` when given)."""
         self._nc = nc
         self.routes = routes
         self._unavailable = unavailable
@@ -174,7 +178,9 @@ class RpcServer:
         # subscription's: unsubscribing at stop then does not cancel those in hand.
         self._slots = asyncio.Semaphore(concurrency)
         # Tracing on: FastStream's OpenTelemetry middleware runs each request in a span.
-        self.broker = broker or ServiceBroker(nc, middlewares=rpc_middlewares(tracing))
+        self.broker = broker or ServiceBroker(
+            nc, middlewares=(*rpc_middlewares(tracing), *bus_metrics(metrics, queue))
+        )
         self._subscribers = [
             self.broker.subscriber(
                 r.subject,

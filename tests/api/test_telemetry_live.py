@@ -279,6 +279,24 @@ async def test_every_endpoint_parses_and_moves_after_a_chat(observed: Observed) 
         )
         >= 1
     )
+    # FastStream's Prometheus middleware on the brokers, labelled by subject family
+    bus = "llmchat_bus_received_messages_total"
+    assert (
+        _value(
+            after[persistence],
+            bus,
+            app_name="persistence",
+            broker="nats",
+            handler=subjects.ACCOUNT_GET,
+        )
+        >= 1
+    )
+    assert (
+        _value(
+            after[api_url], bus, app_name="api", broker="nats", handler=subjects.HEARTBEAT_SUBJECTS
+        )
+        >= 1
+    )
 
 
 async def test_one_chat_is_one_trace_across_nats(observed: Observed) -> None:

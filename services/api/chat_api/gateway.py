@@ -12,6 +12,7 @@ import time
 from typing import Protocol
 
 from nats.aio.client import Client as NatsClient
+from prometheus_client import CollectorRegistry
 
 from chat_api.bus import GatewayUnavailable
 from chat_api.bus.announcements import Announcements
@@ -37,6 +38,7 @@ from contracts.inference import (
     OpenChat,
 )
 from llmchat_bus.broker import ServiceBroker
+from llmchat_bus.bus_metrics import bus_metrics
 
 
 class Gateway(Protocol):
@@ -104,7 +106,9 @@ class NatsGateway:
         connection: BusConnection,
         registry: WorkerRegistry,
         sweep_interval_s: float = 0.25,
+        metrics: CollectorRegistry | None = None,
     ) -> None:
+        """``metrics``: the api's registry, for the bus metrics of its FastStream broker."""
         self.connection = connection
         self.nc = nc = connection.nc
         self.js = js = connection.js
@@ -115,7 +119,7 @@ class NatsGateway:
         self.feeds = ChunkFeeds(nc, self.background)
         self.positions = QueuePositions(js)
         self.capture = CaptureReplay(js, self.background)
-        self.broker = api_broker(nc)
+        self.broker = api_broker(nc, metrics)
         self.relay_routes = RelayRoutes(self.broker, self.background)
         self.worker_watch = WorkerWatch(self.broker, registry, sweep_interval_s)
         self.announcements = Announcements(self.broker)
@@ -147,10 +151,11 @@ class NatsGateway:
         registry: WorkerRegistry,
         timeout_s: float = 30.0,
         sweep_interval_s: float = 0.25,
+        metrics: CollectorRegistry | None = None,
     ) -> NatsGateway:
         """Connect (retrying until ``timeout_s``), ensure the streams, start the registry."""
         connection = await BusConnection.open(url, timeout_s)
-        gateway = cls(connection, registry, sweep_interval_s)
+        gateway = cls(connection, registry, sweep_interval_s, metrics)
         await gateway.start()
         return gateway
 
@@ -252,13 +257,13 @@ class NatsGateway:
         await self.relay_routes.serve_cancels(handle)
 
 
-def api_broker(nc: NatsClient) -> ServiceBroker:
+def api_broker(nc: NatsClient, metrics: CollectorRegistry | None = None) -> ServiceBroker:
     """The api's FastStream broker (relay routes, worker heartbeats and the other services'
     announcements on it), with what the api publishes with nats-py declared for its
     AsyncAPI document. Kept on nats-py: the chunk feeds (one message per token: no
     framework on that path), the JetStream publishes and consumers, the KV buckets and
     watches."""
-    broker = ServiceBroker(nc)
+    broker = ServiceBroker(nc, middlewares=bus_metrics(metrics, "api"))
     broker.sends(
         subjects.REQUEST_SUBJECTS,
         ChatRequest,

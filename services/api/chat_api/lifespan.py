@@ -83,11 +83,13 @@ def nats_lifespan(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         registry = WorkerRegistry(settings.worker_stale_after_s)
+        metrics = app.state.get(METRICS_KEY)
         gateway = await NatsGateway.connect(
             settings.nats_url,
             registry,
             settings.nats_connect_timeout_s,
             settings.worker_sweep_interval_s,
+            metrics.registry if isinstance(metrics, ApiMetrics) else None,
         )
         # Tracing on: every request, event and service call carries the trace context.
         tracing: ApiTracing | None = app.state.get(TRACING_KEY)

@@ -16,6 +16,7 @@ from functools import partial
 
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
+from prometheus_client import CollectorRegistry
 
 from contracts import subjects
 from contracts.admin import SwapStatus
@@ -44,6 +45,7 @@ from inference_worker.subscribers.requests import RequestSubscriber
 from inference_worker.swap import EngineHost, Swapper
 from inference_worker.tracing import WorkerTracing
 from llmchat_bus.broker import ServiceBroker
+from llmchat_bus.bus_metrics import bus_metrics
 from llmchat_bus.lifespan import connect_or_exit
 from llmchat_bus.metrics_endpoint import MetricsEndpoint
 from llmchat_bus.outbox import JetStreamOutbox
@@ -252,7 +254,7 @@ async def run(
         endpoint.start()
     outbox = JetStreamOutbox(js, log=log)
     worker = Worker(settings, nc, js, engine, inflight, outbox, metrics=metrics, tracing=tracing)
-    broker = worker_broker(nc)
+    broker = worker_broker(nc, metrics.registry if metrics is not None else None)
     cancels = CancelSubscriber(broker, inflight)
     requests = RequestSubscriber(
         js,
@@ -378,14 +380,14 @@ async def run(
     return exit_code
 
 
-def worker_broker(nc: NatsClient) -> ServiceBroker:
+def worker_broker(nc: NatsClient, metrics: CollectorRegistry | None = None) -> ServiceBroker:
     """The worker's FastStream broker (the cancel subscriber and the group's admin
     commands are on it), with what the worker publishes with nats-py declared for its
     AsyncAPI document. Kept on nats-py: the slot-gated request puller (a request is
     fetched only when an engine slot is free, which no FastStream subscriber does), the
     chunks (one publish per token: no framework on that path), the heartbeats, events and
     swap statuses."""
-    broker = ServiceBroker(nc)
+    broker = ServiceBroker(nc, middlewares=bus_metrics(metrics, "inference-worker"))
     broker.sends(subjects.CHUNK_SUBJECTS, Chunk, "one per token, on the request's chunk subject.")
     broker.sends(subjects.HEARTBEAT_SUBJECTS, WorkerStatus, "every heartbeat interval, core NATS.")
     broker.sends(

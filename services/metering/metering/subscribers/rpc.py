@@ -51,6 +51,7 @@ def rpc_server(
         unavailable=is_unavailable,
         on_answered=answered if metrics is not None else None,
         tracing=tracing,
+        metrics=metrics.registry if metrics is not None else None,
     )
 
 

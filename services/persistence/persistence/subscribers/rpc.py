@@ -94,6 +94,7 @@ def rpc_server(
         unavailable=database_unavailable,
         on_answered=answered if metrics is not None else None,
         tracing=tracing,
+        metrics=metrics.registry if metrics is not None else None,
     )
 
 
