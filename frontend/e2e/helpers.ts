@@ -201,9 +201,14 @@ export async function setMaxTokens(page: Page, maxTokens: number): Promise<void>
   await page.getByTestId("param-max-tokens").fill(String(maxTokens));
 }
 
+/** Sends `text` and waits until the turn is in the chat: a new chat has its conversation
+ * (and its address) by then, so waiting for the answer cannot end before it began. */
 export async function sendMessage(page: Page, text: string): Promise<void> {
+  const turns = page.getByTestId("message-user");
+  const before = await turns.count();
   await page.getByTestId("composer-input").fill(text);
   await page.getByTestId("composer-input").press("Enter");
+  await expect(turns).toHaveCount(before + 1, { timeout: 15_000 });
 }
 
 /** Waits for the live answer to finish (the stop button turns back into send). */
