@@ -187,9 +187,11 @@ class NatsGateway:
             ack, _ = await asyncio.gather(
                 self.requests.publish(request), self.open_chats.record(request)
             )
-        except Exception as exc:
+        except BaseException as exc:  # a cancelled open (client gone) closes its feed too
             if feed is not None:
                 feed.close()
+            if not isinstance(exc, Exception):
+                raise
             raise GatewayUnavailable(f"could not queue the request: {exc}") from exc
         if not feed.closed:
             self.requests.hold(request, ack.seq)

@@ -4,6 +4,7 @@ lost ack is injected at the client, where it happens)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -75,6 +76,38 @@ async def test_a_lost_ack_is_published_again_and_stored_once(nats_url: str) -> N
         gateway.requests.js = flaky._js  # type: ignore[attr-defined]
         assert await queued(gateway, model) == 1  # the second publish was a duplicate
         feed.close()
+    finally:
+        await gateway.close()
+
+
+class NeverAcks:
+    """A JetStream context whose publishes never come back (the caller gives up first)."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self._js = js
+        self.started = asyncio.Event()
+
+    async def publish(self, subject: str, payload: bytes, **kwargs: Any) -> PubAck:
+        self.started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._js, name)
+
+
+async def test_an_open_cancelled_while_publishing_leaves_no_feed_open(nats_url: str) -> None:
+    gateway = await NatsGateway.connect(nats_url, WorkerRegistry(3.0), timeout_s=10.0)
+    hanging = NeverAcks(gateway.js)
+    gateway.requests.js = hanging  # type: ignore[assignment]
+    try:
+        opening = asyncio.create_task(gateway.open(chat_request(f"m-{uuid.uuid4().hex[:8]}")))
+        await asyncio.wait_for(hanging.started.wait(), 5.0)
+        assert len(gateway.feeds.open) == 1
+        opening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+        assert gateway.feeds.open == {}
     finally:
         await gateway.close()
 

@@ -71,7 +71,7 @@ class ChunkFeeds:
         self.open[key] = feed
         try:
             subscription = await self._subscribe(feed)
-        except Exception:
+        except BaseException:  # cancelled too: the feed must not stay open
             feed.close()
             raise
         return feed
