@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 
 import msgspec
 
-from bench import conversation_load, observability, platform_path
+from bench import conversation_load, observability, platform_path, process_cpu
 from bench.config import BenchConfig, dev_token, load_config, say
 from bench.direct_path import DirectEngine
 from bench.stats import LevelResult, LevelRun, Sample, pooled
@@ -66,20 +67,43 @@ async def run_direct(config: BenchConfig) -> list[LevelRun]:
     return runs
 
 
-async def run_platform(config: BenchConfig, api_url: str, token: str) -> list[LevelRun]:
+CpuReading = Callable[[], dict[str, float]]
+"""CPU seconds so far of each part of the stack (``bench.process_cpu``)."""
+
+
+async def run_platform(
+    config: BenchConfig, api_url: str, token: str, cpu: CpuReading
+) -> tuple[list[LevelRun], dict[str, dict[str, float]]]:
+    """The levels' results, and each level's CPU milliseconds per token of every part of
+    the stack (key ``"10"``, ``"ctx2k_c1"``: as in the JSON's results)."""
     runs: list[LevelRun] = []
+    cpu_per_token: dict[str, dict[str, float]] = {}
     await platform_path.run_level(api_url, token, [short_chat(99)], 1, config.max_tokens)
-    for level in config.levels:
+
+    async def level(case: str, chats: list[list[Message]], concurrency: int) -> None:
+        before = cpu()
         samples, wall = await platform_path.run_level(
-            api_url, token, workload(level), level, config.max_tokens
+            api_url, token, chats, concurrency, config.max_tokens
         )
-        runs.append(level_run("platform", "chat", level, samples, wall))
+        tokens = sum(s.completion_tokens for s in samples)
+        key = str(concurrency) if case == "chat" else f"{case}_c{concurrency}"
+        cpu_per_token[key] = parts = process_cpu.per_token_ms(before, cpu(), tokens)
+        runs.append(level_run("platform", case, concurrency, samples, wall))
+        say(f"platform {case:5} c={concurrency:<2} CPU ms per token: {cpu_line(parts)}")
+
+    for concurrency in config.levels:
+        await level("chat", workload(concurrency), concurrency)
     # Other report numbers than the direct run: the prefix cache of this engine is cold too.
-    samples, wall = await platform_path.run_level(
-        api_url, token, long_workload(100), 1, config.max_tokens
-    )
-    runs.append(level_run("platform", "ctx2k", 1, samples, wall))
-    return runs
+    await level("ctx2k", long_workload(100), 1)
+    return runs, cpu_per_token
+
+
+def cpu_line(parts: dict[str, float]) -> str:
+    """The platform's own processes first (their sum), then the engine's."""
+    own = {name: ms for name, ms in parts.items() if name != process_cpu.ENGINE}
+    listed = ", ".join(f"{name} {ms}" for name, ms in sorted(own.items()))
+    engine = parts.get(process_cpu.ENGINE)
+    return f"platform {sum(own.values()):.3f} ({listed}); engine {engine}"
 
 
 def report(result: LevelResult) -> LevelResult:
@@ -136,7 +160,7 @@ def by_path(results: list[LevelResult]) -> dict[str, dict[str, object]]:
 
 def run_platform_phase(
     config: BenchConfig, round_no: int, with_conversation_load: bool
-) -> tuple[list[LevelRun], conversation_load.LoadResult | None]:
+) -> tuple[list[LevelRun], dict[str, dict[str, float]], conversation_load.LoadResult | None]:
     stack_dir = config.data_dir / f"bench-stack-{round_no}"
     settings = StackSettings(
         data_dir=stack_dir, nats_url=None, gateway_port=free_port(), log_dir=stack_dir / "logs"
@@ -146,7 +170,11 @@ def run_platform_phase(
     with Stack(settings) as stack:
         stack.wait_ready(say)
         token = dev_token(stack_dir)
-        runs = asyncio.run(run_platform(config, settings.api_url, token))
+        runs, cpu = asyncio.run(
+            run_platform(
+                config, settings.api_url, token, lambda: process_cpu.stack_cpu_by_part(stack)
+            )
+        )
         if with_conversation_load:
             say("conversation load: 1,000 stored messages through GET /api/conversations/{id}")
             load = asyncio.run(
@@ -158,7 +186,7 @@ def run_platform_phase(
                 f"conversation load: {load.messages} messages, p50 {load.p50_ms} ms, "
                 f"p95 {load.p95_ms} ms, max {load.max_ms} ms over {load.requests} requests"
             )
-    return runs, load
+    return runs, cpu, load
 
 
 def main() -> int:
@@ -166,6 +194,7 @@ def main() -> int:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     runs: list[LevelRun] = []
     per_round: list[list[LevelResult]] = []
+    cpu_per_round: list[dict[str, dict[str, float]]] = []
     load: conversation_load.LoadResult | None = None
     for round_no in range(1, config.rounds + 1):
         order = ("direct", "platform") if round_no % 2 else ("platform", "direct")
@@ -175,8 +204,9 @@ def main() -> int:
             if path == "direct":
                 round_runs += asyncio.run(run_direct(config))
             else:
-                platform_runs, round_load = run_platform_phase(config, round_no, load is None)
+                platform_runs, cpu, round_load = run_platform_phase(config, round_no, load is None)
                 round_runs += platform_runs
+                cpu_per_round.append(cpu)
                 load = load or round_load
         per_round.append([run.summary() for run in round_runs])
         runs += round_runs
@@ -194,6 +224,8 @@ def main() -> int:
         "conversation_load": msgspec.to_builtins(load),
         "results": by_path(results),
         "per_round": [by_path(round_results) for round_results in per_round],
+        # CPU ms per token of each part of the stack, per round and level
+        "platform_cpu_ms_per_token": cpu_per_round,
     }
     if os.environ.get("BENCH_OBSERVABILITY") == "1":  # metrics + tracing + logs, on vs off
         comparison = observability.run_comparison(

@@ -38,6 +38,7 @@ import msgspec
 
 from bench import platform_path
 from bench.config import dev_token, load_config, say
+from bench.process_cpu import stack_cpu_s
 from bench.stats import LevelResult, summarize
 from bench.workload import Message, short_chat
 from local_stack.launcher import Stack
@@ -184,33 +185,6 @@ class Scraper:
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
-
-
-def process_groups_cpu_s(group_ids: Iterable[int], extra_pids: Iterable[int] = ()) -> float:
-    """CPU seconds (user + system) so far of every live process in ``group_ids`` (the
-    stack starts each service in its own session: its group id is its pid) and of
-    ``extra_pids``."""
-    groups = set(group_ids)
-    pids = set(extra_pids)
-    ticks = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # exited meanwhile
-        fields = stat[stat.rindex(")") + 2 :].split()
-        # fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
-        if int(fields[2]) in groups or int(entry.name) in pids:
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def stack_cpu_s(stack: Stack) -> float:
-    groups = [p.pid for p in stack.processes() if p.pid is not None]
-    nats = stack.nats.process.pid if stack.nats and stack.nats.process else None
-    return process_groups_cpu_s(groups, [nats] if nats else [])
 
 
 def metrics_urls(api_url: str, env: dict[str, str]) -> list[str]:
