@@ -45,8 +45,9 @@ test("reload mid-answer 20 times: the page continues and ends with exactly the s
     const t0 = Date.now();
     await sendMessage(page, `Count from one to twenty in words. (${i + 1})`);
     await expect(liveAnswer(page)).toHaveCount(1);
-    // a random point of the answer: after 1..60 characters of it (about 150 in all)
-    const target = 1 + Math.floor(Math.random() * 60);
+    // a random point early in the answer: with points up to 60 characters, 4 tries of 20 in
+    // one CI run saw the answer end first and did not reload
+    const target = 1 + Math.floor(Math.random() * 30);
     await expect
       .poll(async () => {
         const text = await liveText(page);
@@ -80,7 +81,7 @@ test("reload mid-answer 20 times: the page continues and ends with exactly the s
         return stored?.status ?? "absent";
       }, { timeout: 15_000 })
       .toBe("complete");
-    console.log(`try ${i + 1}: target ${target}, reload ${before !== null}, first part ${t1 - t0} ms, to done ${t2 - t1} ms, checked ${Date.now() - t2} ms`);
+    console.log(`try ${i + 1}: target ${target}, answer ${stored!.content.length} chars, reload ${before !== null}, first part ${t1 - t0} ms, to done ${t2 - t1} ms, checked ${Date.now() - t2} ms`);
     if (shown !== stored!.content) {
       mismatches++;
       const delta = shown!.length - stored!.content.length;
