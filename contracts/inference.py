@@ -70,8 +70,29 @@ class StreamStarted(msgspec.Struct, frozen=True, kw_only=True, tag="started"):
     prompt_tokens: int
 
 
+class WorkerTimeline(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """When the worker did each step of one request up to its first token, in
+    ``time.time_ns()``: the wall clock, so the api can set them beside its own stamps (the
+    gaps between the two processes are exact only where their clocks agree, as on one
+    host). 0: the step did not happen."""
+
+    fetched: int
+    """The request came out of the worker's fetch from the request consumer."""
+    acked: int
+    """JetStream confirmed the ack: the request is this worker's."""
+    prompt_built: int
+    """The chat template rendered and tokenized."""
+    engine_submitted: int
+    """Handed to the engine."""
+    first_output: int
+    """The engine's first delta reached the worker's loop."""
+    first_chunk_sent: int
+    """The first token chunk was handed to the NATS client."""
+
+
 class TokenChunk(msgspec.Struct, frozen=True, kw_only=True, tag="token"):
-    """A text delta. The last chunk of a stream has ``finish_reason`` and ``usage``.
+    """A text delta. The last chunk of a stream has ``finish_reason`` and ``usage``, and
+    the worker's ``timeline`` of the request.
 
     ``token_ids`` are the ids behind ``text`` so a generation can be continued
     exactly elsewhere (prompt ids + ids so far)."""
@@ -81,6 +102,7 @@ class TokenChunk(msgspec.Struct, frozen=True, kw_only=True, tag="token"):
     token_ids: tuple[int, ...] = ()
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    timeline: WorkerTimeline | None = None
 
 
 class StreamError(msgspec.Struct, frozen=True, kw_only=True, tag="error"):

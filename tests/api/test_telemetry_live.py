@@ -117,6 +117,7 @@ async def observed(
         worker_stale_after_s=1.0,
         worker_sweep_interval_s=0.1,
         shutdown_grace_s=2.0,
+        expose_timeline=True,
     )
     app = create_app(settings, tracing=ApiTracing.with_processor(api_processor, "api"))
     server = uvicorn.Server(
@@ -297,6 +298,50 @@ async def test_every_endpoint_parses_and_moves_after_a_chat(observed: Observed) 
         )
         >= 1
     )
+
+
+async def test_a_streamed_chat_ends_with_its_first_token_stages(observed: Observed) -> None:
+    """Both ends stamp the chat on one host: every stage is there, none is negative, and
+    the stages in a row add up to the whole time to first token."""
+    async with httpx.AsyncClient(base_url=observed.api_url, timeout=10.0) as http:
+        before = await _scrape(http, "/metrics")
+        async with aconnect_sse(
+            http,
+            "POST",
+            "/api/chat",
+            json={"messages": [{"role": "user", "content": "hi [[tokens=4]]"}]},
+            headers=observed.headers,
+        ) as source:
+            events = [sse async for sse in source.aiter_sse()]
+        done = events[-1]
+        assert done.event == "done"
+        chat_stages = done.json()["timeline"]
+        response = await http.post(
+            "/v1/chat/completions",
+            json={
+                "model": observed.model,
+                "stream": True,
+                "messages": [{"role": "user", "content": "hi [[tokens=4]]"}],
+            },
+            headers=observed.headers,
+        )
+        frames = [line[6:] for line in response.text.split("\n") if line.startswith("data: ")]
+        assert frames[-1] == "[DONE]"
+        [finish] = [f for f in frames[:-1] if "timeline" in f]
+        v1_stages = httpx.Response(200, content=finish).json()["timeline"]
+        after = await _scrape(http, "/metrics")
+
+    in_a_row = ("accept", "to_worker", "worker_ack", "prompt", "engine", "worker_send", "to_api")
+    for stages in (chat_stages, v1_stages):
+        assert set(stages) == {*in_a_row, "publish", "api_write", "ttft"}
+        assert all(ms >= 0 for ms in stages.values()), stages
+        assert stages["engine"] >= 1.0  # the stand-in engine waits before each token
+        in_total = sum(stages[s] for s in (*in_a_row, "api_write"))
+        assert in_total == pytest.approx(stages["ttft"], abs=0.01)
+    for stage in (*in_a_row, "publish", "api_write", "ttft"):
+        name = "llmchat_api_first_token_stage_seconds_count"
+        labels = {"model": observed.model, "stage": stage}
+        assert _value(after, name, **labels) - _value(before, name, **labels) == 2
 
 
 async def test_one_chat_is_one_trace_across_nats(observed: Observed) -> None:

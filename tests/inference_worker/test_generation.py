@@ -21,6 +21,7 @@ from contracts.inference import (
 from inference_worker.engine import EngineDelta, GenerationParams, ScriptedEngine
 from inference_worker.generation import Generation
 from inference_worker.prompt import PromptBuilder
+from inference_worker.timeline import TimelineStamps
 from tests.inference_worker.fakes import BrokenChunkSink, ListChunkSink, ListEventSink
 
 TEXT = "one two three four five"
@@ -54,6 +55,7 @@ def make_generation(
     chunks: ListChunkSink | BrokenChunkSink | None = None,
     events: ListEventSink | None = None,
     max_model_len: int = 4096,
+    stamps: TimelineStamps | None = None,
 ) -> tuple[Generation, ListChunkSink, ListEventSink]:
     sink = chunks if chunks is not None else ListChunkSink()
     event_sink = events or ListEventSink()
@@ -71,6 +73,7 @@ def make_generation(
         events=event_sink,
         worker_id="w1",
         model="m",
+        stamps=stamps,
     )
     assert isinstance(sink, ListChunkSink) or chunks is not None
     return generation, sink if isinstance(sink, ListChunkSink) else ListChunkSink(), event_sink
@@ -111,6 +114,43 @@ async def test_normal_stream(engine: ScriptedEngine) -> None:
     assert event.text == "one two three four five "
     assert event.conversation_id is None
     assert generation.outcome == "stop"
+
+
+async def test_the_last_chunk_carries_the_worker_timeline_in_order(
+    engine: ScriptedEngine,
+) -> None:
+    fetched = time.time_ns()
+    stamps = TimelineStamps(fetched, fetched + 1)
+    generation, chunks, _ = make_generation(make_request(), engine, stamps=stamps)
+    await asyncio.wait_for(generation.start(), WAIT)
+    *tokens, last = chunks.chunks
+    assert all(c.timeline is None for c in tokens if isinstance(c, TokenChunk))
+    assert isinstance(last, TokenChunk)
+    assert last.timeline is not None
+    timeline = last.timeline
+    steps = [
+        timeline.fetched,
+        timeline.acked,
+        timeline.prompt_built,
+        timeline.engine_submitted,
+        timeline.first_output,
+        timeline.first_chunk_sent,
+    ]
+    assert steps[:2] == [fetched, fetched + 1]
+    assert steps == sorted(steps)
+    # the scripted engine waits 1 ms before each token: the first output is after that
+    assert timeline.first_output - timeline.engine_submitted >= 1_000_000
+    assert timeline.first_chunk_sent <= time.time_ns()
+
+
+async def test_a_one_token_answer_still_stamps_its_first_chunk() -> None:
+    engine = ScriptedEngine(tokens_per_s=1000.0, text="only")
+    generation, chunks, _ = make_generation(make_request(), engine)
+    await asyncio.wait_for(generation.start(), WAIT)
+    last = chunks.chunks[-1]
+    assert isinstance(last, TokenChunk)
+    assert last.timeline is not None
+    assert last.timeline.first_output <= last.timeline.first_chunk_sent
 
 
 async def test_terminal_events_carry_the_answer_and_conversation(engine: ScriptedEngine) -> None:

@@ -88,8 +88,11 @@ async def run_platform(
         tokens = sum(s.completion_tokens for s in samples)
         key = str(concurrency) if case == "chat" else f"{case}_c{concurrency}"
         cpu_per_token[key] = parts = process_cpu.per_token_ms(before, cpu(), tokens)
-        runs.append(level_run("platform", case, concurrency, samples, wall))
+        run = level_run("platform", case, concurrency, samples, wall)
+        runs.append(run)
         say(f"platform {case:5} c={concurrency:<2} CPU ms per token: {cpu_line(parts)}")
+        stages = run.summary().first_token_stages
+        say(f"platform {case:5} c={concurrency:<2} first token p50/p95 ms: {stage_line(stages)}")
 
     for concurrency in config.levels:
         await level("chat", workload(concurrency), concurrency)
@@ -104,6 +107,10 @@ def cpu_line(parts: dict[str, float]) -> str:
     listed = ", ".join(f"{name} {ms}" for name, ms in sorted(own.items()))
     engine = parts.get(process_cpu.ENGINE)
     return f"platform {sum(own.values()):.3f} ({listed}); engine {engine}"
+
+
+def stage_line(stages: dict[str, dict[str, float]]) -> str:
+    return ", ".join(f"{stage} {q['p50']}/{q['p95']}" for stage, q in stages.items()) or "-"
 
 
 def report(result: LevelResult) -> LevelResult:
@@ -163,7 +170,11 @@ def run_platform_phase(
 ) -> tuple[list[LevelRun], dict[str, dict[str, float]], conversation_load.LoadResult | None]:
     stack_dir = config.data_dir / f"bench-stack-{round_no}"
     settings = StackSettings(
-        data_dir=stack_dir, nats_url=None, gateway_port=free_port(), log_dir=stack_dir / "logs"
+        data_dir=stack_dir,
+        nats_url=None,
+        gateway_port=free_port(),
+        log_dir=stack_dir / "logs",
+        extra_env={"API_EXPOSE_TIMELINE": "true"},
     )
     say("platform: starting nats-server, persistence, metering, model-admin, worker and api")
     load = None
@@ -216,6 +227,12 @@ def main() -> int:
         print(table(round_results))
     print(f"all {config.rounds} rounds pooled")
     print(table(results))
+    print("platform first token by stage, p50/p95 ms (pooled)")
+    for result in results:
+        if result.path == "platform":
+            print(
+                f"{result.case:6} {result.concurrency:>4} | {stage_line(result.first_token_stages)}"
+            )
     config.out.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "max_tokens": config.max_tokens,

@@ -1,4 +1,5 @@
-"""Requests through the front door: POST /api/chat, SSE read until `done`."""
+"""Requests through the front door: POST /api/chat, SSE read until `done` (which carries
+the first token's stages: the bench starts the api with ``API_EXPOSE_TIMELINE``)."""
 
 from __future__ import annotations
 
@@ -39,9 +40,12 @@ async def one_chat(
                 if event.event == "token" and ttft is None:
                     ttft = time.perf_counter() - started
                 elif event.event == "done":
-                    usage = json.loads(event.data)["usage"]
+                    done = json.loads(event.data)
                     return Sample(
-                        ttft_s=ttft, completion_tokens=usage["completion_tokens"], ok=True
+                        ttft_s=ttft,
+                        completion_tokens=done["usage"]["completion_tokens"],
+                        ok=True,
+                        stages=done.get("timeline"),
                     )
                 elif event.event == "error":
                     return Sample(

@@ -12,6 +12,8 @@ class Sample(msgspec.Struct, kw_only=True):
     completion_tokens: int
     ok: bool
     error: str = ""
+    stages: dict[str, float] | None = None
+    """The platform's first token by stage in ms (the api's ``timeline``); None: direct."""
 
 
 class LevelResult(msgspec.Struct, kw_only=True):
@@ -29,6 +31,8 @@ class LevelResult(msgspec.Struct, kw_only=True):
     completion_tokens: int
     wall_s: float
     errors: list[str] = []
+    first_token_stages: dict[str, dict[str, float]] = {}
+    """Stage -> {"p50": ms, "p95": ms} over the requests that told their stages."""
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -48,6 +52,7 @@ def summarize(
     failed = [s for s in samples if not s.ok]
     p50, p95 = percentile(ttfts, 50), percentile(ttfts, 95)
     return LevelResult(
+        first_token_stages=stage_percentiles(samples),
         path=path,
         case=case,
         concurrency=concurrency,
@@ -63,6 +68,21 @@ def summarize(
         wall_s=round(wall_s, 3),
         errors=sorted({s.error for s in failed})[:5],
     )
+
+
+def stage_percentiles(samples: list[Sample]) -> dict[str, dict[str, float]]:
+    """p50 / p95 in ms of each first-token stage, in the order the api names them."""
+    by_stage: dict[str, list[float]] = {}
+    for sample in samples:
+        for stage, ms in (sample.stages or {}).items():
+            by_stage.setdefault(stage, []).append(ms)
+    return {
+        stage: {
+            "p50": round(percentile(values, 50) or 0.0, 3),
+            "p95": round(percentile(values, 95) or 0.0, 3),
+        }
+        for stage, values in by_stage.items()
+    }
 
 
 class LevelRun(msgspec.Struct, kw_only=True):

@@ -36,6 +36,7 @@ from chat_api.bus.signals import (
 )
 from chat_api.gateway import Gateway
 from chat_api.queue_positions import QueueUpdate
+from chat_api.telemetry.timeline import ApiStamps, first_token_stages
 from contracts import subjects
 from contracts.errors import ErrorCode
 from contracts.events import RequestFailed
@@ -48,6 +49,7 @@ from contracts.inference import (
     StreamStarted,
     TokenChunk,
     Usage,
+    WorkerTimeline,
 )
 
 if TYPE_CHECKING:
@@ -114,6 +116,8 @@ class Relay:
         owner: bool = True,
         start_seq: int = -1,
         backlog: list[Chunk] | None = None,
+        stamps: ApiStamps | None = None,
+        expose_timeline: bool = False,
     ) -> None:
         self.gateway = gateway
         self.request = request
@@ -150,6 +154,12 @@ class Relay:
         self.usage: Usage | None = None
         self.chunks_relayed = 0
         """Token chunks received when the relay ended (limits settle on it without usage)."""
+        self.stamps = stamps
+        """The api's stamps of the chat up to its first token (None: not the owner's
+        relay); the SSE writer stamps ``first_token_written``."""
+        self.expose_timeline = expose_timeline
+        """Tell the client the first token's stages with the stream's end."""
+        self._worker_timeline: WorkerTimeline | None = None
         loop = asyncio.get_running_loop()
         delay = max(0.0, request.deadline - time.time())
         self._deadline_timer = loop.call_later(delay, feed.push, Deadline())
@@ -343,6 +353,8 @@ class Relay:
 
     def _note_first_token(self) -> None:
         if self.first_token_at is None:
+            if self.stamps is not None:
+                self.stamps.first_chunk_received = time.time_ns()
             self.first_token_at = time.monotonic()
             if self._observer is not None:
                 self._observer.first_token(self.first_token_at)
@@ -351,6 +363,7 @@ class Relay:
         self, chunk: TokenChunk, reason: FinishReason
     ) -> AsyncGenerator[RelayItem, None]:
         self._terminal = self._ended = True
+        self._worker_timeline = chunk.timeline
         if reason in ("stop", "length"):
             self._observe_end(reason, chunk.usage)
             self._run_on_done()
@@ -463,6 +476,16 @@ class Relay:
         self._ended = True
         self._observe_end(failure.code, usage)
         return failure
+
+    def first_token_stages(self) -> dict[str, float] | None:
+        """The first token's stages in milliseconds (``telemetry.timeline``), observed in
+        the metrics; None without the api's stamps. Call once, as the stream ends."""
+        if self.stamps is None:
+            return None
+        stages = first_token_stages(self.stamps, self._worker_timeline)
+        if self._observer is not None:
+            self._observer.first_token_stages(stages)
+        return stages
 
     def _observe_end(self, outcome: str, usage: Usage | None) -> None:
         self.outcome, self.usage = outcome, usage

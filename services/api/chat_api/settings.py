@@ -104,6 +104,10 @@ class ApiSettings:
     # --- observability (issue 4: metrics, tracing) ---
     metrics_enabled: bool = True
     """Prometheus metrics at ``GET /metrics`` (``API_METRICS_ENABLED``)."""
+    expose_timeline: bool = False
+    """``API_EXPOSE_TIMELINE``: the end of every stream tells the client its first token's
+    stages in milliseconds (``timeline`` in the ``done`` event and in the last /v1 chunk;
+    for benchmarks and debugging: it shows the platform's inner timings to any caller)."""
     otel_traces_exporter: str = "none"
     """``OTEL_TRACES_EXPORTER``: ``none`` (no tracing at all), ``otlp`` or ``console``."""
     otel_exporter_otlp_protocol: str = "http/protobuf"
@@ -191,6 +195,7 @@ class ApiSettings:
             usage_page_size=min(max(_integer(env, "USAGE_CSV_PAGE_SIZE", 1000), 1), 1000),
             usage_max_range_days=max(_integer(env, "USAGE_MAX_RANGE_DAYS", 366), 1),
             metrics_enabled=_flag(env, "API_METRICS_ENABLED", True),
+            expose_timeline=_flag(env, "API_EXPOSE_TIMELINE", False),
             otel_traces_exporter=traces_exporter,
             otel_exporter_otlp_protocol=otlp_protocol,
             otel_service_name=env.get("OTEL_SERVICE_NAME") or "llmchat-api",

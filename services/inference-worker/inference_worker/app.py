@@ -43,6 +43,7 @@ from inference_worker.subscribers.admin import (
 from inference_worker.subscribers.cancels import CancelSubscriber
 from inference_worker.subscribers.requests import RequestSubscriber
 from inference_worker.swap import EngineHost, Swapper
+from inference_worker.timeline import TimelineStamps
 from inference_worker.tracing import WorkerTracing
 from llmchat_bus.broker import ServiceBroker
 from llmchat_bus.bus_metrics import bus_metrics
@@ -110,7 +111,7 @@ class Worker:
             else f"the built-in {s.chat_template!r} template",
         )
 
-    async def take(self, request: ChatRequest) -> bool:
+    async def take(self, request: ChatRequest, stamps: TimelineStamps) -> bool:
         assert self._prompts is not None, "requests are pulled only once the engine is ready"
         generation = Generation(
             request,
@@ -120,6 +121,7 @@ class Worker:
             events=self._events,
             worker_id=self._settings.worker_id,
             model=self._settings.model,
+            stamps=stamps,
         )
         reason = self._inflight.cancelled_before_start(request.request_id)
         if reason is not None:

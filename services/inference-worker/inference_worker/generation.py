@@ -28,6 +28,7 @@ from contracts.inference import (
 )
 from inference_worker.engine import Engine
 from inference_worker.prompt import PromptBuilder, PromptError
+from inference_worker.timeline import TimelineStamps
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Generation:
         "_model",
         "_prompts",
         "_running",
+        "_stamps",
         "_text",
         "_worker_id",
         "first_token_at",
@@ -74,8 +76,10 @@ class Generation:
         events: EventSink,
         worker_id: str,
         model: str,
+        stamps: TimelineStamps | None = None,
     ) -> None:
         self.request = request
+        self._stamps = stamps or TimelineStamps()
         self._engine = engine
         self._prompts = prompts
         self._chunks = chunks
@@ -147,6 +151,8 @@ class Generation:
                 ErrorCode.INTERNAL, f"prompt rendering failed: {exc!r}", seq=0, usage=None
             )
             return
+        stamps = self._stamps
+        stamps.prompt_built = time.time_ns()
         prompt_tokens = len(prompt.token_ids)
         seq = 0
         completion_tokens = 0
@@ -162,6 +168,7 @@ class Generation:
             )
             async with asyncio.timeout(request.deadline - time.time()):
                 try:
+                    stamps.engine_submitted = time.time_ns()
                     deltas = self._engine.generate(request_id, prompt.token_ids, prompt.params)
                     async with aclosing(deltas):
                         text_parts = self._text
@@ -172,8 +179,11 @@ class Generation:
                             completion_tokens += len(token_ids)
                             if not first_token_at:
                                 first_token_at = self.first_token_at = time.time()
+                                stamps.first_output = time.time_ns()
                             if reason is None:
                                 await send(TokenChunk(seq=seq, text=text, token_ids=token_ids))
+                                if not stamps.first_chunk_sent:
+                                    stamps.first_chunk_sent = time.time_ns()
                                 continue
                             finish = reason
                             await send(
@@ -186,6 +196,7 @@ class Generation:
                                         prompt_tokens=prompt_tokens,
                                         completion_tokens=completion_tokens,
                                     ),
+                                    timeline=stamps.timeline(),
                                 )
                             )
                             break
@@ -231,6 +242,7 @@ class Generation:
                     text="",
                     finish_reason=finish,
                     usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
+                    timeline=stamps.timeline(),
                 )
             )
         end = time.time()

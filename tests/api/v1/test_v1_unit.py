@@ -44,6 +44,9 @@ def test_stream_frames_and_usage(client: TestClient[Any], auth_headers: dict[str
         headers=auth_headers,
         json={**BODY, "stream": True, "stream_options": {"include_usage": True}},
     )
+    # SSE although the route also answers JSON (stream false): proxies and clients go by it
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert response.headers["x-accel-buffering"] == "no"
     lines = [line[6:] for line in response.text.split("\n") if line.startswith("data: ")]
     assert lines[-1] == "[DONE]"
     chunks = [json.loads(line) for line in lines[:-1]]

@@ -18,6 +18,7 @@ from contracts.inference import ChatMessage, ChatRequest, SamplingParams
 from contracts.streams import ensure_streams, request_consumer_config
 from inference_worker.inflight import InFlight
 from inference_worker.subscribers.requests import RequestSubscriber
+from inference_worker.timeline import TimelineStamps
 
 pytestmark = pytest.mark.nats
 
@@ -64,9 +65,16 @@ async def fetched_request(nats_client: NatsClient) -> tuple[Msg, str, str]:
     return msg, model, request.request_id
 
 
-def subscriber(nats_client: NatsClient, model: str, taken: list[str]) -> RequestSubscriber:
-    async def take(request: ChatRequest) -> bool:
+def subscriber(
+    nats_client: NatsClient,
+    model: str,
+    taken: list[str],
+    stamped: list[TimelineStamps] | None = None,
+) -> RequestSubscriber:
+    async def take(request: ChatRequest, stamps: TimelineStamps) -> bool:
         taken.append(request.request_id)
+        if stamped is not None:
+            stamped.append(stamps)
         return True
 
     return RequestSubscriber(nats_client.jetstream(), model=model, inflight=InFlight(1), take=take)
@@ -84,6 +92,21 @@ async def test_an_ack_stored_despite_its_error_still_runs_the_request(
     )
     assert started
     assert taken == [request_id]
+
+
+async def test_a_taken_request_carries_when_it_was_fetched_and_acked(
+    nats_client: NatsClient,
+) -> None:
+    msg, model, request_id = await fetched_request(nats_client)
+    fetched = time.time_ns()
+    taken: list[str] = []
+    stamped: list[TimelineStamps] = []
+    assert await subscriber(nats_client, model, taken, stamped).on_chat_request(msg, fetched)
+    assert taken == [request_id]
+    [stamps] = stamped
+    assert stamps.fetched == fetched
+    assert fetched < stamps.acked <= time.time_ns()  # after the ack's round trip
+    assert stamps.prompt_built == stamps.first_output == 0  # the generation's to stamp
 
 
 async def test_an_ack_that_never_arrived_leaves_the_request_for_redelivery(

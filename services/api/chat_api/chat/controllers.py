@@ -12,7 +12,7 @@ from litestar.response import Stream
 from chat_api.auth import AuthUser
 from chat_api.chat.schemas import CancelResult, ChatBody
 from chat_api.chat.service import ChatService, ChatSpec
-from chat_api.chat.sse import SSE_HEADERS, SSE_MEDIA_TYPE, chat_frames
+from chat_api.chat.sse import SSE_MEDIA_TYPE, EventStream, chat_frames
 from chat_api.errors import ApiError, request_id_of
 from contracts.errors import ErrorCode
 from contracts.inference import ChatMessage, SamplingParams
@@ -75,7 +75,7 @@ class ChatController(Controller):
             detach_grace_s=chat_service.settings.chat_detach_grace_s,
             queue_updates=True,
         )
-        return Stream(chat_frames(relay), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
+        return EventStream(chat_frames(relay))
 
     @get(
         "/{request_id:str}/events",
@@ -100,7 +100,7 @@ class ChatController(Controller):
         relay = await chat_service.attach(
             request.user, request_id, parse_last_event_id(last_event_id), queue_updates=True
         )
-        return Stream(chat_frames(relay), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
+        return EventStream(chat_frames(relay))
 
     @post("/{request_id:str}/cancel", status_code=202, summary="Cancel a running chat")
     async def cancel(

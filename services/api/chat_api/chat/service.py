@@ -37,6 +37,7 @@ from chat_api.relay import Relay, StreamTable
 from chat_api.request_log import note_chat
 from chat_api.settings import ApiSettings
 from chat_api.telemetry import ApiMetrics
+from chat_api.telemetry.timeline import ApiStamps
 from contracts.accounts import UserSettings
 from contracts.conversations import ConversationDetail
 from contracts.errors import ErrorCode
@@ -212,6 +213,7 @@ class ChatService:
         """Publish the chat and return its relay. ``detach_grace_s`` > 0: a client that
         goes away detaches the generation for that long instead of cancelling it;
         ``queue_updates``: the relay says the chat's place in the queue while it waits."""
+        stamps = ApiStamps(time.time_ns())
         started = time.monotonic()
         if not self.streams.accepting:
             raise retry_later(ErrorCode.SHUTTING_DOWN, SHUTTING_DOWN_MESSAGE)
@@ -245,6 +247,7 @@ class ChatService:
         if span.is_recording():
             span.set_attributes(gen_ai_request_attributes(request))
         ticket = await self.admission.admit(user, request)
+        stamps.publishing = time.time_ns()
         try:
             feed = await self.gateway.open(request, queue_updates)
         except GatewayUnavailable as exc:
@@ -252,6 +255,7 @@ class ChatService:
                 ticket.forget()
             # The bus, not the model: service_unavailable (model_unavailable means no worker).
             raise retry_later(ErrorCode.SERVICE_UNAVAILABLE, str(exc)) from exc
+        stamps.queued = time.time_ns()
         relay = Relay(
             self.gateway,
             request,
@@ -261,6 +265,8 @@ class ChatService:
             if self.metrics is None
             else self.metrics.stream(model, user.role, started),
             detach_grace_s=detach_grace_s,
+            stamps=stamps,
+            expose_timeline=self.settings.expose_timeline,
         )
         if detail is not None and self._wants_title(detail):
             titles = self.titles

@@ -9,9 +9,13 @@ StringIO per event; the wire format is the same.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import msgspec
+from litestar.response import Stream
+from litestar.response.base import ASGIResponse
 
 from chat_api.queue_positions import QueueUpdate
 from chat_api.relay import KEEPALIVE_S, KeepAlive, Relay, StreamFailure
@@ -25,6 +29,19 @@ _encode = msgspec.json.encode
 log = logging.getLogger("chat_api.chat")
 
 
+class EventStream(Stream):
+    """A ``Stream`` of SSE frames that is always ``text/event-stream``: Litestar 2.25 gives
+    the route's media type precedence over the response's, and ``/v1/chat/completions``
+    answers JSON or a stream from one route."""
+
+    def __init__(self, frames: AsyncIterator[bytes]) -> None:
+        super().__init__(frames, media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS)
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        kwargs["media_type"] = SSE_MEDIA_TYPE
+        return super().to_asgi_response(*args, **kwargs)
+
+
 class Start(msgspec.Struct, kw_only=True):
     request_id: str
     model: str
@@ -36,9 +53,11 @@ class UsageOut(msgspec.Struct, kw_only=True):
     total_tokens: int
 
 
-class Done(msgspec.Struct, kw_only=True):
+class Done(msgspec.Struct, kw_only=True, omit_defaults=True):
     finish_reason: str
     usage: UsageOut | None
+    timeline: dict[str, float] | None = None
+    """The first token's stages in ms, when the api exposes them (``API_EXPOSE_TIMELINE``)."""
 
 
 class ErrorOut(msgspec.Struct, kw_only=True):
@@ -52,6 +71,7 @@ def error_frame(code: str, message: str) -> bytes:
 
 async def chat_frames(relay: Relay) -> AsyncIterator[bytes]:
     request = relay.request
+    stamps = relay.stamps
     yield (
         b"event: start\ndata: "
         + _encode(Start(request_id=request.request_id, model=request.model))
@@ -73,8 +93,11 @@ async def chat_frames(relay: Relay) -> AsyncIterator[bytes]:
                     item.seq,
                     _encode(item.text),
                 )
+                if stamps is not None and not stamps.first_token_written:
+                    stamps.first_token_written = time.time_ns()
             if item.finish_reason is not None:
                 usage = item.usage
+                stages = relay.first_token_stages()
                 yield (
                     b"event: done\ndata: "
                     + _encode(
@@ -87,6 +110,7 @@ async def chat_frames(relay: Relay) -> AsyncIterator[bytes]:
                                 completion_tokens=usage.completion_tokens,
                                 total_tokens=usage.total_tokens,
                             ),
+                            timeline=stages if relay.expose_timeline else None,
                         )
                     )
                     + b"\n\n"

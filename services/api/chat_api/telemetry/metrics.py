@@ -39,6 +39,27 @@ METRICS_KEY = "metrics"
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+STAGE_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
+"""Stages of the first token go from a tenth of a millisecond (a hand-over) to seconds
+(the engine's prefill)."""
 
 SUCCESS_OUTCOMES = frozenset({"stop", "length"})
 """Chat outcomes that are answers; ``cancelled`` (by the client) is neither an answer nor
@@ -87,6 +108,15 @@ class ApiMetrics:
             "service to the first token arriving from the worker.",
             ("model",),
             buckets=TTFT_BUCKETS,
+            registry=registry,
+        )
+        self.first_token_stages = Histogram(
+            "llmchat_api_first_token_stage_seconds",
+            "Time to first token by stage, for streamed chats that reached their end (stages: "
+            "accept, publish, to_worker, worker_ack, prompt, engine, worker_send, to_api, "
+            "api_write, ttft; see chat_api.telemetry.timeline).",
+            ("model", "stage"),
+            buckets=STAGE_BUCKETS,
             registry=registry,
         )
         self.tokens = Counter(
@@ -149,6 +179,12 @@ class StreamObserver:
     def first_token(self, at: float) -> None:
         """The first token arrived at ``at`` (``time.monotonic()``)."""
         self._ttft.observe(max(0.0, at - self._started))
+
+    def first_token_stages(self, stages: Mapping[str, float]) -> None:
+        """The chat's time to first token by stage (milliseconds, see ``timeline``)."""
+        histogram = self._metrics.first_token_stages
+        for stage, ms in stages.items():
+            histogram.labels(self._model, stage).observe(max(0.0, ms) / 1000.0)
 
     def ended(self, outcome: str, usage: Usage | None = None) -> None:
         """The chat ended: ``stop`` / ``length``, ``cancelled`` or an error code."""

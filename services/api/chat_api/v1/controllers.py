@@ -11,7 +11,7 @@ from litestar.response import Stream
 
 from chat_api.auth import AuthUser
 from chat_api.chat.service import ChatService, ChatSpec
-from chat_api.chat.sse import SSE_HEADERS, SSE_MEDIA_TYPE
+from chat_api.chat.sse import EventStream
 from chat_api.errors import STATUS_OF_CODE, ApiError, request_id_of
 from chat_api.relay import StreamFailure
 from chat_api.v1.schemas import (
@@ -61,11 +61,7 @@ class OpenAIController(Controller):
         created = int(time.time())
         if data.stream:
             include_usage = data.stream_options is not None and data.stream_options.include_usage
-            return Stream(
-                completion_frames(relay, created, include_usage),
-                media_type=SSE_MEDIA_TYPE,
-                headers=SSE_HEADERS,
-            )
+            return EventStream(completion_frames(relay, created, include_usage))
         parts: list[str] = []
         # aclosing: leaving early (an error, the answer) closes the relay now, which
         # cancels the generation and settles the limits, not whenever the GC gets to it.

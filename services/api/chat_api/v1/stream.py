@@ -1,12 +1,14 @@
 """``chat.completion.chunk`` SSE frames, ending with ``data: [DONE]``.
 
 Each token frame is a prebuilt prefix + the JSON-encoded text + a prebuilt suffix, so the
-per-chunk work is one string encode.
+per-chunk work is one string encode. With ``API_EXPOSE_TIMELINE`` the finish frame also
+has ``timeline``: the first token's stages in milliseconds (``telemetry.timeline``).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -50,6 +52,7 @@ async def completion_frames(
     include_usage: bool,
 ) -> AsyncIterator[bytes]:
     request = relay.request
+    stamps = relay.stamps
     head = (
         b'data: {"id":'
         + _encode(completion_id(request.request_id))
@@ -80,13 +83,21 @@ async def completion_frames(
                 return
             if item.text:
                 yield token_head + _encode(item.text) + token_tail
+                if stamps is not None and not stamps.first_token_written:
+                    stamps.first_token_written = time.time_ns()
             if item.finish_reason is not None:
+                stages = relay.first_token_stages()
+                finish_tail = (
+                    tail
+                    if stages is None or not relay.expose_timeline
+                    else b',"timeline":' + _encode(stages) + tail
+                )
                 yield (
                     head
                     + b'{"index":0,"delta":{},"logprobs":null,"finish_reason":'
                     + _encode(item.finish_reason)
                     + b"}]"
-                    + tail
+                    + finish_tail
                 )
                 if include_usage:
                     usage = item.usage

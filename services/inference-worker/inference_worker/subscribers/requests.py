@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from nats.aio.msg import Msg
@@ -34,11 +35,13 @@ from contracts.inference import ChatRequest
 from contracts.streams import request_consumer_config
 from contracts.tracing import extract_trace_context
 from inference_worker.inflight import InFlight
+from inference_worker.timeline import TimelineStamps
 
 log = logging.getLogger(__name__)
 
-TakeRequest = Callable[[ChatRequest], Awaitable[bool]]
-"""Starts (True) or settles without generating (False) one acked request."""
+TakeRequest = Callable[[ChatRequest, TimelineStamps], Awaitable[bool]]
+"""Starts (True) or settles without generating (False) one acked request; the stamps
+hold when it was fetched and acked."""
 
 
 class RequestSubscriber:
@@ -131,6 +134,7 @@ class RequestSubscriber:
                     break
                 try:
                     msgs = await fetch(1, timeout=self._poll_s)
+                    fetched = time.time_ns()
                 except TimeoutError:
                     continue
                 except Exception as exc:  # reconnecting, JetStream restarting...
@@ -140,7 +144,7 @@ class RequestSubscriber:
                     await asyncio.sleep(0.5)
                     continue
                 for msg in msgs:  # fetch(1): one message, one slot
-                    task = asyncio.create_task(self._handle(msg), name="take-request")
+                    task = asyncio.create_task(self._handle(msg, fetched), name="take-request")
                     self._handling.add(task)
                     task.add_done_callback(self._handling.discard)
                     handed_over = True
@@ -148,11 +152,11 @@ class RequestSubscriber:
                 if not handed_over:
                     self._inflight.release_slot()
 
-    async def _handle(self, msg: Msg) -> None:
+    async def _handle(self, msg: Msg, fetched: int) -> None:
         """Owns the slot acquired for ``msg``: keeps it if a generation started."""
         started = False
         try:
-            started = await self.on_chat_request(msg)
+            started = await self.on_chat_request(msg, fetched)
         finally:
             if not started:
                 self._inflight.release_slot()
@@ -182,8 +186,10 @@ class RequestSubscriber:
         log.warning("ack failed, request left for redelivery request_id=%s: %r", request_id, error)
         return False
 
-    async def on_chat_request(self, msg: Msg) -> bool:
-        """Decode, ack (or term / nak), hand over. True if a generation took the slot."""
+    async def on_chat_request(self, msg: Msg, fetched: int = 0) -> bool:
+        """Decode, ack (or term / nak), hand over. True if a generation took the slot.
+        ``fetched``: when the fetch returned it (``time.time_ns()``; 0: now)."""
+        stamps = TimelineStamps(fetched or time.time_ns())
         if self._stopping:
             await msg.nak()
             return False
@@ -198,11 +204,12 @@ class RequestSubscriber:
         except Exception as exc:
             if not await self._acked_after_all(msg, request.request_id, exc):
                 return False
+        stamps.acked = time.time_ns()
         token = (
             otel_context.attach(extract_trace_context(msg.headers)) if self._trace_context else None
         )
         try:
-            return await self._take(request)
+            return await self._take(request, stamps)
         except Exception:
             log.exception("could not start request_id=%s", request.request_id)
             return False
