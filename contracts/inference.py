@@ -17,6 +17,9 @@ from contracts.subjects import SCHEMA_VERSION
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled", "timeout", "error"]
 CancelReason = Literal["client_disconnected", "client_cancelled", "timeout", "shutdown"]
+DIRECT_RELAY = "direct"
+"""The relay of a request nobody relays under an id of its own: its chunks are followed by
+request id alone (``subjects.request_chunk_subjects``)."""
 
 
 class ChatMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,6 +52,9 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     """Set when the chat continues a saved conversation; carried into the events."""
     api_key_id: str | None = None
     """The API key the caller used (None: a JWT); the api copies it into ``RequestAccepted``."""
+    relay: str = DIRECT_RELAY
+    """Whose chunk subject the worker streams on (``subjects.chunk_subject(relay, id)``):
+    the api instance that publishes the request sets its own id."""
     v: int = SCHEMA_VERSION
 
 

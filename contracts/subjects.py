@@ -103,9 +103,28 @@ def request_consumer(model: str) -> str:
     return f"workers-{subject_token(model)}"
 
 
-def chunk_subject(request_id: str) -> str:
-    """Per-request subject the owning worker streams chunks on (core publish)."""
-    return f"{_CHUNK_PREFIX}.{subject_token(request_id)}"
+def chunk_subject(relay: str, request_id: str) -> str:
+    """The subject the owning worker streams a request's chunks on (core publish): under
+    the relay that asked for them (``ChatRequest.relay``, the api instance that accepted
+    the request), so that instance reads the chunks of all its requests through one
+    subscription (``relay_chunk_subjects``) instead of one per request."""
+    return f"{_CHUNK_PREFIX}.{subject_token(relay)}.{subject_token(request_id)}"
+
+
+def relay_chunk_subjects(relay: str) -> str:
+    """The chunks of every request the relay asked for."""
+    return f"{_CHUNK_PREFIX}.{subject_token(relay)}.*"
+
+
+def request_chunk_subjects(request_id: str) -> str:
+    """The chunks of one request whichever relay asked for them: for a client re-attached
+    to an answer another instance relays, and to read the capture back."""
+    return f"{_CHUNK_PREFIX}.*.{subject_token(request_id)}"
+
+
+def request_id_of_chunk(subject: str) -> str:
+    """The request id token of a chunk subject."""
+    return subject[subject.rindex(".") + 1 :]
 
 
 def cancel_subject(request_id: str) -> str:

@@ -4,6 +4,7 @@ names, and every stream, consumer, KV bucket and subject in its commands exists.
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 import shlex
 from pathlib import Path
@@ -53,8 +54,9 @@ def _subject_patterns() -> list[re.Pattern[str]]:
         value = getattr(subjects, name)
         if isinstance(value, str) and "." in value and not name.startswith("_"):
             known.append(re.escape(value).replace(r"\*", r"\*").replace(r"\>", ">"))
-        elif callable(value) and name.endswith("_subject"):
-            known.append(re.escape(value("TOKEN")).replace("TOKEN", TOKEN))
+        elif callable(value) and name.endswith(("_subject", "_subjects")):
+            tokens = ["TOKEN"] * len(inspect.signature(value).parameters)
+            known.append(re.escape(value(*tokens)).replace("TOKEN", TOKEN))
     return [re.compile(f"^{pattern}$") for pattern in known]
 
 

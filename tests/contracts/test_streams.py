@@ -63,7 +63,7 @@ async def test_only_the_first_terminal_event_is_stored(nats_client: NatsClient) 
 async def test_core_chunk_publish_is_captured_for_replay(nats_client: NatsClient) -> None:
     js = nats_client.jetstream()
     await ensure_streams(js)
-    subject = subjects.chunk_subject("replay-check")
+    subject = subjects.chunk_subject("relay-1", "replay-check")
     for seq in range(3):
         await nats_client.publish(subject, str(seq).encode())
     await nats_client.flush()

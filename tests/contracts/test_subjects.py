@@ -15,7 +15,10 @@ SOURCE_DIRS = ["services", "libs", "deploy", "tools"]
 
 def test_builders_make_single_safe_tokens() -> None:
     assert subjects.request_subject("google/gemma-3.1b") == "inference.request.v1.google_gemma-3_1b"
-    assert subjects.chunk_subject("abc.def>*") == "inference.chunks.v1.abc_def__"
+    assert subjects.chunk_subject("api.1", "abc.def>*") == "inference.chunks.v1.api_1.abc_def__"
+    assert subjects.relay_chunk_subjects("api.1") == "inference.chunks.v1.api_1.*"
+    assert subjects.request_chunk_subjects("abc.def>*") == "inference.chunks.v1.*.abc_def__"
+    assert subjects.request_id_of_chunk(subjects.chunk_subject("a", "r-1")) == "r-1"
     assert subjects.request_consumer("a.b") == "workers-a_b"
 
 
@@ -32,7 +35,7 @@ def test_terminal_events_share_one_dedup_id() -> None:
 
 def test_streams_cover_their_subjects() -> None:
     assert subjects.request_subject("m").startswith(subjects.REQUEST_SUBJECTS[:-1])
-    assert subjects.chunk_subject("r").startswith(subjects.CHUNK_SUBJECTS[:-1])
+    assert subjects.chunk_subject("a", "r").startswith(subjects.CHUNK_SUBJECTS[:-1])
     assert subjects.EVENT_COMPLETED.startswith(subjects.EVENT_SUBJECTS[:-1])
 
 

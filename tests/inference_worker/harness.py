@@ -215,7 +215,9 @@ class Client:
             created_at=now,
         )
         stream = self.streams[request.request_id] = Stream(request)
-        await self.nc.subscribe(subjects.chunk_subject(request.request_id), cb=stream.on_chunk)
+        await self.nc.subscribe(
+            subjects.chunk_subject(request.relay, request.request_id), cb=stream.on_chunk
+        )
         await self.nc.flush()
         stream.published_at = time.perf_counter()
         await self.js.publish(

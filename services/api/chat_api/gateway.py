@@ -11,6 +11,7 @@ import itertools
 import time
 from typing import Protocol
 
+import msgspec
 from nats.aio.client import Client as NatsClient
 from prometheus_client import CollectorRegistry
 
@@ -160,6 +161,7 @@ class NatsGateway:
         return gateway
 
     async def start(self) -> None:
+        await self.feeds.start()
         await self.open_chats.start(self.js)
         await self.worker_watch.start()
         await self.announcements.start()
@@ -181,15 +183,16 @@ class NatsGateway:
             if queue_updates:
                 self.positions.unwatch(request_id, request.model)
 
-        feed: Feed | None = None
+        feed = self.feeds.own(request_id, forget)
+        # The worker streams the chunks under this instance's relay id, to the one
+        # subscription that feeds every request this instance accepted.
+        published = msgspec.structs.replace(request, relay=self.feeds.relay_id)
         try:
-            feed = await self.feeds.follow(request_id, request_id, forget)
             ack, _ = await asyncio.gather(
-                self.requests.publish(request), self.open_chats.record(request)
+                self.requests.publish(published), self.open_chats.record(request)
             )
         except BaseException as exc:  # a cancelled open (client gone) closes its feed too
-            if feed is not None:
-                feed.close()
+            feed.close()
             if not isinstance(exc, Exception):
                 raise
             raise GatewayUnavailable(f"could not queue the request: {exc}") from exc

@@ -117,7 +117,7 @@ class Worker:
             request,
             engine=self._engine,
             prompts=self._prompts,
-            chunks=NatsChunkSink(self._nc, request.request_id),
+            chunks=NatsChunkSink(self._nc, request),
             events=self._events,
             worker_id=self._settings.worker_id,
             model=self._settings.model,

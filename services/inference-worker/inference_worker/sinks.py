@@ -23,7 +23,7 @@ from contracts.events import (
     RequestCompleted,
     RequestFailed,
 )
-from contracts.inference import Chunk
+from contracts.inference import ChatRequest, Chunk
 from contracts.tracing import inject_trace_context
 from llmchat_bus.outbox import JetStreamOutbox
 
@@ -42,9 +42,9 @@ class NatsChunkSink:
 
     __slots__ = ("_publish", "_subject")
 
-    def __init__(self, nc: NatsClient, request_id: str) -> None:
+    def __init__(self, nc: NatsClient, request: ChatRequest) -> None:
         self._publish = nc.publish
-        self._subject = subjects.chunk_subject(request_id)
+        self._subject = subjects.chunk_subject(request.relay, request.request_id)
 
     async def send(self, chunk: Chunk) -> None:
         await self._publish(self._subject, encode(chunk))

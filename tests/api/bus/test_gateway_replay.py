@@ -22,6 +22,8 @@ from local_stack.ports import free_port
 from tests.persistence.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.nats
+RELAY = "some-api"
+"""The relay the chunks were streamed to: replay reads them whichever it was."""
 
 
 @pytest.fixture
@@ -42,13 +44,13 @@ def _answer(words: int) -> list[Chunk]:
 async def _publish(nc: NatsClient, request_id: str, chunks: list[Chunk]) -> None:
     """As the worker does: core publishes, which the capture stream stores."""
     for chunk in chunks:
-        await nc.publish(subjects.chunk_subject(request_id), codec.encode(chunk))
+        await nc.publish(subjects.chunk_subject(RELAY, request_id), codec.encode(chunk))
     await nc.flush()
 
 
 async def _captured(nc: NatsClient, request_id: str, count: int) -> None:
     js = nc.jetstream()
-    subject = subjects.chunk_subject(request_id)
+    subject = subjects.chunk_subject(RELAY, request_id)
     for _ in range(200):
         info = await js.stream_info(subjects.CHUNKS_STREAM, subjects_filter=subject)
         if (info.state.subjects or {}).get(subject, 0) >= count:
@@ -86,7 +88,7 @@ async def test_replay_reads_ranges_of_one_request(
     assert time.monotonic() - began < 1.0
     # Each replay's consumer is gone afterwards.
     js = nats_client.jetstream()
-    subject = subjects.chunk_subject(mine)
+    subject = subjects.request_chunk_subjects(mine)
     for _ in range(100):
         consumers = await js.consumers_info(subjects.CHUNKS_STREAM)
         if not any(c.config.filter_subject == subject for c in consumers):

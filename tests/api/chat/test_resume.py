@@ -230,7 +230,7 @@ async def test_an_expired_capture_is_410(
         await _ended(nats_client, request_id)
     # What the capture's age limit does after 15 minutes, done now.
     await nats_client.jetstream().purge_stream(
-        subjects.CHUNKS_STREAM, subject=subjects.chunk_subject(request_id)
+        subjects.CHUNKS_STREAM, subject=subjects.request_chunk_subjects(request_id)
     )
     await asyncio.sleep(1.0)  # past the request's deadline
     gone = await http.get(f"/api/chat/{request_id}/events")

@@ -134,7 +134,7 @@ def _consumer(name: str, request_id: str) -> ConsumerConfig:
     """An ephemeral-in-effect consumer of the request's captured chunks, from the first."""
     return ConsumerConfig(
         name=name,
-        filter_subject=subjects.chunk_subject(request_id),
+        filter_subject=subjects.request_chunk_subjects(request_id),
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.NONE,
         inactive_threshold=REPLAY_CONSUMER_IDLE_S,

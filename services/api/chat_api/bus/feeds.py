@@ -1,11 +1,20 @@
-"""Feeds: a request's chunks (and signals and queue updates about it) in arrival order,
-filled by ONE core subscription on ``chunk_subject(request_id)`` per feed. ``ChunkFeeds``
-keeps the open ones, so that each is told to ``Resync`` after a NATS reconnect."""
+"""Feeds: a request's chunks (and signals and queue updates about it) in arrival order.
+``ChunkFeeds`` keeps the open ones, so that each is told to ``Resync`` after a NATS
+reconnect.
+
+The chunks of every request this api instance accepted come through ONE core subscription
+(``relay_chunk_subjects(relay_id)``: the instance asks workers to stream there), which
+hands each to its request's feed: no subscribe / unsubscribe per chat, and no task per
+subscription between the NATS client and the feed, which is most of the api's cost per
+token at thousands of streams (``make bench-capacity``). A client following a request
+another instance accepted gets a subscription of its own (``request_chunk_subjects``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 
 from nats.aio.client import Client as NatsClient
@@ -48,16 +57,54 @@ class Feed:
 
 
 class ChunkFeeds:
-    def __init__(self, nc: NatsClient, background: BackgroundTasks) -> None:
+    def __init__(
+        self, nc: NatsClient, background: BackgroundTasks, relay_id: str | None = None
+    ) -> None:
         self.nc = nc
         self._background = background
+        self.relay_id = relay_id or uuid.uuid4().hex[:16]
+        """This instance's relay id: the chunk subject token of the requests it publishes."""
         self.open: dict[str, Feed] = {}
         """Open feeds by key (the request id, or one per client following it)."""
+        self._owned: dict[str, Feed] = {}
+        """The feeds of the requests this instance accepted, by request id."""
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        """Subscribe to this relay's chunks (before any request names the relay)."""
+        if self._subscription is None:
+            self._subscription = await self.nc.subscribe(
+                subjects.relay_chunk_subjects(self.relay_id), cb=self._on_owned_chunk
+            )
+
+    def own(self, request_id: str, on_close: Callable[[], None]) -> Feed:
+        """The feed of a request this instance is about to publish under ``relay_id``, kept
+        under the request id until closed; closing it calls ``on_close``."""
+
+        def close() -> None:
+            on_close()
+            if self.open.get(request_id) is feed:
+                del self.open[request_id]
+            if self._owned.get(request_id) is feed:
+                del self._owned[request_id]
+
+        feed = Feed(request_id, close)
+        self.open[request_id] = self._owned[request_id] = feed
+        return feed
+
+    async def _on_owned_chunk(self, msg: Msg) -> None:
+        feed = self._owned.get(subjects.request_id_of_chunk(msg.subject))
+        if feed is None:  # closed: the chunk is late, or for a request abandoned here
+            return
+        try:
+            feed.push(codec.decode_chunk(msg.data))
+        except codec.DecodeErrors as exc:
+            log.warning("bad chunk for %s: %s", feed.request_id, exc)
 
     async def follow(self, request_id: str, key: str, on_close: Callable[[], None]) -> Feed:
-        """A feed of the request's chunks, kept under ``key`` until closed; closing it
-        calls ``on_close`` and unsubscribes. If the subscription fails the feed is closed
-        and the error raised."""
+        """A feed of the request's chunks whichever relay asked for them, with a subscription
+        of its own, kept under ``key`` until closed; closing it calls ``on_close`` and
+        unsubscribes. If the subscription fails the feed is closed and the error raised."""
         subscription: Subscription | None = None
 
         def close() -> None:
@@ -93,4 +140,4 @@ class ChunkFeeds:
             except codec.DecodeErrors as exc:
                 log.warning("bad chunk for %s: %s", request_id, exc)
 
-        return await self.nc.subscribe(subjects.chunk_subject(request_id), cb=on_chunk)
+        return await self.nc.subscribe(subjects.request_chunk_subjects(request_id), cb=on_chunk)
