@@ -36,6 +36,9 @@ class ErrorCode(StrEnum):
     """429: a requests / tokens per minute or concurrent-streams limit; see Retry-After."""
     MODEL_OVERLOADED = "model_overloaded"
     """503: the model's queue is deeper than MAX_QUEUE_DEPTH; see Retry-After."""
+    OVERLOADED = "overloaded"
+    """503: this api instance's event loop runs more than API_MAX_LOOP_LAG_MS behind (more
+    streams than its core relays in time); see Retry-After. Its open streams go on."""
     CONTENT_BLOCKED = "content_blocked"
     """400: the input contains a word of the BANNED_WORDS list."""
     # --- model admin (issue 5: profiles, compatibility, swaps) ---

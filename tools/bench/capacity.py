@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import msgspec
 import nats
 from nats.aio.client import Client as NatsClient
@@ -62,6 +63,9 @@ class StepResult(msgspec.Struct, kw_only=True):
     api_cpu_share: float
     """The api's CPU seconds per second of the step (1.0 = one core)."""
     api_rss_mib_max: float
+    loop_lag_ms_max: float
+    """The api's ``llmchat_api_event_loop_lag_seconds`` at its highest (read each second):
+    past ``API_MAX_LOOP_LAG_MS`` it refuses new chats."""
     delay_p50_ms: float | None
     delay_p99_ms: float | None
     delay_max_ms: float | None
@@ -102,6 +106,21 @@ def stack_env(config: CapacityConfig) -> dict[str, str]:
     }
 
 
+LAG_GAUGE = "llmchat_api_event_loop_lag_seconds "
+
+
+async def loop_lag_ms(http: httpx.AsyncClient) -> float:
+    """The api's event loop lag gauge (0 when /metrics does not answer in time)."""
+    try:
+        text = (await http.get("/metrics")).text
+    except httpx.HTTPError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith(LAG_GAUGE):
+            return float(line[len(LAG_GAUGE) :]) * 1000
+    return 0.0
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -126,7 +145,7 @@ class ChunkTap:
         async def on_chunk(chunk_msg: Msg) -> None:
             seen[decode_chunk(chunk_msg.data).seq] = time.time()
 
-        await self._nc.subscribe(subjects.chunk_subject(request_id), cb=on_chunk)
+        await self._nc.subscribe(subjects.request_chunk_subjects(request_id), cb=on_chunk)
 
 
 async def run_step(
@@ -157,10 +176,13 @@ async def run_step(
         stdout=asyncio.subprocess.PIPE,
     )
     rss_max = rss_mib(api_pid)
+    lag_max = 0.0
     communicate = asyncio.ensure_future(client.communicate())
-    while not communicate.done():
-        await asyncio.wait({communicate}, timeout=1.0)
-        rss_max = max(rss_max, rss_mib(api_pid))
+    async with httpx.AsyncClient(base_url=stack.settings.api_url, timeout=2.0) as http:
+        while not communicate.done():
+            await asyncio.wait({communicate}, timeout=1.0)
+            rss_max = max(rss_max, rss_mib(api_pid))
+            lag_max = max(lag_max, await loop_lag_ms(http))
     stdout, _ = communicate.result()
     wall = time.monotonic() - started
     if client.returncode != 0:
@@ -186,6 +208,7 @@ async def run_step(
         api_cpu_us_per_chunk=round(api_cpu * 1e6 / report.chunks, 1) if report.chunks else None,
         api_cpu_share=round(api_cpu / wall, 3),
         api_rss_mib_max=round(rss_max, 1),
+        loop_lag_ms_max=round(lag_max, 1),
         delay_p50_ms=None if p50 is None else round(p50, 2),
         delay_p99_ms=None if p99 is None else round(p99, 2),
         delay_max_ms=round(max(delays), 2) if delays else None,
@@ -202,7 +225,8 @@ def step_line(step: StepResult) -> str:
         f"{step.streams:>5} streams: completed {step.completed}, refused {step.refused}, "
         f"errors {errors}; {step.chunks_per_s} chunks/s; api {step.api_cpu_us_per_chunk} "
         f"us CPU per chunk ({step.api_cpu_share:.2f} of a core), RSS max "
-        f"{step.api_rss_mib_max} MiB; chunk delay p50 {step.delay_p50_ms} ms p99 "
+        f"{step.api_rss_mib_max} MiB, loop lag max {step.loop_lag_ms_max} ms; "
+        f"chunk delay p50 {step.delay_p50_ms} ms p99 "
         f"{step.delay_p99_ms} ms max {step.delay_max_ms} ms (n={step.delay_samples}); "
         f"CPU s {json.dumps(step.cpu_s_by_part)}, client {step.client_cpu_s}; {step.wall_s} s"
     )

@@ -86,6 +86,7 @@ STATUS_OF_CODE: dict[str, int] = {
     ErrorCode.TIMEOUT: 504,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.MODEL_OVERLOADED: 503,
+    ErrorCode.OVERLOADED: 503,
     ErrorCode.CONTENT_BLOCKED: 400,
 }
 

@@ -63,6 +63,8 @@ def install_services(
     if isinstance(metrics, ApiMetrics) and chat_service.metrics is None:
         chat_service.metrics = metrics
         metrics.watch_workers(chat_service.gateway.workers)
+        if chat_service.admission.load is not None:
+            metrics.watch_loop_lag(chat_service.admission.load)
         queue = chat_service.admission.queue
         if queue is not None:
             metrics.watch_queue_depth(queue.depths)

@@ -217,6 +217,7 @@ class ChatService:
         started = time.monotonic()
         if not self.streams.accepting:
             raise retry_later(ErrorCode.SHUTTING_DOWN, SHUTTING_DOWN_MESSAGE)
+        self.admission.check_load()
         self.banned_words.check(spec.messages)
         defaults = (
             await self.user_defaults.for_user(user.id) if self.user_defaults is not None else None

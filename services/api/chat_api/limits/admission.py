@@ -1,4 +1,5 @@
-"""``ChatAdmission``: may this chat start now? The queue bound first, then the rate limits.
+"""``ChatAdmission``: may this chat start now? This instance's load first, then the queue
+bound, then the rate limits.
 
 Both chat routes (``/api/chat`` and ``/v1/chat/completions``) go through
 ``ChatService.start``, which asks ``admit`` after validation (a bad request costs no
@@ -15,6 +16,7 @@ from opentelemetry.trace import TracerProvider
 from chat_api.auth.tokens import AuthUser
 from chat_api.errors import ApiError
 from chat_api.limits.limiter import RateLimiter, Ticket
+from chat_api.limits.load import LoopLag
 from chat_api.limits.memory_store import MemoryLimitStore
 from chat_api.limits.policy import QueueBounds
 from chat_api.limits.queue import JetStreamQueueProbe, QueueMonitor
@@ -32,11 +34,16 @@ class ChatAdmission:
         bounds: QueueBounds,
         queue: QueueMonitor | None = None,
         queue_retry_after_s: int = 5,
+        load: LoopLag | None = None,
+        overload_retry_after_s: int = 2,
     ) -> None:
         self.limiter = limiter
         self.bounds = bounds
         self.queue = queue
         self.queue_retry_after_s = queue_retry_after_s
+        self.load = load
+        """This instance's event loop lag (None: never refuse for load)."""
+        self.overload_retry_after_s = overload_retry_after_s
 
     @classmethod
     def from_settings(
@@ -47,23 +54,45 @@ class ChatAdmission:
         tracer_provider: TracerProvider | None = None,
     ) -> ChatAdmission:
         """The store ``RATE_LIMIT_STORE`` names (unless one is given); with ``js`` also the
-        queue monitor (call ``start``); ``tracer_provider``: tracing on."""
+        queue monitor and the loop lag (call ``start``); ``tracer_provider``: tracing on."""
         limiter = RateLimiter(
             settings.rate_limits,
             store or limit_store(settings, tracer_provider),
             fail_open=settings.rate_limit_fail_open,
             default_output_tokens=settings.limit_default_output_tokens,
         )
-        queue = None
+        queue = load = None
         if js is not None:
             queue = QueueMonitor(
                 JetStreamQueueProbe(js), settings.models, settings.queue_poll_interval_s
             )
-        return cls(limiter, settings.max_queue_depth, queue, settings.queue_retry_after_s)
+            load = LoopLag(settings.max_loop_lag_ms / 1000.0)
+        return cls(
+            limiter,
+            settings.max_queue_depth,
+            queue,
+            settings.queue_retry_after_s,
+            load,
+            settings.overload_retry_after_s,
+        )
 
     def start(self) -> None:
         if self.queue is not None:
             self.queue.start()
+        if self.load is not None:
+            self.load.start()
+
+    def check_load(self) -> None:
+        """503 ``overloaded`` while this instance's loop is too far behind: asked first,
+        before a refused chat costs any work."""
+        if self.load is not None and self.load.overloaded:
+            raise ApiError(
+                503,
+                ErrorCode.OVERLOADED,
+                f"this api instance is at capacity (its event loop is "
+                f"{self.load.lag_s * 1000:.0f} ms behind); retry",
+                headers={"Retry-After": str(self.overload_retry_after_s)},
+            )
 
     def check_queue(self, model: str) -> None:
         if self.queue is None:
@@ -87,6 +116,8 @@ class ChatAdmission:
         return await self.limiter.acquire(user, request)
 
     async def close(self) -> None:
+        if self.load is not None:
+            await self.load.close()
         if self.queue is not None:
             await self.queue.close()
         await self.limiter.close()

@@ -32,6 +32,7 @@ from contracts.inference import Usage
 if TYPE_CHECKING:
     from litestar.types import Scope
 
+    from chat_api.limits.load import LoopLag
     from chat_api.workers import WorkerRegistry
 
 METRICS_KEY = "metrics"
@@ -144,6 +145,15 @@ class ApiMetrics:
     def watch_queue_depth(self, depths: QueueDepthSource) -> None:
         """Export ``depths()`` (model -> requests waiting) as ``llmchat_api_queue_depth``."""
         self.registry.register(QueueDepthCollector(depths))
+
+    def watch_loop_lag(self, load: LoopLag) -> None:
+        """Export ``load.lag_s`` as ``llmchat_api_event_loop_lag_seconds``."""
+        Gauge(
+            "llmchat_api_event_loop_lag_seconds",
+            "How late the api's event loop runs its timers, a moving average: past "
+            "API_MAX_LOOP_LAG_MS new chats get 503 overloaded.",
+            registry=self.registry,
+        ).set_function(lambda: load.lag_s)
 
     def render(self) -> bytes:
         """The text exposition format of every family."""
