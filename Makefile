@@ -33,7 +33,7 @@ WEB_DEPS := frontend/node_modules/.installed-$(LOCK_HASH)
 WEB_BUILD := frontend/dist/.built-$(WEB_HASH)
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo )apt-get
 
-.PHONY: help env model run token test test-fast lint bench bench-capacity bench-web clean node web web-deps web-dev web-test browser-deps asyncapi
+.PHONY: help env model run token test test-fast lint bench bench-capacity bench-vllm-server bench-web clean node web web-deps web-dev web-test browser-deps asyncapi
 
 help:
 	@echo "make run    start nats-server, an inference worker (vLLM CPU) and the api"
@@ -41,6 +41,7 @@ help:
 	@echo "make test   install what is needed and run every test (unit, integration, e2e)"
 	@echo "make bench  platform vs direct engine: TTFT, tokens/s, requests/min"
 	@echo "make bench-capacity  one api process, scripted workers: 250 -> 4,000 concurrent streams"
+	@echo "make bench-vllm-server  the platform's /v1 against vLLM's own OpenAI server, same engine"
 	@echo "make bench-web  the web app in Chromium: first paint, long tasks while streaming, scrolling"
 	@echo "make lint   ruff + mypy + eslint / tsc of the web app"
 	@echo "make asyncapi  write docs/asyncapi/: what each service subscribes to and publishes, with payloads"
@@ -126,6 +127,9 @@ asyncapi: env
 
 bench-capacity: env
 	$(PY) -m bench.capacity
+
+bench-vllm-server: env model
+	$(PY) -m bench.vllm_server
 
 bench-web: env web browser-deps
 	$(PY) -m bench.web_app

@@ -21,7 +21,7 @@ import msgspec
 from bench import conversation_load, observability, platform_path, process_cpu
 from bench.config import BenchConfig, dev_token, load_config, say
 from bench.direct_path import DirectEngine
-from bench.stats import LevelResult, LevelRun, Sample, pooled
+from bench.stats import LevelResult, LevelRun, Sample, pooled, table
 from bench.workload import Message, long_context_chat, short_chat
 from chat_api.auth.dev_token import DEV_USER_ID
 from inference_worker.settings import load_settings as load_worker_settings
@@ -121,34 +121,6 @@ def report(result: LevelResult) -> LevelResult:
         f"errors {result.error_rate:.1%}"
     )
     return result
-
-
-def table(results: list[LevelResult]) -> str:
-    by_key = {(r.path, r.case, r.concurrency): r for r in results}
-    lines = [
-        f"{'case':6} {'conc':>4} | {'TTFT p50 ms':>23} | {'TTFT p95 ms':>23} | "
-        f"{'tokens/s':>23} | {'req/min':>17} | errors",
-        f"{'':6} {'':>4} | {'platform  direct  +ms':>23} | {'platform  direct  +ms':>23} | "
-        f"{'platform  direct  ratio':>23} | {'platform  direct':>17} |",
-    ]
-    for case, conc in sorted({(r.case, r.concurrency) for r in results}):
-        p, d = by_key.get(("platform", case, conc)), by_key.get(("direct", case, conc))
-        if p is None or d is None:
-            continue
-
-        def diff(a: float | None, b: float | None) -> str:
-            return "-" if a is None or b is None else f"{a - b:+.1f}"
-
-        ratio = p.tokens_per_s / d.tokens_per_s if d.tokens_per_s else 0.0
-        lines.append(
-            f"{case:6} {conc:>4} | {p.ttft_p50_ms!s:>8} {d.ttft_p50_ms!s:>7} "
-            f"{diff(p.ttft_p50_ms, d.ttft_p50_ms):>6} | {p.ttft_p95_ms!s:>8} "
-            f"{d.ttft_p95_ms!s:>7} {diff(p.ttft_p95_ms, d.ttft_p95_ms):>6} | "
-            f"{p.tokens_per_s:>8} {d.tokens_per_s:>7} {ratio:>6.3f} | "
-            f"{p.requests_per_min:>8} {d.requests_per_min:>7} | "
-            f"{p.error_rate:.1%} / {d.error_rate:.1%}"
-        )
-    return "\n".join(lines)
 
 
 def by_path(results: list[LevelResult]) -> dict[str, dict[str, object]]:

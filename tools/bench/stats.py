@@ -110,3 +110,32 @@ def pooled(runs: list[LevelRun]) -> list[LevelResult]:
         merged[key].samples.extend(run.samples)
         merged[key].wall_s += run.wall_s
     return [run.summary() for run in merged.values()]
+
+
+def table(results: list[LevelResult], baseline: str = "direct") -> str:
+    """The platform beside ``baseline`` (another path's name), level by level."""
+    by_key = {(r.path, r.case, r.concurrency): r for r in results}
+    lines = [
+        f"{'case':6} {'conc':>4} | {'TTFT p50 ms':>23} | {'TTFT p95 ms':>23} | "
+        f"{'tokens/s':>23} | {'req/min':>17} | errors",
+        f"{'':6} {'':>4} | {'platform  other  +ms':>23} | {'platform  other  +ms':>23} | "
+        f"{'platform  other  ratio':>23} | {'platform  other':>17} |   ({baseline})",
+    ]
+    for case, conc in sorted({(r.case, r.concurrency) for r in results}):
+        p, d = by_key.get(("platform", case, conc)), by_key.get((baseline, case, conc))
+        if p is None or d is None:
+            continue
+
+        def diff(a: float | None, b: float | None) -> str:
+            return "-" if a is None or b is None else f"{a - b:+.1f}"
+
+        ratio = p.tokens_per_s / d.tokens_per_s if d.tokens_per_s else 0.0
+        lines.append(
+            f"{case:6} {conc:>4} | {p.ttft_p50_ms!s:>8} {d.ttft_p50_ms!s:>7} "
+            f"{diff(p.ttft_p50_ms, d.ttft_p50_ms):>6} | {p.ttft_p95_ms!s:>8} "
+            f"{d.ttft_p95_ms!s:>7} {diff(p.ttft_p95_ms, d.ttft_p95_ms):>6} | "
+            f"{p.tokens_per_s:>8} {d.tokens_per_s:>7} {ratio:>6.3f} | "
+            f"{p.requests_per_min:>8} {d.requests_per_min:>7} | "
+            f"{p.error_rate:.1%} / {d.error_rate:.1%}"
+        )
+    return "\n".join(lines)
