@@ -19,15 +19,13 @@ from collections.abc import Callable
 import msgspec
 
 from bench import conversation_load, observability, platform_path, process_cpu
-from bench.config import BenchConfig, dev_token, load_config, say
+from bench.config import BenchConfig, dev_token, load_config, platform_stack_settings, say
 from bench.direct_path import DirectEngine
 from bench.stats import LevelResult, LevelRun, Sample, pooled, table
 from bench.workload import Message, long_context_chat, short_chat
 from chat_api.auth.dev_token import DEV_USER_ID
 from inference_worker.settings import load_settings as load_worker_settings
 from local_stack.launcher import Stack
-from local_stack.ports import free_port
-from local_stack.settings import StackSettings
 
 REQUESTS_PER_SLOT = 4
 """Each level runs max(8, 4 x concurrency) requests per round."""
@@ -141,13 +139,7 @@ def run_platform_phase(
     config: BenchConfig, round_no: int, with_conversation_load: bool
 ) -> tuple[list[LevelRun], dict[str, dict[str, float]], conversation_load.LoadResult | None]:
     stack_dir = config.data_dir / f"bench-stack-{round_no}"
-    settings = StackSettings(
-        data_dir=stack_dir,
-        nats_url=None,
-        gateway_port=free_port(),
-        log_dir=stack_dir / "logs",
-        extra_env={"API_EXPOSE_TIMELINE": "true"},
-    )
+    settings = platform_stack_settings(stack_dir)
     say("platform: starting nats-server, persistence, metering, model-admin, worker and api")
     load = None
     with Stack(settings) as stack:

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import msgspec
 
+from local_stack.ports import free_port
+from local_stack.settings import StackSettings
+
 
 class BenchConfig(msgspec.Struct, frozen=True, kw_only=True):
     levels: tuple[int, ...]
@@ -40,3 +43,15 @@ def dev_token(data_dir: Path) -> str:
     from chat_api.settings import ApiSettings
 
     return make_token(ApiSettings.from_env({**os.environ, "DATA_DIR": str(data_dir)}))
+
+
+def platform_stack_settings(stack_dir: Path) -> StackSettings:
+    """The whole platform on a fresh data dir and a free port, with the api telling each
+    stream's first token by stage (``API_EXPOSE_TIMELINE``)."""
+    return StackSettings(
+        data_dir=stack_dir,
+        nats_url=None,
+        gateway_port=free_port(),
+        log_dir=stack_dir / "logs",
+        extra_env={"API_EXPOSE_TIMELINE": "true"},
+    )

@@ -25,7 +25,7 @@ import httpx
 import jinja2
 import msgspec
 
-from bench.config import BenchConfig, dev_token, load_config, say
+from bench.config import BenchConfig, dev_token, load_config, platform_stack_settings, say
 from bench.openai_path import run_level
 from bench.stats import LevelRun, pooled, table
 from bench.workload import Message, long_context_chat, short_chat
@@ -35,7 +35,6 @@ from inference_worker.settings import WorkerSettings
 from inference_worker.settings import load_settings as load_worker_settings
 from local_stack.launcher import Stack
 from local_stack.ports import free_port
-from local_stack.settings import StackSettings
 
 SERVER = "vllm-server"
 STOP_TOKEN = "<end_of_turn>"
@@ -204,13 +203,7 @@ def run_platform_phase(
     config: BenchConfig, settings: WorkerSettings, round_no: int
 ) -> list[LevelRun]:
     stack_dir = config.data_dir / f"bench-vllm-server-stack-{round_no}"
-    stack_settings = StackSettings(
-        data_dir=stack_dir,
-        nats_url=None,
-        gateway_port=free_port(),
-        log_dir=stack_dir / "logs",
-        extra_env={"API_EXPOSE_TIMELINE": "true"},
-    )
+    stack_settings = platform_stack_settings(stack_dir)
     say("platform: starting the stack")
     with Stack(stack_settings) as stack:
         stack.wait_ready(say)
