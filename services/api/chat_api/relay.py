@@ -208,7 +208,7 @@ class Relay:
         self.detached = True
         # A chunk taken off the queue when the client went (mid-replay, say) would be
         # lost to the drain: it first re-reads everything after the last one relayed.
-        self.feed.queue.put_nowait(Resync())
+        self.feed.put(Resync())
         if self._keepalive_timer is not None:
             self._keepalive_timer.cancel()
         loop = asyncio.get_running_loop()
@@ -299,7 +299,7 @@ class Relay:
 
     async def _next_item(self) -> FeedItem:
         """Replayed chunks first (they come before whatever is queued), then the feed."""
-        return self._backlog.pop() if self._backlog else await self.feed.queue.get()
+        return self._backlog.pop() if self._backlog else await self.feed.get()
 
     async def _handle(self, item: FeedItem, with_updates: bool) -> AsyncGenerator[SseItem, None]:
         """What the consumer sees of one feed item (often nothing)."""

@@ -53,7 +53,7 @@ async def stream(nc: NatsClient, relay: str, request_id: str, *texts: str) -> No
 async def texts(feed: Feed, count: int) -> list[str]:
     got: list[str] = []
     while len(got) < count:
-        item = await asyncio.wait_for(feed.queue.get(), 5.0)
+        item = await asyncio.wait_for(feed.get(), 5.0)
         assert isinstance(item, TokenChunk)
         got.append(item.text)
     return got
@@ -80,8 +80,7 @@ async def test_each_instance_gets_the_chunks_of_its_own_requests(
     assert await texts(my_feed, 2) == ["a", "b"]
     assert await texts(their_feed, 1) == ["x"]
     await asyncio.sleep(0.1)
-    assert my_feed.queue.empty()
-    assert their_feed.queue.empty()
+    assert len(my_feed) == len(their_feed) == 0
 
     my_feed.close()
     their_feed.close()

@@ -158,8 +158,8 @@ async def test_reconnect_tells_every_open_feed_to_resync(nats_url: str) -> None:
         await proxy.start()
         await asyncio.wait_for(reconnects.get(), 10)
 
-        assert open_feed.queue.get_nowait() == Resync()
-        assert closed_feed.queue.empty()
+        assert open_feed.get_nowait() == Resync()
+        assert len(closed_feed) == 0
         gateway.cancel(open_feed.request_id, "client_disconnected")
         open_feed.close()
         assert gateway.feeds.open == {}
