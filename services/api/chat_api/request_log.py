@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from litestar.enums import ScopeType
-from litestar.exceptions import ValidationException
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 from chat_api.errors import request_id_of
+from chat_api.response_status import note_response_status, response_status
 
 if TYPE_CHECKING:
     from chat_api.relay import Relay
@@ -55,14 +55,6 @@ def note_chat(relay: Relay) -> None:
     record = _CURRENT.get()
     if record is not None:
         record.relay = relay
-
-
-def _status_of(exc: BaseException) -> int:
-    """The status the app's exception handlers answer ``exc`` with (``errors.py``)."""
-    if isinstance(exc, ValidationException):
-        return 400
-    status = getattr(exc, "status_code", 500)
-    return status if isinstance(status, int) else 500
 
 
 def chat_fields(relay: Relay, sample_rate: float, draw: Callable[[], float]) -> dict[str, Any]:
@@ -102,23 +94,25 @@ class RequestLogMiddleware:
             return
         record = _Record()
         token = _CURRENT.set(record)
-        status = 0
+        failure: BaseException | None = None
 
-        async def logged_send(message: Message) -> None:
-            nonlocal status
+        # The one wrapper of ``send`` of the middlewares that report the status (the
+        # telemetry middleware inside reads it too): a wrapper costs a call per chunk.
+        async def status_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status = message["status"]
+                note_response_status(scope, message["status"])
             await send(message)
 
         started = time.perf_counter()
         try:
-            await self.app(scope, receive, logged_send)
+            await self.app(scope, receive, status_send)
         except BaseException as exc:
-            status = status or _status_of(exc)
+            failure = exc
             raise
         finally:
             _CURRENT.reset(token)
-            self._write(scope, record, status or 500, time.perf_counter() - started)
+            status = response_status(scope, failure)
+            self._write(scope, record, status, time.perf_counter() - started)
 
     def _write(self, scope: HTTPScope, record: _Record, status: int, elapsed_s: float) -> None:
         route: str = scope.get("path_template") or scope["path"]
