@@ -101,7 +101,10 @@ def nats_lifespan(
             gateway.nc, settings.persistence_timeout_s, propagate_trace=trace
         )
         admission = ChatAdmission.from_settings(
-            settings, gateway.js, tracer_provider=None if tracing is None else tracing.provider
+            settings,
+            gateway.js,
+            tracer_provider=None if tracing is None else tracing.provider,
+            open_streams=streams.__len__,
         )
         admission.start()
         model_admin = NatsModelAdmin(

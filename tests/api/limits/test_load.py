@@ -49,6 +49,48 @@ async def test_a_busy_loop_reads_as_overloaded_until_it_catches_up() -> None:
         await never.close()
 
 
+def test_the_stream_bound_drops_while_behind_and_rises_while_caught_up() -> None:
+    """The rule, lag by lag (the measuring is the test above): the bound holds new chats
+    back once the loop fell behind, until it has caught up for good."""
+    open_streams = [100]
+    load = LoopLag(limit_s=0.1, open_streams=lambda: open_streams[0])
+    load.lag_s = 0.01
+    load._adjust_bound()
+    assert load.stream_bound is None  # never behind: no bound
+    assert not load.overloaded
+
+    load.lag_s = 0.2  # behind: 90 % of the streams open
+    load._adjust_bound()
+    assert load.stream_bound == 90
+    assert load.overloaded
+    open_streams[0] = 95
+    load._adjust_bound()
+    assert load.stream_bound == 85  # still behind: lower again, from the streams open now
+
+    load.lag_s = 0.07  # under the limit, not under half of it: the bound holds
+    load._adjust_bound()
+    assert load.stream_bound == 85
+    assert load.overloaded  # 95 streams open, at most 85
+
+    load.lag_s = 0.01  # caught up, streams near the bound: it rises 5 % a tick
+    bounds = []
+    while load.overloaded:
+        load._adjust_bound()
+        bounds.append(load.stream_bound)
+    assert bounds == [89, 93, 97]
+    open_streams[0] = 10  # far under the bound: it stays where it is
+    load._adjust_bound()
+    assert load.stream_bound == 97
+
+
+def test_no_limit_no_bound() -> None:
+    load = LoopLag(limit_s=0.0, open_streams=lambda: 1000)
+    load.lag_s = 5.0
+    load._adjust_bound()
+    assert load.stream_bound is None
+    assert not load.overloaded
+
+
 @pytest.fixture
 def live_api_overrides() -> dict[str, Any]:
     return {"max_loop_lag_ms": 50.0}

@@ -10,6 +10,8 @@ before any budget is reserved, so shed load costs the caller nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from nats.js import JetStreamContext
 from opentelemetry.trace import TracerProvider
 
@@ -52,9 +54,11 @@ class ChatAdmission:
         js: JetStreamContext | None = None,
         store: LimitStore | None = None,
         tracer_provider: TracerProvider | None = None,
+        open_streams: Callable[[], int] | None = None,
     ) -> ChatAdmission:
         """The store ``RATE_LIMIT_STORE`` names (unless one is given); with ``js`` also the
-        queue monitor and the loop lag (call ``start``); ``tracer_provider``: tracing on."""
+        queue monitor and the loop lag (call ``start``), which bounds ``open_streams()``
+        (the streams this instance relays); ``tracer_provider``: tracing on."""
         limiter = RateLimiter(
             settings.rate_limits,
             store or limit_store(settings, tracer_provider),
@@ -66,7 +70,7 @@ class ChatAdmission:
             queue = QueueMonitor(
                 JetStreamQueueProbe(js), settings.models, settings.queue_poll_interval_s
             )
-            load = LoopLag(settings.max_loop_lag_ms / 1000.0)
+            load = LoopLag(settings.max_loop_lag_ms / 1000.0, open_streams=open_streams)
         return cls(
             limiter,
             settings.max_queue_depth,
@@ -85,12 +89,14 @@ class ChatAdmission:
     def check_load(self) -> None:
         """503 ``overloaded`` while this instance's loop is too far behind: asked first,
         before a refused chat costs any work."""
-        if self.load is not None and self.load.overloaded:
+        load = self.load
+        if load is not None and load.overloaded:
+            bound = "" if load.stream_bound is None else f", at most {load.stream_bound} streams"
             raise ApiError(
                 503,
                 ErrorCode.OVERLOADED,
                 f"this api instance is at capacity (its event loop is "
-                f"{self.load.lag_s * 1000:.0f} ms behind); retry",
+                f"{load.lag_s * 1000:.0f} ms behind{bound}); retry",
                 headers={"Retry-After": str(self.overload_retry_after_s)},
             )
 

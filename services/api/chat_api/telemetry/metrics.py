@@ -154,6 +154,12 @@ class ApiMetrics:
             "API_MAX_LOOP_LAG_MS new chats get 503 overloaded.",
             registry=self.registry,
         ).set_function(lambda: load.lag_s)
+        Gauge(
+            "llmchat_api_stream_bound",
+            "The most streams this api instance admits now, set by its event loop lag "
+            "(0: no bound yet).",
+            registry=self.registry,
+        ).set_function(lambda: load.stream_bound or 0)
 
     def render(self) -> bytes:
         """The text exposition format of every family."""
