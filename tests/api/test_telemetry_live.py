@@ -331,7 +331,16 @@ async def test_a_streamed_chat_ends_with_its_first_token_stages(observed: Observ
         v1_stages = httpx.Response(200, content=finish).json()["timeline"]
         after = await _scrape(http, "/metrics")
 
-    in_a_row = ("accept", "to_worker", "worker_ack", "prompt", "engine", "worker_send", "to_api")
+    in_a_row = (
+        "http_in",
+        "accept",
+        "to_worker",
+        "worker_ack",
+        "prompt",
+        "engine",
+        "worker_send",
+        "to_api",
+    )
     for stages in (chat_stages, v1_stages):
         assert set(stages) == {*in_a_row, "publish", "api_write", "ttft"}
         assert all(ms >= 0 for ms in stages.values()), stages

@@ -30,7 +30,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 from chat_api.errors import request_id_of
-from chat_api.response_status import note_response_status, response_status
+from chat_api.http_exchange import note_arrival, note_response_status, response_status
 
 if TYPE_CHECKING:
     from chat_api.relay import Relay
@@ -92,6 +92,7 @@ class RequestLogMiddleware:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
+        note_arrival(scope)
         record = _Record()
         token = _CURRENT.set(record)
         failure: BaseException | None = None

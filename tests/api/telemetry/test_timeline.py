@@ -9,7 +9,7 @@ MS = 1_000_000
 
 
 def api_stamps() -> ApiStamps:
-    stamps = ApiStamps(received=1_000 * MS)
+    stamps = ApiStamps(received=999 * MS, handler=1_000 * MS)
     stamps.publishing = 1_002 * MS
     stamps.queued = 1_004 * MS
     stamps.first_chunk_received = 1_060 * MS
@@ -29,6 +29,7 @@ WORKER = WorkerTimeline(
 
 def test_each_stage_is_the_span_between_its_two_stamps() -> None:
     assert first_token_stages(api_stamps(), WORKER) == {
+        "http_in": 1.0,
         "accept": 2.0,
         "publish": 2.0,
         "to_worker": 1.0,
@@ -38,13 +39,19 @@ def test_each_stage_is_the_span_between_its_two_stamps() -> None:
         "worker_send": 1.0,
         "to_api": 2.0,
         "api_write": 1.0,
-        "ttft": 61.0,
+        "ttft": 62.0,
     }
     assert tuple(first_token_stages(api_stamps(), WORKER)) == FIRST_TOKEN_STAGES
 
 
 def test_without_the_worker_timeline_only_the_api_stages() -> None:
-    assert set(first_token_stages(api_stamps(), None)) == {"accept", "publish", "api_write", "ttft"}
+    assert set(first_token_stages(api_stamps(), None)) == {
+        "http_in",
+        "accept",
+        "publish",
+        "api_write",
+        "ttft",
+    }
 
 
 def test_a_stamp_never_taken_leaves_its_stages_out() -> None:

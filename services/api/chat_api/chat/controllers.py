@@ -14,6 +14,7 @@ from chat_api.chat.schemas import CancelResult, ChatBody
 from chat_api.chat.service import ChatService, ChatSpec
 from chat_api.chat.sse import SSE_MEDIA_TYPE, EventStream, chat_frames
 from chat_api.errors import ApiError, request_id_of
+from chat_api.http_exchange import arrived_ns
 from contracts.errors import ErrorCode
 from contracts.inference import ChatMessage, SamplingParams
 
@@ -74,6 +75,7 @@ class ChatController(Controller):
             request_id_of(request.scope),
             detach_grace_s=chat_service.settings.chat_detach_grace_s,
             queue_updates=True,
+            arrived_ns=arrived_ns(request.scope),
         )
         return EventStream(chat_frames(relay))
 

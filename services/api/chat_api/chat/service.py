@@ -209,11 +209,15 @@ class ChatService:
         request_id: str,
         detach_grace_s: float = 0.0,
         queue_updates: bool = False,
+        arrived_ns: int | None = None,
     ) -> Relay:
         """Publish the chat and return its relay. ``detach_grace_s`` > 0: a client that
         goes away detaches the generation for that long instead of cancelling it;
-        ``queue_updates``: the relay says the chat's place in the queue while it waits."""
-        stamps = ApiStamps(time.time_ns())
+        ``queue_updates``: the relay says the chat's place in the queue while it waits;
+        ``arrived_ns``: when the HTTP request arrived (its first token's stages start
+        there; None: here)."""
+        now_ns = time.time_ns()
+        stamps = ApiStamps(arrived_ns or now_ns, now_ns)
         started = time.monotonic()
         if not self.streams.accepting:
             raise retry_later(ErrorCode.SHUTTING_DOWN, SHUTTING_DOWN_MESSAGE)

@@ -114,7 +114,7 @@ class ApiMetrics:
         self.first_token_stages = Histogram(
             "llmchat_api_first_token_stage_seconds",
             "Time to first token by stage, for streamed chats that reached their end (stages: "
-            "accept, publish, to_worker, worker_ack, prompt, engine, worker_send, to_api, "
+            "http_in, accept, publish, to_worker, worker_ack, prompt, engine, worker_send, to_api, "
             "api_write, ttft; see chat_api.telemetry.timeline).",
             ("model", "stage"),
             buckets=STAGE_BUCKETS,

@@ -19,7 +19,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from opentelemetry import trace
 from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 
-from chat_api.response_status import response_status
+from chat_api.http_exchange import response_status
 from chat_api.telemetry.metrics import ApiMetrics
 from chat_api.telemetry.tracing import ApiTracing
 

@@ -1,12 +1,15 @@
 """Where a chat's time to first token went, stage by stage.
 
-The api stamps a chat as it goes (``ApiStamps``, ``time.time_ns()``): the chat service
-when the request reaches it, when it starts publishing and when the publish is acked; the
+The api stamps a chat as it goes (``ApiStamps``, ``time.time_ns()``): the outermost
+middleware when the HTTP request arrives, the chat service when the request reaches it,
+when it starts publishing and when the publish is acked; the
 relay when the first token chunk arrives; the SSE writer when it has handed the first
 token frame to the server. The worker's stamps (``WorkerTimeline``) come with the last
 chunk. ``first_token_stages`` turns both into milliseconds per stage:
 
-- ``accept``: request reached the chat service -> publishing (defaults, conversation,
+- ``http_in``: the HTTP request arrived -> it reached the chat service (middlewares,
+  authentication, body decoding and validation)
+- ``accept``: it reached the chat service -> publishing (defaults, conversation,
   routing, admission)
 - ``publish``: publishing -> JetStream acked (the chunk subscription and the publish)
 - ``to_worker``: publishing -> the worker's fetch returned it (overlaps ``publish``)
@@ -16,7 +19,7 @@ chunk. ``first_token_stages`` turns both into milliseconds per stage:
 - ``worker_send``: first output -> first chunk handed to the worker's NATS client
 - ``to_api``: first chunk sent -> the relay received it
 - ``api_write``: received -> its SSE frame handed to the server
-- ``ttft``: request reached the chat service -> first token frame handed to the server
+- ``ttft``: the HTTP request arrived -> first token frame handed to the server
 
 Stages across the two processes compare two clocks: exact on one host, off by the clock
 difference across hosts.
@@ -27,6 +30,7 @@ from __future__ import annotations
 from contracts.inference import WorkerTimeline
 
 FIRST_TOKEN_STAGES = (
+    "http_in",
     "accept",
     "publish",
     "to_worker",
@@ -43,10 +47,20 @@ FIRST_TOKEN_STAGES = (
 class ApiStamps:
     """The api's stamps of one chat (0: not reached)."""
 
-    __slots__ = ("first_chunk_received", "first_token_written", "publishing", "queued", "received")
+    __slots__ = (
+        "first_chunk_received",
+        "first_token_written",
+        "handler",
+        "publishing",
+        "queued",
+        "received",
+    )
 
-    def __init__(self, received: int) -> None:
+    def __init__(self, received: int, handler: int = 0) -> None:
         self.received = received
+        """The HTTP request arrived."""
+        self.handler = handler or received
+        """It reached the chat service."""
         self.publishing = 0
         self.queued = 0
         self.first_chunk_received = 0
@@ -61,7 +75,8 @@ def first_token_stages(api: ApiStamps, worker: WorkerTimeline | None) -> dict[st
     """Milliseconds per stage (see the module), for the stages both ends of which were
     stamped; the worker's stages are missing without its timeline."""
     spans: dict[str, tuple[int, int]] = {
-        "accept": (api.received, api.publishing),
+        "http_in": (api.received, api.handler),
+        "accept": (api.handler, api.publishing),
         "publish": (api.publishing, api.queued),
         "api_write": (api.first_chunk_received, api.first_token_written),
         "ttft": (api.received, api.first_token_written),

@@ -13,6 +13,7 @@ from chat_api.auth import AuthUser
 from chat_api.chat.service import ChatService, ChatSpec
 from chat_api.chat.sse import EventStream
 from chat_api.errors import STATUS_OF_CODE, ApiError, request_id_of
+from chat_api.http_exchange import arrived_ns
 from chat_api.relay import StreamFailure
 from chat_api.v1.schemas import (
     AssistantMessage,
@@ -56,7 +57,10 @@ class OpenAIController(Controller):
         self, request: Request[AuthUser, str, Any], data: CompletionBody, chat_service: ChatService
     ) -> Stream | ChatCompletion:
         relay = await chat_service.start(
-            request.user, spec_from_completion(data), request_id_of(request.scope)
+            request.user,
+            spec_from_completion(data),
+            request_id_of(request.scope),
+            arrived_ns=arrived_ns(request.scope),
         )
         created = int(time.time())
         if data.stream:

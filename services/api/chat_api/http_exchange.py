@@ -1,15 +1,30 @@
-"""The status of the HTTP response going out, noted once in the scope state for the
-middlewares that report it (the request log, the metrics): one wrapper of ``send`` for
-both, as every wrapper costs a call per streamed chunk."""
+"""What the outermost middleware (the request log) notes of each HTTP exchange in the
+scope state: when the request arrived (a chat's time to first token counts from there),
+and the status of the response going out, for the middlewares that report it (the request
+log, the metrics): one wrapper of ``send`` for both, as every wrapper costs a call per
+streamed chunk."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from litestar.exceptions import ValidationException
 from litestar.types import Scope
 
 _STATUS_KEY = "response_status"
+_ARRIVED_KEY = "arrived_ns"
+
+
+def note_arrival(scope: Scope) -> None:
+    state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state[_ARRIVED_KEY] = time.time_ns()
+
+
+def arrived_ns(scope: Scope) -> int | None:
+    """When the request reached the app (``time.time_ns()``; None: not noted)."""
+    arrived = scope.get("state", {}).get(_ARRIVED_KEY)
+    return arrived if isinstance(arrived, int) else None
 
 
 def note_response_status(scope: Scope, status: int) -> None:
