@@ -23,6 +23,22 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.default_model == "gemma3-270m"
     assert settings.request_timeout_s == 120.0
     assert settings.worker_stale_after_s == 3.0
+    # no admission by load unless asked: an engine on the same cores makes the api lag
+    assert settings.max_loop_lag_ms == 0.0
+    assert not settings.expose_timeline
+
+
+def test_load_and_timeline_settings(tmp_path: Path) -> None:
+    settings = ApiSettings.from_env(
+        {
+            "DATA_DIR": str(tmp_path),
+            "API_MAX_LOOP_LAG_MS": "50",
+            "OVERLOAD_RETRY_AFTER_S": "3",
+            "API_EXPOSE_TIMELINE": "true",
+        }
+    )
+    assert (settings.max_loop_lag_ms, settings.overload_retry_after_s) == (50.0, 3)
+    assert settings.expose_timeline
 
 
 def test_generated_secret_is_private_and_reused(tmp_path: Path) -> None:

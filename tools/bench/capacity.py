@@ -102,6 +102,8 @@ def stack_env(config: CapacityConfig) -> dict[str, str]:
         "WORKER_SCRIPTED_TOKENS_PER_S": str(config.tokens_per_s),
         "WORKER_MAX_NUM_SEQS": str(slots),
         "LOG_LEVEL": "WARNING",
+        # admission by load on unless the caller says otherwise (0: off)
+        "API_MAX_LOOP_LAG_MS": os.environ.get("API_MAX_LOOP_LAG_MS", "50"),
         **unlimited,
     }
 
