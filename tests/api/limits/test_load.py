@@ -59,6 +59,12 @@ def test_the_stream_bound_drops_while_behind_and_rises_while_caught_up() -> None
     assert load.stream_bound is None  # never behind: no bound
     assert not load.overloaded
 
+    open_streams[0] = 10  # behind with few streams open: something else slowed it
+    load.lag_s = 0.2
+    load._adjust_bound()
+    assert load.stream_bound is None
+    open_streams[0] = 100
+
     load.lag_s = 0.2  # behind: 90 % of the streams open
     load._adjust_bound()
     assert load.stream_bound == 90

@@ -9,10 +9,10 @@ The lag alone reacts too late: streams admitted in a burst start costing CPU onl
 their tokens come, so by the time the lag rises many more have been let in. So the lag
 also sets a bound on the streams open here (``stream_bound``), additive increase /
 multiplicative decrease: while the lag is over ``limit_s`` the bound drops to 90 % of the
-streams open; while it is under half of it and the streams are near the bound, the bound
-rises by 5 % a tick. A new chat is refused with 503 ``overloaded`` and Retry-After
-(another instance may have room, or this one in a moment) while the lag is over the
-limit or the streams are at the bound; the open ones go on.
+streams open (never under ``MIN_BOUND``); while it is under half of it and the streams are
+near the bound, the bound rises by 5 % a tick. A new chat is refused with 503
+``overloaded`` and Retry-After (another instance may have room, or this one in a moment)
+while the lag is over the limit or the streams are at the bound; the open ones go on.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ WEIGHT = 0.25
 """Of each new lateness in the average: it settles within about 0.2 s of a change."""
 DECREASE = 0.9
 INCREASE = 0.05
+MIN_BOUND = 32
+"""A loop behind with fewer streams open is slowed by something else (start-up, a pause):
+no bound is set below this."""
 
 
 class LoopLag:
@@ -80,7 +83,9 @@ class LoopLag:
         open_now = self._open_streams()
         bound = self.stream_bound
         if self.behind:
-            cut = max(1, int(open_now * DECREASE))
+            if open_now < MIN_BOUND:
+                return
+            cut = max(MIN_BOUND, int(open_now * DECREASE))
             self.stream_bound = cut if bound is None else min(bound, cut)
         elif bound is not None and self.lag_s < self.limit_s / 2 and open_now >= bound * DECREASE:
             self.stream_bound = bound + max(1, int(bound * INCREASE))
