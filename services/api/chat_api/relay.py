@@ -477,15 +477,16 @@ class Relay:
         self._observe_end(failure.code, usage)
         return failure
 
-    def first_token_stages(self) -> dict[str, float] | None:
-        """The first token's stages in milliseconds (``telemetry.timeline``), observed in
-        the metrics; None without the api's stamps. Call once, as the stream ends."""
+    def end_timeline(self) -> dict[str, float] | None:
+        """Observe the first token's stages (``telemetry.timeline``) in the metrics, and
+        return them in milliseconds when the client is to be told (``expose_timeline``).
+        Call once, as the stream ends; nothing without the api's stamps."""
         if self.stamps is None:
             return None
         stages = first_token_stages(self.stamps, self._worker_timeline)
         if self._observer is not None:
             self._observer.first_token_stages(stages)
-        return stages
+        return stages if self.expose_timeline else None
 
     def _observe_end(self, outcome: str, usage: Usage | None) -> None:
         self.outcome, self.usage = outcome, usage

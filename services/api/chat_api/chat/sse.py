@@ -71,7 +71,7 @@ def error_frame(code: str, message: str) -> bytes:
 
 async def chat_frames(relay: Relay) -> AsyncIterator[bytes]:
     request = relay.request
-    stamps = relay.stamps
+    unwritten = relay.stamps  # until the first token frame is out
     yield (
         b"event: start\ndata: "
         + _encode(Start(request_id=request.request_id, model=request.model))
@@ -93,11 +93,11 @@ async def chat_frames(relay: Relay) -> AsyncIterator[bytes]:
                     item.seq,
                     _encode(item.text),
                 )
-                if stamps is not None and not stamps.first_token_written:
-                    stamps.first_token_written = time.time_ns()
+                if unwritten is not None:
+                    unwritten.first_token_written = time.time_ns()
+                    unwritten = None
             if item.finish_reason is not None:
                 usage = item.usage
-                stages = relay.first_token_stages()
                 yield (
                     b"event: done\ndata: "
                     + _encode(
@@ -110,7 +110,7 @@ async def chat_frames(relay: Relay) -> AsyncIterator[bytes]:
                                 completion_tokens=usage.completion_tokens,
                                 total_tokens=usage.total_tokens,
                             ),
-                            timeline=stages if relay.expose_timeline else None,
+                            timeline=relay.end_timeline(),
                         )
                     )
                     + b"\n\n"

@@ -52,7 +52,7 @@ async def completion_frames(
     include_usage: bool,
 ) -> AsyncIterator[bytes]:
     request = relay.request
-    stamps = relay.stamps
+    unwritten = relay.stamps  # until the first token frame is out
     head = (
         b'data: {"id":'
         + _encode(completion_id(request.request_id))
@@ -83,15 +83,12 @@ async def completion_frames(
                 return
             if item.text:
                 yield token_head + _encode(item.text) + token_tail
-                if stamps is not None and not stamps.first_token_written:
-                    stamps.first_token_written = time.time_ns()
+                if unwritten is not None:
+                    unwritten.first_token_written = time.time_ns()
+                    unwritten = None
             if item.finish_reason is not None:
-                stages = relay.first_token_stages()
-                finish_tail = (
-                    tail
-                    if stages is None or not relay.expose_timeline
-                    else b',"timeline":' + _encode(stages) + tail
-                )
+                stages = relay.end_timeline()
+                finish_tail = tail if stages is None else b',"timeline":' + _encode(stages) + tail
                 yield (
                     head
                     + b'{"index":0,"delta":{},"logprobs":null,"finish_reason":'
