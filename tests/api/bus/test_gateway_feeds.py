@@ -16,7 +16,7 @@ from chat_api.bus.feeds import Feed
 from chat_api.gateway import NatsGateway
 from chat_api.workers import WorkerRegistry
 from contracts import codec, subjects
-from contracts.inference import ChatMessage, ChatRequest, OpenChat, TokenChunk
+from contracts.inference import ChatMessage, ChatRequest, TokenChunk
 
 pytestmark = pytest.mark.nats
 
@@ -94,13 +94,8 @@ async def test_a_client_on_another_instance_follows_the_answer(
     first, second = gateways
     request = chat_request()
     owner = await first.open(request)
-    chat = OpenChat(
-        request_id=request.request_id,
-        user_id=request.user_id,
-        model=request.model,
-        deadline=request.deadline,
-        created_at=request.created_at,
-    )
+    chat = await second.open_chat(request.request_id)  # what the first one recorded
+    assert chat is not None
     follower = await second.attach(chat)
     await second.nc.flush()  # its subscription is in place (what came before: replay)
     await stream(nats_client, first.feeds.relay_id, request.request_id, "one", "two")
