@@ -56,6 +56,7 @@ def make_generation(
     events: ListEventSink | None = None,
     max_model_len: int = 4096,
     stamps: TimelineStamps | None = None,
+    taken: asyncio.Future[bool] | None = None,
 ) -> tuple[Generation, ListChunkSink, ListEventSink]:
     sink = chunks if chunks is not None else ListChunkSink()
     event_sink = events or ListEventSink()
@@ -74,6 +75,7 @@ def make_generation(
         worker_id="w1",
         model="m",
         stamps=stamps,
+        taken=taken,
     )
     assert isinstance(sink, ListChunkSink) or chunks is not None
     return generation, sink if isinstance(sink, ListChunkSink) else ListChunkSink(), event_sink
@@ -208,6 +210,66 @@ async def test_cancel_before_the_task_runs(engine: ScriptedEngine) -> None:
     [event] = events.events
     assert isinstance(event, RequestCancelled)
     assert event.usage is None
+
+
+async def test_the_engine_starts_before_the_ack_lands_but_nothing_is_sent_until_then(
+    engine: ScriptedEngine,
+) -> None:
+    taken: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    generation, chunks, events = make_generation(make_request(), engine, taken=taken)
+    task = generation.start()
+    await asyncio.wait_for(engine.generating.wait(), WAIT)  # prefill under way
+    await asyncio.sleep(0.05)  # the scripted answer (5 words at 1000/s) is done by now
+    assert chunks.chunks == []
+    assert events.events == []
+    taken.set_result(True)
+    await asyncio.wait_for(task, WAIT)
+    assert isinstance(chunks.chunks[0], StreamStarted)
+    assert [c.seq for c in chunks.chunks] == [0, 1, 2, 3, 4, 5]
+    assert generation.outcome == "stop"
+    assert isinstance(events.events[0], RequestCompleted)
+
+
+async def test_an_ack_that_fails_aborts_the_engine_and_sends_nothing() -> None:
+    """The request stays queued for another worker: a word from this one would answer it
+    twice."""
+    engine = ScriptedEngine(tokens_per_s=1000.0)
+    taken: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    generation, chunks, events = make_generation(make_request("[[hang]]"), engine, taken=taken)
+    task = generation.start()
+    await asyncio.wait_for(engine.generating.wait(), WAIT)
+    taken.set_result(False)
+    await asyncio.wait_for(task, WAIT)
+    assert engine.running == 0
+    assert chunks.chunks == []
+    assert events.events == []
+    assert generation.outcome == "released"
+
+
+@pytest.mark.parametrize("owned", [True, False])
+async def test_a_cancel_while_the_ack_is_on_its_way_reports_only_if_it_lands(
+    engine: ScriptedEngine, owned: bool
+) -> None:
+    taken: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    generation, chunks, events = make_generation(make_request("[[hang]]"), engine, taken=taken)
+    task = generation.start()
+    await asyncio.wait_for(engine.generating.wait(), WAIT)
+    generation.cancel("client_cancelled")
+    await asyncio.sleep(0.01)
+    assert not task.done()
+    assert not taken.cancelled()
+    taken.set_result(owned)
+    await asyncio.wait_for(task, WAIT)
+    assert engine.running == 0
+    if owned:
+        [error] = chunks.chunks
+        assert isinstance(error, StreamError)
+        assert error.code == ErrorCode.CANCELLED
+        assert error.seq == 0  # nothing went before it
+        assert isinstance(events.events[0], RequestCancelled)
+    else:
+        assert chunks.chunks == []
+        assert events.events == []
 
 
 async def test_shutdown_cancel_reports_shutting_down() -> None:

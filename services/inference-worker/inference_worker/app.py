@@ -111,7 +111,9 @@ class Worker:
             else f"the built-in {s.chat_template!r} template",
         )
 
-    async def take(self, request: ChatRequest, stamps: TimelineStamps) -> bool:
+    async def take(
+        self, request: ChatRequest, stamps: TimelineStamps, taken: asyncio.Future[bool]
+    ) -> bool:
         assert self._prompts is not None, "requests are pulled only once the engine is ready"
         generation = Generation(
             request,
@@ -122,6 +124,7 @@ class Worker:
             worker_id=self._settings.worker_id,
             model=self._settings.model,
             stamps=stamps,
+            taken=taken,
         )
         reason = self._inflight.cancelled_before_start(request.request_id)
         if reason is not None:

@@ -4,6 +4,11 @@
 ``Generation.cancel(reason)`` cancels that task; the engine is aborted in a ``finally``
 and the stream ends with ``StreamError`` + ``RequestCancelled``. The deadline is an
 ``asyncio.timeout`` around the engine loop. Nothing here raises into the worker.
+
+A generation may start before its request's ack is confirmed (``taken``): the prompt is
+built and the engine runs its prefill during the ack's round trip, and nothing is sent
+(no chunk, no event) until the ack is confirmed. An ack that fails leaves the request to
+another worker: the engine is aborted and this generation ends without a word.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from contextlib import aclosing
+from collections.abc import Awaitable
 from typing import Protocol
 
 from contracts.errors import ErrorCode
@@ -26,7 +31,7 @@ from contracts.inference import (
     TokenChunk,
     Usage,
 )
-from inference_worker.engine import Engine
+from inference_worker.engine import Engine, EngineDelta
 from inference_worker.prompt import PromptBuilder, PromptError
 from inference_worker.timeline import TimelineStamps
 
@@ -39,6 +44,16 @@ class ChunkSink(Protocol):
 
 class EventSink(Protocol):
     async def publish(self, event: ChatEvent) -> None: ...
+
+
+async def _settle(step: asyncio.Future[EngineDelta]) -> None:
+    """Let an engine step still running end (cancelled) before its generator is closed:
+    an async generator cannot be closed while a step of it runs."""
+    if not step.done():
+        step.cancel()
+        await asyncio.wait([step])
+    if not step.cancelled():
+        step.exception()  # retrieved: an error here was already reported, or is moot
 
 
 def _ms(since: float, now: float) -> float:
@@ -57,6 +72,7 @@ class Generation:
         "_prompts",
         "_running",
         "_stamps",
+        "_taken",
         "_text",
         "_worker_id",
         "first_token_at",
@@ -77,8 +93,12 @@ class Generation:
         worker_id: str,
         model: str,
         stamps: TimelineStamps | None = None,
+        taken: asyncio.Future[bool] | None = None,
     ) -> None:
         self.request = request
+        self._taken = taken
+        """Resolves True once this worker owns the request (its ack is stored), False if
+        the request was left for another worker; None: owned from the start."""
         self._stamps = stamps or TimelineStamps()
         self._engine = engine
         self._prompts = prompts
@@ -129,6 +149,17 @@ class Generation:
             if not self.outcome:
                 await self._cancelled(reason, 0, None)
 
+    async def _owned(self) -> bool:
+        """Wait for the ack (if still on its way); False: not this worker's request."""
+        taken = self._taken
+        if taken is None:
+            return True
+        # Shielded: cancelling this generation must not cancel the ack itself.
+        if await asyncio.shield(taken):
+            return True
+        self.outcome = "released"
+        return False
+
     async def _run(self) -> None:
         request = self.request
         now = time.time()
@@ -160,54 +191,72 @@ class Generation:
         finish: FinishReason | None = None
         request_id = request.request_id
         send = self._chunks.send
+        # Whether StreamStarted (seq 0) is out: an end before it comes at seq 0 itself.
+        opened = False
+        deltas = self._engine.generate(request_id, prompt.token_ids, prompt.params)
+        next_delta = deltas.__anext__
+        stamps.engine_submitted = time.time_ns()
+        # The first step runs (prefill) while the ack may still be on its way.
+        pending: asyncio.Future[EngineDelta] = asyncio.ensure_future(next_delta())
         try:
-            await send(
-                StreamStarted(
-                    seq=0, worker_id=self._worker_id, model=self._model, prompt_tokens=prompt_tokens
+            try:
+                if not await self._owned():
+                    return
+                await send(
+                    StreamStarted(
+                        seq=0,
+                        worker_id=self._worker_id,
+                        model=self._model,
+                        prompt_tokens=prompt_tokens,
+                    )
                 )
-            )
-            async with asyncio.timeout(request.deadline - time.time()):
-                try:
-                    stamps.engine_submitted = time.time_ns()
-                    deltas = self._engine.generate(request_id, prompt.token_ids, prompt.params)
-                    async with aclosing(deltas):
-                        text_parts = self._text
-                        async for text, token_ids, reason in deltas:
-                            seq += 1
-                            if text:
-                                text_parts.append(text)
-                            completion_tokens += len(token_ids)
-                            if not first_token_at:
-                                first_token_at = self.first_token_at = time.time()
-                                stamps.first_output = time.time_ns()
-                            if reason is None:
-                                await send(TokenChunk(seq=seq, text=text, token_ids=token_ids))
-                                if not stamps.first_chunk_sent:
-                                    stamps.first_chunk_sent = time.time_ns()
-                                continue
-                            finish = reason
-                            await send(
-                                TokenChunk(
-                                    seq=seq,
-                                    text=text,
-                                    token_ids=token_ids,
-                                    finish_reason=reason,
-                                    usage=Usage(
-                                        prompt_tokens=prompt_tokens,
-                                        completion_tokens=completion_tokens,
-                                    ),
-                                    timeline=stamps.timeline(),
-                                )
-                            )
+                opened = True
+                text_parts = self._text
+                async with asyncio.timeout(request.deadline - time.time()):
+                    step: Awaitable[EngineDelta] = pending
+                    while True:
+                        try:
+                            text, token_ids, reason = await step
+                        except StopAsyncIteration:
                             break
-                finally:
-                    if finish is None:
-                        await self._engine.abort(request_id)
+                        seq += 1
+                        if text:
+                            text_parts.append(text)
+                        completion_tokens += len(token_ids)
+                        if not first_token_at:
+                            first_token_at = self.first_token_at = time.time()
+                            stamps.first_output = time.time_ns()
+                        if reason is None:
+                            await send(TokenChunk(seq=seq, text=text, token_ids=token_ids))
+                            if not stamps.first_chunk_sent:
+                                stamps.first_chunk_sent = time.time_ns()
+                            step = next_delta()
+                            continue
+                        finish = reason
+                        await send(
+                            TokenChunk(
+                                seq=seq,
+                                text=text,
+                                token_ids=token_ids,
+                                finish_reason=reason,
+                                usage=Usage(
+                                    prompt_tokens=prompt_tokens,
+                                    completion_tokens=completion_tokens,
+                                ),
+                                timeline=stamps.timeline(),
+                            )
+                        )
+                        break
+            finally:
+                await _settle(pending)
+                await deltas.aclose()
+                if finish is None:
+                    await self._engine.abort(request_id)
         except TimeoutError:
             await self._fail(
                 ErrorCode.TIMEOUT,
                 "the request's deadline passed",
-                seq=seq + 1,
+                seq=seq + 1 if opened else 0,
                 usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
             )
             return
@@ -220,7 +269,7 @@ class Generation:
                 current.uncancel()
             await self._cancelled(
                 cancel_reason,
-                seq + 1,
+                seq + 1 if opened else 0,
                 Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
             )
             return
@@ -229,7 +278,7 @@ class Generation:
             await self._fail(
                 ErrorCode.ENGINE_ERROR,
                 f"{type(exc).__name__}: {exc}",
-                seq=seq + 1,
+                seq=seq + 1 if opened else 0,
                 usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
             )
             return
@@ -277,6 +326,8 @@ class Generation:
         await self._cancelled(reason, 0, None)
 
     async def _cancelled(self, reason: CancelReason, seq: int, usage: Usage | None) -> None:
+        if not await self._owned():
+            return
         request = self.request
         self.outcome = "cancelled"
         self.usage = usage
@@ -302,6 +353,8 @@ class Generation:
         log.info("cancelled request_id=%s reason=%s usage=%s", request.request_id, reason, usage)
 
     async def _fail(self, code: ErrorCode, message: str, *, seq: int, usage: Usage | None) -> None:
+        if not await self._owned():
+            return
         request = self.request
         self.outcome = code.value
         self.usage = usage

@@ -3,6 +3,7 @@ real durable consumer; the lost answer is injected at the message, where it happ
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -71,7 +72,13 @@ def subscriber(
     taken: list[str],
     stamped: list[TimelineStamps] | None = None,
 ) -> RequestSubscriber:
-    async def take(request: ChatRequest, stamps: TimelineStamps) -> bool:
+    async def take(
+        request: ChatRequest, stamps: TimelineStamps, owned: asyncio.Future[bool]
+    ) -> bool:
+        # As a generation does: it may start at once, but it answers only once it owns
+        # the request.
+        if not await owned:
+            return False
         taken.append(request.request_id)
         if stamped is not None:
             stamped.append(stamps)

@@ -4,11 +4,12 @@ nats-py directly, not FastStream: FastStream 0.7's concurrent pull subscriber ke
 fetching while every worker slot is busy (the fetched messages wait in memory for a
 slot, un-acked), so a busy worker would hold requests that an idle worker could serve
 and that JetStream redelivers after ``ack_wait``. Here a slot is taken BEFORE each
-``fetch(1)``: the worker never holds more requests than it can run, and a message is
-acked (synchronously) before its generation starts, so it is never started twice. The
-ack and the hand-over run in their own task while the loop already pulls the next
-request: a burst of requests reaches the engine together (one prefill batch) instead of
-one ack round trip apart.
+``fetch(1)``: the worker never holds more requests than it can run. Each message is
+acked synchronously, and its generation starts meanwhile (prompt, prefill) but sends
+nothing until the ack is confirmed, so a request is never answered twice and the ack's
+round trip is off the first token's path. The ack and the hand-over run in their own task
+while the loop already pulls the next request: a burst of requests reaches the engine
+together (one prefill batch) instead of one ack round trip apart.
 
 ``pullers`` loops pull side by side (each its own subscription on the same durable
 consumer, each with one pull outstanding): when several chats arrive at once (a batch
@@ -39,9 +40,11 @@ from inference_worker.timeline import TimelineStamps
 
 log = logging.getLogger(__name__)
 
-TakeRequest = Callable[[ChatRequest, TimelineStamps], Awaitable[bool]]
-"""Starts (True) or settles without generating (False) one acked request; the stamps
-hold when it was fetched and acked."""
+TakeRequest = Callable[[ChatRequest, TimelineStamps, "asyncio.Future[bool]"], Awaitable[bool]]
+"""Starts (True) or settles without generating (False) one fetched request whose ack is
+on its way: the future resolves True once the ack is stored (the request is this
+worker's), False if it was left for another worker. The stamps hold when it was fetched
+and (once known) acked."""
 
 
 class RequestSubscriber:
@@ -199,20 +202,27 @@ class RequestSubscriber:
             log.warning("malformed chat request terminated (%s): %s", msg.subject, exc)
             await msg.term()
             return False
-        try:
-            await msg.ack_sync(timeout=2.0)
-        except Exception as exc:
-            if not await self._acked_after_all(msg, request.request_id, exc):
-                return False
-        stamps.acked = time.time_ns()
+        taken = asyncio.ensure_future(self._ack(msg, request.request_id, stamps))
         token = (
             otel_context.attach(extract_trace_context(msg.headers)) if self._trace_context else None
         )
         try:
-            return await self._take(request, stamps)
+            if await self._take(request, stamps, taken):
+                return True
         except Exception:
             log.exception("could not start request_id=%s", request.request_id)
-            return False
         finally:
             if token is not None:
                 otel_context.detach(token)
+        await taken  # not started: the slot is released only once the ack has settled
+        return False
+
+    async def _ack(self, msg: Msg, request_id: str, stamps: TimelineStamps) -> bool:
+        """True once the ack is stored: the request is this worker's to answer."""
+        try:
+            await msg.ack_sync(timeout=2.0)
+        except Exception as exc:
+            if not await self._acked_after_all(msg, request_id, exc):
+                return False
+        stamps.acked = time.time_ns()
+        return True
