@@ -12,11 +12,41 @@ import asyncio
 import contextlib
 import logging
 import time
+from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client as NatsClient
 
+from contracts.permissions import inbox_prefix
+
 log = logging.getLogger("contracts.bus")
+
+
+def bus_identity(url: str) -> str | None:
+    """The NATS user a service connects as (``nats://user:password@host:port``), None on
+    a bus without users. With a user, replies come under that user's ``inbox_prefix``,
+    the only inbox its permissions let it read."""
+    return urlsplit(url.split(",", 1)[0].strip()).username or None
+
+
+def bus_inbox(url: str) -> str:
+    """``nats.connect``'s ``inbox_prefix`` for ``url``: its user's own inbox (nats-py's
+    default without a user)."""
+    identity = bus_identity(url)
+    return "_INBOX" if identity is None else inbox_prefix(identity)
+
+
+def redacted(url: str) -> str:
+    """``url`` fit for a log line: any password replaced by ``***``."""
+    parts = []
+    for one in url.split(","):
+        split = urlsplit(one.strip())
+        if split.password is not None:
+            host = split.netloc.rsplit("@", 1)[1]
+            one = split._replace(netloc=f"{split.username}:***@{host}").geturl()
+        parts.append(one)
+    return ",".join(parts)
+
 
 DRAIN_TIMEOUT_S = 5.0
 """Bound on ``nc.drain()`` at shutdown. A service drains its own work before it drains
@@ -58,12 +88,15 @@ async def connect(url: str, name: str, stop: asyncio.Event, timeout_s: float) ->
                 error_cb=on_error,
                 disconnected_cb=on_disconnected,
                 reconnected_cb=on_reconnected,
+                inbox_prefix=bus_inbox(url),
             )
         except Exception as exc:
             if time.monotonic() >= deadline:
                 raise
             if attempt == 1 or attempt % 10 == 0:
-                log.warning("%s: NATS at %s not reachable yet (%r); retrying", name, url, exc)
+                log.warning(
+                    "%s: NATS at %s not reachable yet (%r); retrying", name, redacted(url), exc
+                )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
             continue

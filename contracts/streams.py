@@ -6,6 +6,8 @@ updates an existing one to this configuration, so the first service up wins no r
 
 from __future__ import annotations
 
+import contextlib
+
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -20,6 +22,7 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 
 from contracts import subjects
+from contracts.permissions import may_update
 
 MINUTE = 60.0
 DAY = 24 * 60 * MINUTE
@@ -92,7 +95,12 @@ def open_chats_kv_config() -> KeyValueConfig:
     )
 
 
-async def ensure_streams(js: JetStreamContext, chunk_max_age_s: float = 15 * MINUTE) -> None:
+async def ensure_streams(
+    js: JetStreamContext, chunk_max_age_s: float = 15 * MINUTE, *, identity: str | None = None
+) -> None:
+    """Create the streams and buckets that are missing; update the configuration of those
+    ``identity`` owns (``contracts.permissions.STREAM_OWNERS``; None: a bus without
+    users, every one)."""
     for config in (
         request_stream_config(),
         chunk_stream_config(chunk_max_age_s),
@@ -102,10 +110,12 @@ async def ensure_streams(js: JetStreamContext, chunk_max_age_s: float = 15 * MIN
         try:
             await js.stream_info(config.name)
         except NotFoundError:
-            await js.add_stream(config)
+            with contextlib.suppress(BadRequestError):  # another service created it meanwhile
+                await js.add_stream(config)
         else:
-            await js.update_stream(config)
-    await ensure_model_admin(js)
+            if may_update(identity, config.name):
+                await js.update_stream(config)
+    await ensure_model_admin(js, identity=identity)
     await ensure_bucket(js, open_chats_kv_config())
 
 
@@ -173,19 +183,19 @@ def commands_consumer_config() -> ConsumerConfig:
     )
 
 
-async def ensure_model_admin(js: JetStreamContext) -> None:
-    """The ADMIN stream and the three KV buckets; creates what is missing, keeps the rest."""
+async def ensure_model_admin(js: JetStreamContext, *, identity: str | None = None) -> None:
+    """The ADMIN stream and the three KV buckets; creates what is missing, keeps the
+    buckets as they are and updates the stream if ``identity`` owns it."""
     config = admin_stream_config()
     assert config.name is not None
     try:
         await js.stream_info(config.name)
     except NotFoundError:
-        try:
+        with contextlib.suppress(BadRequestError):  # another service created it meanwhile
             await js.add_stream(config)
-        except BadRequestError:  # another service created it meanwhile
-            await js.update_stream(config)
     else:
-        await js.update_stream(config)
+        if may_update(identity, config.name):
+            await js.update_stream(config)
     for kv_config in (desired_state_kv_config(), worker_status_kv_config(), aliases_kv_config()):
         await ensure_bucket(js, kv_config)
 

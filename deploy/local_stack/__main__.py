@@ -7,6 +7,7 @@ import sys
 import time
 from types import FrameType
 
+from local_stack.bus_users import USERS_FILE
 from local_stack.launcher import Stack, StackFailed
 from local_stack.settings import load_settings
 
@@ -34,7 +35,13 @@ def main() -> int:
     try:
         _say(f"data directory {settings.data_dir}")
         stack.start()
-        _say(f"nats {stack.nats_url}" + (" (started here)" if stack.nats else " (given)"))
+        if stack.users is not None:
+            _say(
+                f"nats {stack.nats_url} (started here; locked: one user per service, "
+                f"passwords in {settings.data_dir / 'nats' / USERS_FILE})"
+            )
+        else:
+            _say(f"nats {stack.nats_url} (given)")
         _say("starting the inference worker: the vLLM engine takes about a minute to load")
         stack.wait_ready(_say)
         _say(f"ready: {settings.api_url}")

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from contracts.permissions import API, METERING, MODEL_ADMIN, PERSISTENCE, WORKER
+from local_stack.bus_users import BusUsers
 from local_stack.nats_server import NatsServer
 from local_stack.processes import ManagedProcess
 from local_stack.settings import StackSettings
@@ -34,6 +36,8 @@ class Stack:
         self.settings = settings
         self.nats: NatsServer | None = None
         self.nats_url = settings.nats_url or ""
+        """The server's address (no user): connect with ``bus_url``."""
+        self.users: BusUsers | None = None
         self.persistence: ManagedProcess | None = None
         self.metering: ManagedProcess | None = None
         self.model_admin: ManagedProcess | None = None
@@ -45,25 +49,31 @@ class Stack:
         data_dir = self.settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         if not self.settings.nats_url:
-            self.nats = NatsServer(data_dir / "nats").start()
+            nats_dir = data_dir / "nats"
+            self.users = BusUsers.load_or_create(nats_dir)
+            config = self.users.write_server_config(nats_dir)
+            self.nats = NatsServer(nats_dir, config=config).start()
             self.nats_url = self.nats.url
-        common = {"NATS_URL": self.nats_url, "DATA_DIR": str(data_dir), **self.settings.extra_env}
+        common = {"DATA_DIR": str(data_dir), **self.settings.extra_env}
         self.persistence = ManagedProcess(
             "persistence",
             "persistence",
-            {**self.settings.metrics_env("persistence"), **common},
+            {**self.settings.metrics_env("persistence"), **common, **self._bus(PERSISTENCE)},
             self._log_path("persistence"),
         )
         self.persistence.start()
         self.metering = ManagedProcess(
             "metering",
             "metering",
-            {**self.settings.metrics_env("metering"), **common},
+            {**self.settings.metrics_env("metering"), **common, **self._bus(METERING)},
             self._log_path("metering"),
         )
         self.metering.start()
         self.model_admin = ManagedProcess(
-            "model-admin", "model_admin", common, self._log_path("model-admin")
+            "model-admin",
+            "model_admin",
+            {**common, **self._bus(MODEL_ADMIN)},
+            self._log_path("model-admin"),
         )
         self.model_admin.start()
         for index in range(1, self.settings.workers + 1):
@@ -73,6 +83,7 @@ class Stack:
                 {
                     **self.settings.metrics_env("worker", index),
                     **common,
+                    **self._bus(WORKER),
                     "WORKER_ID": common.get("WORKER_ID", f"worker-{index}"),
                 },
                 self._log_path(f"worker-{index}"),
@@ -84,12 +95,23 @@ class Stack:
             "chat_api",
             {
                 **common,
+                **self._bus(API),
                 "GATEWAY_HOST": self.settings.gateway_host,
                 "GATEWAY_PORT": str(self.settings.gateway_port),
             },
             self._log_path("api"),
         )
         self.api.start()
+
+    def bus_url(self, identity: str) -> str:
+        """The NATS URL to connect as ``identity`` (a user of ``contracts.permissions``)
+        on the nats-server started here; a NATS_URL given to the launcher as it is."""
+        if self.users is None:
+            return self.nats_url
+        return self.users.url(identity, self.nats_url)
+
+    def _bus(self, identity: str) -> dict[str, str]:
+        return {"NATS_URL": self.bus_url(identity)}
 
     def _log_path(self, name: str) -> Any:
         return self.settings.log_dir / f"{name}.log" if self.settings.log_dir else None

@@ -76,6 +76,14 @@ class NatsServer:
             raise
         return self
 
+    def violations(self) -> list[str]:
+        """The permission violations the server logged (a client did something its user
+        may not): none in a healthy stack."""
+        if not self.log_file.exists():
+            return []
+        with self.log_file.open(errors="replace") as log:
+            return [line.rstrip() for line in log if " Violation - " in line]
+
     def stop(self, timeout_s: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return

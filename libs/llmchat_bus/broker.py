@@ -84,6 +84,14 @@ class ServiceBroker(NatsBroker):
     def nc(self) -> NatsClient:
         return self._attached
 
+    @property
+    def inbox_prefix(self) -> bytes:
+        """The connection's inbox prefix with its dot (``_INBOX_<user>.``): where a JetStream
+        subscriber of this broker has its messages delivered, the only inbox the service's
+        bus user may read (FastStream would use ``_INBOX.``)."""
+        inbox = self._attached.new_inbox()
+        return inbox[: inbox.rindex(".") + 1].encode()
+
     async def _connect(self) -> NatsClient:
         self.config.connect(self._attached)
         return self._attached
@@ -157,6 +165,7 @@ class Subscription(Generic[T]):
         if replay is not None:
             from_stream = {
                 "stream": JStream(replay.stream, declare=False),
+                "inbox_prefix": broker.inbox_prefix,
                 "ordered_consumer": True,
                 "deliver_policy": replay.deliver_policy,
                 # An ordered consumer takes no acks.

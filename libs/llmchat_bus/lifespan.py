@@ -21,7 +21,7 @@ from typing import Protocol
 
 from nats.aio.client import Client as NatsClient
 
-from contracts.bus import connect
+from contracts.bus import connect, redacted
 
 
 class NatsSettings(Protocol):
@@ -50,7 +50,7 @@ async def connect_or_exit(
     except Exception as exc:
         log.error(
             "NATS at %s not reachable within %.0fs: %r",
-            settings.nats_url,
+            redacted(settings.nats_url),
             settings.nats_connect_timeout_s,
             exc,
         )

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from nats.aio.client import Client as NatsClient
 from prometheus_client import CollectorRegistry
 
+from contracts.bus import redacted
 from llmchat_bus.lifespan import connect_or_exit, drain, stop_on_signals
 from llmchat_bus.metrics_endpoint import MetricsEndpoint
 from llmchat_bus.tracing import ServiceTracing
@@ -82,7 +83,7 @@ async def run_database_service(
     log.info(
         "%s starting: nats=%s database=%s",
         name,
-        settings.nats_url,
+        redacted(settings.nats_url),
         db.url.render_as_string(hide_password=True),
     )
     try:

@@ -74,6 +74,10 @@ def session_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         stack.stop()
         for process in stack.processes():
             print(f"--- {process.name} log tail ---\n{process.log_tail(40)}")
+    # Every service did all of the session's work as its own bus user, within its rights.
+    assert stack.nats is not None
+    violations = stack.nats.violations()
+    assert violations == [], "\n".join(violations[:20])
 
 
 @pytest.fixture(scope="module")

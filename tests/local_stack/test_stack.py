@@ -44,6 +44,10 @@ def test_stack_starts_serves_a_chat_and_stops_cleanly(
         assert names == ["api", "metering", "model-admin", "persistence", "worker-1"]
     finally:
         stack.stop()
+    # Every service connected as its own bus user and needed nothing its user may not do.
+    assert stack.nats is not None
+    assert stack.nats.violations() == []
+    assert "@" in stack.bus_url("api")
     codes = {process.name: process.exit_code() for process in stack.processes()}
     assert codes == {
         "api": 0,

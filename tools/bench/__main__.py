@@ -24,6 +24,7 @@ from bench.direct_path import DirectEngine
 from bench.stats import LevelResult, LevelRun, Sample, pooled, table
 from bench.workload import Message, long_context_chat, short_chat
 from chat_api.auth.dev_token import DEV_USER_ID
+from contracts.permissions import WORKER
 from inference_worker.settings import load_settings as load_worker_settings
 from local_stack.launcher import Stack
 
@@ -154,7 +155,7 @@ def run_platform_phase(
             say("conversation load: 1,000 stored messages through GET /api/conversations/{id}")
             load = asyncio.run(
                 conversation_load.measure(
-                    settings.api_url, token, stack.nats_url, user_id=DEV_USER_ID
+                    settings.api_url, token, stack.bus_url(WORKER), user_id=DEV_USER_ID
                 )
             )
             say(

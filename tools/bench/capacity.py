@@ -34,7 +34,9 @@ from bench.capacity_client import SAMPLE_SUBJECT, ClientPlan, ClientReport
 from bench.config import dev_token, say
 from bench.stats import percentile
 from contracts import subjects
+from contracts.bus import bus_inbox
 from contracts.codec import decode_chunk
+from contracts.permissions import API
 from local_stack.launcher import Stack
 from local_stack.ports import free_port
 from local_stack.settings import StackSettings
@@ -161,7 +163,7 @@ async def run_step(
         host=stack.settings.gateway_host,
         port=stack.settings.gateway_port,
         token=token,
-        nats_url=stack.nats_url,
+        nats_url=stack.bus_url(API),
         streams=streams,
         tokens=tokens,
         ramp_per_s=config.ramp_per_s,
@@ -235,7 +237,8 @@ def step_line(step: StepResult) -> str:
 
 
 async def run_steps(config: CapacityConfig, stack: Stack, token: str) -> list[StepResult]:
-    nc = await nats.connect(stack.nats_url)
+    url = stack.bus_url(API)
+    nc = await nats.connect(url, inbox_prefix=bus_inbox(url))
     tap = ChunkTap(nc)
     await tap.start()
     results: list[StepResult] = []

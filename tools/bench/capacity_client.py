@@ -23,6 +23,8 @@ from typing import Protocol
 import msgspec
 import nats
 
+from contracts.bus import bus_inbox
+
 SAMPLE_SUBJECT = "bench.capacity.samples"
 _TOKEN_ID = re.compile(rb"id: (\d+)\nevent: token\n")
 _START = re.compile(rb"event: start\ndata: (\{[^\n]*\})\n")
@@ -139,7 +141,7 @@ class _Client:
 
 
 async def run(plan: ClientPlan) -> ClientReport:
-    samples = await nats.connect(plan.nats_url)
+    samples = await nats.connect(plan.nats_url, inbox_prefix=bus_inbox(plan.nats_url))
     client = _Client(plan, samples)
     started = time.monotonic()
     cpu = time.process_time()

@@ -14,6 +14,7 @@ import nats
 
 from bench.stats import percentile
 from contracts import codec, subjects
+from contracts.bus import bus_inbox
 from contracts.events import RequestAccepted, RequestCompleted
 from contracts.inference import Usage
 
@@ -29,7 +30,7 @@ class LoadResult(msgspec.Struct, kw_only=True):
 async def publish_exchanges(
     nats_url: str, user_id: str, conversation_id: str, exchanges: int
 ) -> None:
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_url, inbox_prefix=bus_inbox(nats_url))
     js = nc.jetstream()
     base = time.time() - exchanges
     try:

@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 
 from bench.conversation_load import publish_exchanges
+from contracts.permissions import WORKER
 from local_stack.launcher import Stack
 from local_stack.ports import free_port
 from local_stack.settings import StackSettings
@@ -122,7 +123,7 @@ def main() -> int:
             stack.wait_ready(lambda line: print(line, flush=True))
             pair, user_id = asyncio.run(account(settings.api_url))
             conversation_id = asyncio.run(
-                long_conversation(settings.api_url, stack.nats_url, pair, user_id)
+                long_conversation(settings.api_url, stack.bus_url(WORKER), pair, user_id)
             )
             env = {
                 **os.environ,

@@ -30,6 +30,7 @@ from chat_api.telemetry import METRICS_KEY, TRACING_KEY, ApiMetrics, ApiTracing
 from chat_api.usage import USAGE_KEY, UsageService
 from chat_api.user_settings import UserSettingsService
 from chat_api.workers import WorkerRegistry
+from contracts.bus import redacted
 
 log = logging.getLogger("chat_api.lifespan")
 
@@ -137,7 +138,7 @@ def nats_lifespan(
         )
         log.info(
             "api connected to NATS at %s; models %s; model-admin routing %s",
-            settings.nats_url,
+            redacted(settings.nats_url),
             settings.models,
             settings.model_admin_routing,
         )

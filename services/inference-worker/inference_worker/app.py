@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from contracts import subjects
 from contracts.admin import SwapStatus
+from contracts.bus import bus_identity, redacted
 from contracts.events import ChatEvent
 from contracts.inference import ChatRequest, Chunk
 from contracts.streams import ensure_streams
@@ -238,7 +239,7 @@ async def run(
         settings.model,
         engine.name,
         settings.capacity,
-        settings.nats_url,
+        redacted(settings.nats_url),
     )
     nc = await connect_or_exit(settings, f"inference-worker:{settings.worker_id}", stop, log)
     if isinstance(nc, int):
@@ -314,7 +315,7 @@ async def run(
     exit_code = 0
     engine_started = False
     try:
-        await ensure_streams(js)
+        await ensure_streams(js, identity=bus_identity(settings.nats_url))
         heartbeat.hardware = await _hardware(settings)
         heartbeat.start()
         await heartbeat.set_state("loading")

@@ -13,6 +13,7 @@ import logging
 from nats.aio.client import Client as NatsClient
 
 from contracts import subjects
+from contracts.bus import bus_identity
 from contracts.streams import ensure_streams
 from llmchat_bus.lifespan import serve_until_stopped
 from llmchat_bus.rpc import ping_route
@@ -82,7 +83,7 @@ async def _serve(
     tracing: MeteringTracing | None = None,
 ) -> int:
     js = nc.jetstream()
-    await ensure_streams(js)
+    await ensure_streams(js, identity=bus_identity(settings.nats_url))
     if not await prepare_database(settings, db, stop):
         log.info("stopped before the database was ready")
         return 0

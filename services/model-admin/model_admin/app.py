@@ -16,6 +16,7 @@ from nats.js.kv import KeyValue
 
 from contracts import subjects
 from contracts.admin import ActivateProfile, ActivationOutcome, AdminChange
+from contracts.bus import bus_identity, redacted
 from contracts.streams import WORKER_STATUS_TTL_S, ensure_streams
 from llmchat_bus.broker import ServiceBroker
 from llmchat_bus.lifespan import connect_or_exit, drain, serve_until_stopped, stop_on_signals
@@ -53,7 +54,7 @@ async def run(
         return 2
     log.info(
         "model-admin starting: nats=%s, %d profiles (%s, added in %s)",
-        settings.nats_url,
+        redacted(settings.nats_url),
         len(catalog.registry),
         settings.profiles_dir,
         settings.overlay_dir,
@@ -75,7 +76,7 @@ async def _serve(
     settings: ModelAdminSettings, catalog: Catalog, nc: NatsClient, stop: asyncio.Event
 ) -> int:
     js = nc.jetstream()
-    await ensure_streams(js)
+    await ensure_streams(js, identity=bus_identity(settings.nats_url))
     desired_kv = await js.key_value(subjects.DESIRED_STATE_BUCKET)
     worker_kv = await js.key_value(subjects.WORKER_STATUS_BUCKET)
     aliases_kv = await js.key_value(subjects.MODEL_ALIASES_BUCKET)

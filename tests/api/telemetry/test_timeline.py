@@ -17,11 +17,11 @@ def api_stamps() -> ApiStamps:
     return stamps
 
 
-WORKER = WorkerTimeline(
+WORKER = WorkerTimeline(  # the generation starts while the ack travels
     fetched=1_003 * MS,
-    acked=1_005 * MS,
-    prompt_built=1_008 * MS,
-    engine_submitted=1_009 * MS,
+    prompt_built=1_004 * MS,
+    engine_submitted=1_005 * MS,
+    acked=1_007 * MS,
     first_output=1_057 * MS,
     first_chunk_sent=1_058 * MS,
 )
@@ -33,9 +33,9 @@ def test_each_stage_is_the_span_between_its_two_stamps() -> None:
         "accept": 2.0,
         "publish": 2.0,
         "to_worker": 1.0,
-        "worker_ack": 2.0,
-        "prompt": 4.0,
-        "engine": 48.0,
+        "worker_ack": 4.0,
+        "prompt": 2.0,
+        "engine": 52.0,
         "worker_send": 1.0,
         "to_api": 2.0,
         "api_write": 1.0,
@@ -77,4 +77,4 @@ def test_clocks_that_disagree_show_as_negative_cross_process_stages() -> None:
     stages = first_token_stages(api_stamps(), ahead)
     assert stages["to_worker"] == 6.0
     assert stages["to_api"] == -3.0
-    assert stages["engine"] == 48.0
+    assert stages["engine"] == 52.0

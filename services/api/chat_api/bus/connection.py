@@ -14,7 +14,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from chat_api.bus import GatewayUnavailable
-from contracts.bus import DRAIN_TIMEOUT_S
+from contracts.bus import DRAIN_TIMEOUT_S, bus_identity, bus_inbox, redacted
 from contracts.streams import ensure_streams
 
 log = logging.getLogger("chat_api.bus.connection")
@@ -38,7 +38,7 @@ class BusConnection:
 
         nc = await _connect_retrying(url, timeout_s, reconnected)
         js = nc.jetstream()
-        await ensure_streams(js)
+        await ensure_streams(js, identity=bus_identity(url))
         connection = cls(nc, js)
         return connection
 
@@ -69,10 +69,15 @@ async def _connect_retrying(
                 reconnect_time_wait=0.5,
                 reconnected_cb=reconnected,
                 drain_timeout=DRAIN_TIMEOUT_S,
+                inbox_prefix=bus_inbox(url),
             )
         except Exception as exc:
             if time.monotonic() + delay > deadline:
-                raise GatewayUnavailable(f"cannot connect to NATS at {url}: {exc}") from exc
-            log.warning("NATS at %s not reachable (%s); retrying in %.1f s", url, exc, delay)
+                raise GatewayUnavailable(
+                    f"cannot connect to NATS at {redacted(url)}: {exc}"
+                ) from exc
+            log.warning(
+                "NATS at %s not reachable (%s); retrying in %.1f s", redacted(url), exc, delay
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)

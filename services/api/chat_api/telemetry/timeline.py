@@ -13,8 +13,10 @@ chunk. ``first_token_stages`` turns both into milliseconds per stage:
   routing, admission)
 - ``publish``: publishing -> JetStream acked (the chunk subscription and the publish)
 - ``to_worker``: publishing -> the worker's fetch returned it (overlaps ``publish``)
-- ``worker_ack``: fetched -> the worker's ack confirmed
-- ``prompt``: acked -> handed to the engine (template, tokenizer)
+- ``worker_ack``: fetched -> the worker's ack confirmed (overlaps ``prompt`` and
+  ``engine``: the worker starts the generation while the ack travels, and sends nothing
+  before it is confirmed)
+- ``prompt``: fetched -> handed to the engine (decoding, template, tokenizer)
 - ``engine``: handed to the engine -> its first output (queueing in the engine, prefill)
 - ``worker_send``: first output -> first chunk handed to the worker's NATS client
 - ``to_api``: first chunk sent -> the relay received it
@@ -85,7 +87,7 @@ def first_token_stages(api: ApiStamps, worker: WorkerTimeline | None) -> dict[st
         spans |= {
             "to_worker": (api.publishing, worker.fetched),
             "worker_ack": (worker.fetched, worker.acked),
-            "prompt": (worker.acked, worker.engine_submitted),
+            "prompt": (worker.fetched, worker.engine_submitted),
             "engine": (worker.engine_submitted, worker.first_output),
             "worker_send": (worker.first_output, worker.first_chunk_sent),
             "to_api": (worker.first_chunk_sent, api.first_chunk_received),

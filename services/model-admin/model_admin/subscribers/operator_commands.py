@@ -41,6 +41,7 @@ class OperatorCommands:
             config=commands_consumer_config(),
             # One at a time: a batch of more is handled concurrently, out of order.
             pull_sub=PullSub(batch_size=1, timeout=1.0),
+            inbox_prefix=broker.inbox_prefix,
             ack_policy=AckPolicy.MANUAL,
             no_reply=True,
             decoder=the_message,
