@@ -41,6 +41,9 @@ class Authenticate(msgspec.Struct, frozen=True, kw_only=True):
 
 class GetUser(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str
+    session_id: str | None = None
+    """Set: the user only while this sign-in session lasts (401 once logged out, or once
+    a refresh token of it was used twice)."""
 
 
 class ListUsers(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,6 +72,9 @@ class IssueRefresh(msgspec.Struct, frozen=True, kw_only=True):
 class RefreshIssued(msgspec.Struct, frozen=True, kw_only=True):
     token: str
     expires_at: float
+    session_id: str
+    """The sign-in session: every refresh token rotated from this one belongs to it; the
+    access tokens carry it (``sid``)."""
 
 
 class RotateRefresh(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,6 +88,7 @@ class RefreshRotated(msgspec.Struct, frozen=True, kw_only=True):
     user: UserView
     token: str
     expires_at: float
+    session_id: str
 
 
 class RevokeRefresh(msgspec.Struct, frozen=True, kw_only=True):

@@ -54,7 +54,11 @@ class Stack:
             config = self.users.write_server_config(nats_dir)
             self.nats = NatsServer(nats_dir, config=config).start()
             self.nats_url = self.nats.url
-        common = {"DATA_DIR": str(data_dir), **self.settings.extra_env}
+        common = {
+            "DATA_DIR": str(data_dir),
+            "DEV_ADMIN": "true" if self.settings.dev_admin else "false",
+            **self.settings.extra_env,
+        }
         self.persistence = ManagedProcess(
             "persistence",
             "persistence",

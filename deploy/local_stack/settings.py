@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from env_settings import SettingsError, env_float, env_int
+from env_settings import SettingsError, env_bool, env_float, env_int
 
 DEFAULT_METRICS_PORT_BASE = 9400
 METRICS_PORT_OFFSETS = {"persistence": 1, "metering": 2, "worker": 10}
@@ -24,6 +24,9 @@ class StackSettings:
     log_dir: Path | None = None
     """Write each child's output to <log_dir>/<name>.log instead of the terminal."""
     extra_env: dict[str, str] = field(default_factory=dict)
+    dev_admin: bool = True
+    """The development admin (``make token``) on this embedded stack: ``DEV_ADMIN``, on by
+    default here and only here (persistence's own default is off)."""
     metrics_port_base: int = 0
     """Metrics ports of the services (``make run``: 9400): persistence base+1, metering
     base+2, worker N base+10+N. 0: the services serve no metrics endpoint (the api always
@@ -56,6 +59,7 @@ def load_settings() -> StackSettings:
         metrics_port_base = env_int(
             env, "STACK_METRICS_PORT_BASE", DEFAULT_METRICS_PORT_BASE, minimum=None
         )
+        dev_admin = env_bool(env, "DEV_ADMIN", True)
     except SettingsError as exc:
         raise SystemExit(f"invalid setting: {exc}") from None
     return StackSettings(
@@ -67,4 +71,5 @@ def load_settings() -> StackSettings:
         ready_timeout_s=ready_timeout,
         log_dir=Path(env["STACK_LOG_DIR"]) if env.get("STACK_LOG_DIR") else None,
         metrics_port_base=metrics_port_base,
+        dev_admin=dev_admin,
     )

@@ -138,6 +138,7 @@ async def live_api(
     persistence = asyncio.create_task(
         run_persistence(
             PersistenceSettings(
+                dev_admin=True,  # as `make run` has it: tests sign in as dev-admin
                 nats_url=nats_url,
                 data_dir=tmp_path,
                 events_poll_s=0.2,

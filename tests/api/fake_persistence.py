@@ -68,7 +68,8 @@ class FakePersistence:
     def __init__(self) -> None:
         self.users: dict[str, UserView] = {}
         self.passwords: dict[str, str] = {}  # user id -> password
-        self.refresh: dict[str, tuple[str, bool]] = {}  # token -> (user id, revoked)
+        self.refresh: dict[str, tuple[str, bool, str]] = {}  # token -> (user, revoked, session)
+        self.ended_sessions: set[str] = set()
         self.keys: dict[str, tuple[str, ApiKeyView, str]] = {}  # id -> (user, view, secret)
         self.settings: dict[str, UserSettings] = {}
         self.conversations: dict[str, ConversationView] = {}
@@ -137,10 +138,12 @@ class FakePersistence:
                 return user
         raise _unauthorized()
 
-    async def get_user(self, user_id: str) -> UserView:
+    async def get_user(self, user_id: str, session_id: str | None = None) -> UserView:
         self._hit("get_user")
         if user_id not in self.users:
             raise _not_found("user")
+        if session_id is not None and session_id in self.ended_sessions:
+            raise _unauthorized()
         return self.users[user_id]
 
     async def list_users(self, limit: int, offset: int) -> UserList:
@@ -165,27 +168,35 @@ class FakePersistence:
     async def issue_refresh(self, user_id: str, ttl_s: float) -> RefreshIssued:
         self._hit("issue_refresh")
         token = secrets.token_urlsafe(16)
-        self.refresh[token] = (user_id, False)
-        return RefreshIssued(token=token, expires_at=time.time() + ttl_s)
+        session_id = uuid.uuid4().hex
+        self.refresh[token] = (user_id, False, session_id)
+        return RefreshIssued(token=token, expires_at=time.time() + ttl_s, session_id=session_id)
 
     async def rotate_refresh(self, token: str, ttl_s: float) -> RefreshRotated:
         self._hit("rotate_refresh")
         entry = self.refresh.get(token)
-        if entry is None or entry[1]:
+        if entry is None:
             raise _unauthorized()
-        user = self.users[entry[0]]
+        user_id, revoked, session_id = entry
+        if revoked or session_id in self.ended_sessions:  # used twice: the session ends
+            self.ended_sessions.add(session_id)
+            raise _unauthorized()
+        user = self.users[user_id]
         if user.disabled:
             raise _unauthorized()
-        self.refresh[token] = (entry[0], True)
+        self.refresh[token] = (user_id, True, session_id)
         new = secrets.token_urlsafe(16)
-        self.refresh[new] = (user.id, False)
-        return RefreshRotated(user=user, token=new, expires_at=time.time() + ttl_s)
+        self.refresh[new] = (user.id, False, session_id)
+        return RefreshRotated(
+            user=user, token=new, expires_at=time.time() + ttl_s, session_id=session_id
+        )
 
     async def revoke_refresh(self, token: str) -> None:
         self._hit("revoke_refresh")
         entry = self.refresh.get(token)
         if entry is not None:
-            self.refresh[token] = (entry[0], True)
+            self.refresh[token] = (entry[0], True, entry[2])
+            self.ended_sessions.add(entry[2])
 
     async def create_api_key(self, user_id: str, name: str) -> ApiKeyCreated:
         self._hit("create_api_key")

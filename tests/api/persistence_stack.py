@@ -106,6 +106,7 @@ async def stack(stack_nats: str, tmp_path_factory: pytest.TempPathFactory) -> As
     persistence = asyncio.create_task(
         run_persistence(
             PersistenceSettings(
+                dev_admin=True,  # as `make run` has it: the test signs in as dev-admin
                 nats_url=stack_nats,
                 data_dir=data_dir,
                 events_poll_s=0.2,

@@ -190,12 +190,12 @@ def test_sampled_messages_are_masked(settings: ApiSettings, auth_headers: dict[s
 
 
 def test_log_settings_of_every_service() -> None:
-    api = ApiSettings.from_env({"JWT_SECRET": "x", "LOG_FORMAT": "TEXT"})
+    api = ApiSettings.from_env({"JWT_SECRET": "x" * 32, "LOG_FORMAT": "TEXT"})
     assert (api.log_format, api.log_sample_messages) == ("text", 0.0)
-    assert ApiSettings.from_env({"JWT_SECRET": "x"}).log_format == "json"
+    assert ApiSettings.from_env({"JWT_SECRET": "x" * 32}).log_format == "json"
     for bad in ({"LOG_FORMAT": "xml"}, {"LOG_SAMPLE_MESSAGES": "2"}):
         with pytest.raises(ValueError, match="LOG_"):
-            ApiSettings.from_env({"JWT_SECRET": "x", **bad})
+            ApiSettings.from_env({"JWT_SECRET": "x" * 32, **bad})
     worker = load_worker_settings({"LOG_FORMAT": "text", "LOG_LEVEL": "debug"})
     assert (worker.log_format, worker.log_level) == ("text", "DEBUG")
     assert load_persistence_settings({}).log_format == "json"

@@ -53,14 +53,14 @@ def test_env_values(tmp_path: Path) -> None:
     settings = ApiSettings.from_env(
         {
             "DATA_DIR": str(tmp_path),
-            "JWT_SECRET": "abc",
+            "JWT_SECRET": "abc" * 11,
             "MODELS": "a, b ,,c",
             "DEFAULT_MODEL": "b",
             "CORS_ORIGINS": "http://x, http://y",
             "GATEWAY_PORT": "9000",
         }
     )
-    assert settings.jwt_secret == "abc"
+    assert settings.jwt_secret == "abc" * 11
     assert not (tmp_path / "jwt_secret").exists()
     assert settings.models == ("a", "b", "c")
     assert settings.default_model == "b"
@@ -70,7 +70,7 @@ def test_env_values(tmp_path: Path) -> None:
 
 def test_default_model_always_whitelisted(tmp_path: Path) -> None:
     settings = ApiSettings.from_env(
-        {"DATA_DIR": str(tmp_path), "JWT_SECRET": "k", "MODELS": "a", "DEFAULT_MODEL": "z"}
+        {"DATA_DIR": str(tmp_path), "JWT_SECRET": "k" * 32, "MODELS": "a", "DEFAULT_MODEL": "z"}
     )
     assert settings.models == ("z", "a")
 
@@ -121,19 +121,19 @@ FLAGS = list(FLAG_FIELDS)
 @pytest.mark.parametrize("name", FLOATS + INTEGERS + FLAGS)
 def test_a_bad_value_names_the_variable(tmp_path: Path, name: str) -> None:
     with pytest.raises(SettingsError, match=f"^{name}"):
-        ApiSettings.from_env({"DATA_DIR": str(tmp_path), "JWT_SECRET": "k", name: "abc"})
+        ApiSettings.from_env({"DATA_DIR": str(tmp_path), "JWT_SECRET": "k" * 32, name: "abc"})
 
 
 @pytest.mark.parametrize("name", FLOATS + INTEGERS)
 def test_a_blank_value_is_the_default(tmp_path: Path, name: str) -> None:
-    env = {"DATA_DIR": str(tmp_path), "JWT_SECRET": "k"}
+    env = {"DATA_DIR": str(tmp_path), "JWT_SECRET": "k" * 32}
     assert ApiSettings.from_env({**env, name: " "}) == ApiSettings.from_env(env)
 
 
 @pytest.mark.parametrize("name", FLAGS)
 def test_a_blank_flag_is_false_but_unset_is_the_default(tmp_path: Path, name: str) -> None:
     """As the api always read them: ``ALLOW_REGISTRATION=`` keeps registration closed."""
-    env = {"DATA_DIR": str(tmp_path), "JWT_SECRET": "k"}
+    env = {"DATA_DIR": str(tmp_path), "JWT_SECRET": "k" * 32}
     field = FLAG_FIELDS[name]
     assert getattr(ApiSettings.from_env(env), field) is (name != "ADMIN_CAN_READ_CONVERSATIONS")
     assert getattr(ApiSettings.from_env({**env, name: " "}), field) is False
@@ -153,7 +153,7 @@ def test_a_blank_flag_is_false_but_unset_is_the_default(tmp_path: Path, name: st
 )
 def test_out_of_bounds(tmp_path: Path, name: str, value: str, message: str) -> None:
     with pytest.raises(SettingsError) as caught:
-        ApiSettings.from_env({"DATA_DIR": str(tmp_path), "JWT_SECRET": "k", name: value})
+        ApiSettings.from_env({"DATA_DIR": str(tmp_path), "JWT_SECRET": "k" * 32, name: value})
     assert str(caught.value) == message
 
 
@@ -161,7 +161,7 @@ def test_numbers_and_flags_from_env(tmp_path: Path) -> None:
     settings = ApiSettings.from_env(
         {
             "DATA_DIR": str(tmp_path),
-            "JWT_SECRET": "k",
+            "JWT_SECRET": "k" * 32,
             "AUTH_CACHE_TTL_S": "0",
             "USAGE_CSV_PAGE_SIZE": "5000",
             "QUEUE_RETRY_AFTER_S": "0",
@@ -181,7 +181,7 @@ def test_python_m_chat_api_rejects_a_bad_setting_in_one_line(tmp_path: Path) -> 
     env = {
         **os.environ,
         "DATA_DIR": str(tmp_path),
-        "JWT_SECRET": "k",
+        "JWT_SECRET": "k" * 32,
         "GATEWAY_PORT": "abc",
     }
     done = subprocess.run(
@@ -202,7 +202,14 @@ def test_python_m_chat_api_rejects_a_bad_setting_in_one_line(tmp_path: Path) -> 
 )
 def test_bad_tracing_settings_are_refused_at_load(variable: str, value: str) -> None:
     """Named at start-up like every other variable, not later when tracing is set up."""
-    env = {"JWT_SECRET": "x", "OTEL_TRACES_EXPORTER": "otlp", variable: value}
+    env = {"JWT_SECRET": "x" * 32, "OTEL_TRACES_EXPORTER": "otlp", variable: value}
     with pytest.raises(SettingsError, match=f"{variable}='{value}'"):
         ApiSettings.from_env(env)
-    assert ApiSettings.from_env({"JWT_SECRET": "x"}).otel_traces_exporter == "none"
+    assert ApiSettings.from_env({"JWT_SECRET": "x" * 32}).otel_traces_exporter == "none"
+
+
+@pytest.mark.parametrize("secret", ["short", "x" * 31, "é" * 15])
+def test_a_jwt_secret_under_32_bytes_refuses_to_start(tmp_path: Path, secret: str) -> None:
+    with pytest.raises(SettingsError, match="JWT_SECRET must be at least 32 bytes"):
+        ApiSettings.from_env({"DATA_DIR": str(tmp_path), "JWT_SECRET": secret})
+    assert ApiSettings.from_env({"DATA_DIR": str(tmp_path), "JWT_SECRET": "é" * 16}).jwt_secret

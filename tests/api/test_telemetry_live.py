@@ -95,6 +95,7 @@ async def observed(
     persistence = asyncio.create_task(
         run_persistence(
             PersistenceSettings(
+                dev_admin=True,  # as `make run` has it: the test signs in as dev-admin
                 nats_url=nats_url,
                 data_dir=tmp_path,
                 events_poll_s=0.2,

@@ -31,6 +31,7 @@ def settings_for(nats_url: str, database_url: str, **overrides: Any) -> Persiste
         "db_timeout_s": 2.0,
         "drain_timeout_s": 3.0,
         "nats_connect_timeout_s": 10.0,
+        "dev_admin": True,  # as `make run` has it: tests sign in as dev-admin
     }
     return PersistenceSettings(**(values | overrides))
 

@@ -171,12 +171,13 @@ async def test_refresh_issue_rotate_revokes_the_old_one(accounts: Accounts, db: 
     rotated = await accounts.rotate_refresh(RotateRefresh(token=issued.token, ttl_s=60))
     assert rotated.user.id == user.id
     assert rotated.token != issued.token
-    await refused(
+    again = await accounts.rotate_refresh(RotateRefresh(token=rotated.token, ttl_s=60))
+    assert again.user.id == user.id
+    assert again.session_id == rotated.session_id == issued.session_id
+    await refused(  # each token works once (used again, it ends the session: see below)
         ErrorCode.UNAUTHORIZED,
         accounts.rotate_refresh(RotateRefresh(token=issued.token, ttl_s=60)),
     )
-    again = await accounts.rotate_refresh(RotateRefresh(token=rotated.token, ttl_s=60))
-    assert again.user.id == user.id
 
 
 async def test_refresh_revoke_and_unknown(accounts: Accounts) -> None:
@@ -207,6 +208,62 @@ async def test_expired_refresh_token_is_refused(db: Database) -> None:
     now[0] += 61
     await refused(
         ErrorCode.UNAUTHORIZED, accounts.rotate_refresh(RotateRefresh(token=issued.token, ttl_s=9))
+    )
+
+
+async def test_a_refresh_token_used_twice_ends_its_whole_session(db: Database) -> None:
+    """The thief or the owner used it first: either way, both are signed out."""
+    told = RecordedChanges()
+    accounts = Accounts(db, fast_passwords(), changes=told)
+    user = await accounts.register(RegisterUser(email="r@example.com", password=PASSWORD))
+    first = await accounts.issue_refresh(IssueRefresh(user_id=user.id, ttl_s=3600))
+    other = await accounts.issue_refresh(IssueRefresh(user_id=user.id, ttl_s=3600))
+    assert first.session_id != other.session_id
+    second = await accounts.rotate_refresh(RotateRefresh(token=first.token, ttl_s=3600))
+    assert second.session_id == first.session_id
+    session = GetUser(user_id=user.id, session_id=first.session_id)
+    assert (await accounts.get_user(session)).id == user.id
+
+    await refused(  # the rotated token again
+        ErrorCode.UNAUTHORIZED, accounts.rotate_refresh(RotateRefresh(token=first.token, ttl_s=9))
+    )
+    await refused(  # its successor no longer works
+        ErrorCode.UNAUTHORIZED, accounts.rotate_refresh(RotateRefresh(token=second.token, ttl_s=9))
+    )
+    await refused(ErrorCode.UNAUTHORIZED, accounts.get_user(session))  # nor its access tokens
+    assert [(c.kind, c.user_id) for c in told.changes] == [("user", user.id)]  # at once
+    # the user's other sign-in goes on
+    await accounts.get_user(GetUser(user_id=user.id, session_id=other.session_id))
+    await accounts.rotate_refresh(RotateRefresh(token=other.token, ttl_s=9))
+
+
+async def test_logout_ends_the_session_and_is_announced(db: Database) -> None:
+    told = RecordedChanges()
+    now = [1_000_000.0]
+    accounts = Accounts(db, fast_passwords(), clock=lambda: now[0], changes=told)
+    user = await accounts.register(RegisterUser(email="lo@example.com", password=PASSWORD))
+    issued = await accounts.issue_refresh(IssueRefresh(user_id=user.id, ttl_s=60))
+    session = GetUser(user_id=user.id, session_id=issued.session_id)
+    rotated = await accounts.rotate_refresh(RotateRefresh(token=issued.token, ttl_s=60))
+    await accounts.revoke_refresh(RevokeRefresh(token=issued.token))  # an older token of it
+    assert [(c.kind, c.user_id) for c in told.changes] == [("user", user.id)]
+    await refused(ErrorCode.UNAUTHORIZED, accounts.get_user(session))
+    await refused(
+        ErrorCode.UNAUTHORIZED, accounts.rotate_refresh(RotateRefresh(token=rotated.token, ttl_s=9))
+    )
+    # a session whose tokens all expired has ended too; a user asked for without one has not
+    again = await accounts.issue_refresh(IssueRefresh(user_id=user.id, ttl_s=60))
+    now[0] += 61
+    await refused(
+        ErrorCode.UNAUTHORIZED,
+        accounts.get_user(GetUser(user_id=user.id, session_id=again.session_id)),
+    )
+    assert (await accounts.get_user(GetUser(user_id=user.id))).id == user.id
+    other = await accounts.register(RegisterUser(email="lo2@example.com", password=PASSWORD))
+    live = await accounts.issue_refresh(IssueRefresh(user_id=user.id, ttl_s=60))
+    await refused(  # a session of one user is not another's
+        ErrorCode.UNAUTHORIZED,
+        accounts.get_user(GetUser(user_id=other.id, session_id=live.session_id)),
     )
 
 
@@ -249,6 +306,26 @@ async def test_api_key_lifecycle(accounts: Accounts, db: Database) -> None:
     )
 
 
+async def test_a_key_that_is_not_valid_costs_no_write(
+    accounts: Accounts, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood of bogus ``sk-llmchat-`` keys must not queue on the write lock."""
+    user = await accounts.register(RegisterUser(email="kw@example.com", password=PASSWORD))
+    revoked = await accounts.create_api_key(CreateApiKey(user_id=user.id, name="old"))
+    await accounts.revoke_api_key(RevokeApiKey(user_id=user.id, key_id=revoked.key.id))
+    writes: list[str] = []
+    write = db.write
+
+    def counted_write() -> object:
+        writes.append("write")
+        return write()
+
+    monkeypatch.setattr(db, "write", counted_write)
+    for secret in ("sk-llmchat-bogus", revoked.secret):
+        await refused(ErrorCode.UNAUTHORIZED, accounts.verify_api_key(VerifyApiKey(secret=secret)))
+    assert writes == []
+
+
 async def test_other_users_key_cannot_be_revoked(accounts: Accounts) -> None:
     alice = await accounts.register(RegisterUser(email="j@example.com", password=PASSWORD))
     mallory = await accounts.register(RegisterUser(email="k@example.com", password=PASSWORD))
@@ -284,6 +361,22 @@ async def test_settings_get_put(accounts: Accounts) -> None:
 
 
 # --- bootstrap --------------------------------------------------------------------------
+
+
+async def test_dev_admin_off_disables_it_and_on_enables_it_again(db: Database) -> None:
+    told = RecordedChanges()
+    accounts = Accounts(db, fast_passwords(), changes=told)
+    await accounts.retire_dev_admin()  # none yet: nothing to do
+    assert told.changes == []
+    await accounts.ensure_dev_admin()
+    await accounts.retire_dev_admin()
+    assert (await accounts.get_user(GetUser(user_id=DEV_ADMIN_ID))).disabled
+    assert [(c.kind, c.user_id) for c in told.changes] == [("user", DEV_ADMIN_ID)]
+    await accounts.retire_dev_admin()  # already disabled: not announced again
+    assert len(told.changes) == 1
+    await accounts.ensure_dev_admin()
+    assert not (await accounts.get_user(GetUser(user_id=DEV_ADMIN_ID))).disabled
+    assert len(told.changes) == 2
 
 
 async def test_dev_admin_and_first_admin_bootstrap(accounts: Accounts) -> None:

@@ -12,7 +12,7 @@ from persistence.settings import SettingsError, load_settings
 def test_defaults_are_the_embedded_sqlite_file(tmp_path: Path) -> None:
     s = load_settings({"DATA_DIR": str(tmp_path)})
     assert s.db_url == f"sqlite+aiosqlite:///{tmp_path.resolve()}/llmchat.db"
-    assert s.dev_admin is True
+    assert s.dev_admin is False  # only make run's launcher turns it on
     assert s.migrate is True
     assert (s.admin_email, s.admin_password) == (None, None)
     assert s.conversation_reply_bytes == 512 * 1024
@@ -25,7 +25,7 @@ def test_values_from_env() -> None:
             "DATABASE_URL": "postgresql+asyncpg://u:p@db/llmchat",
             "ADMIN_EMAIL": "root@example.com",
             "ADMIN_PASSWORD": "s3cret-pass",
-            "DEV_ADMIN": "false",
+            "DEV_ADMIN": "true",
             "PERSISTENCE_DB_RETRY_MAX_S": "2.5",
             "PERSISTENCE_RPC_CONCURRENCY": "8",
             "PERSISTENCE_CONVERSATION_REPLY_BYTES": "100000",
@@ -33,7 +33,7 @@ def test_values_from_env() -> None:
     )
     assert s.conversation_reply_bytes == 100_000
     assert s.db_url == "postgresql+asyncpg://u:p@db/llmchat"
-    assert s.dev_admin is False
+    assert s.dev_admin is True
     assert s.db_retry_max_s == 2.5
     assert s.rpc_concurrency == 8
     assert s.admin_email == "root@example.com"

@@ -45,6 +45,10 @@ def _integer(env: Mapping[str, str], name: str, default: int) -> int:
     return env_int(env, name, default, minimum=None)
 
 
+MIN_JWT_SECRET_BYTES = 32
+"""A shorter HS256 key can be guessed offline from any token it signed."""
+
+
 def load_or_create_secret(data_dir: Path) -> str:
     """The JWT secret stored in ``data_dir/jwt_secret`` (0600), created on first use."""
     path = data_dir / "jwt_secret"
@@ -170,6 +174,11 @@ class ApiSettings:
         data_dir = Path(env.get("DATA_DIR", ".data"))
         default_model = env.get("DEFAULT_MODEL", DEFAULT_MODEL)
         secret = env.get("JWT_SECRET") or load_or_create_secret(data_dir)
+        if len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise SettingsError(
+                f"JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes (HS256 keys as "
+                f"long as its hash); this one has {len(secret.encode())}"
+            )
         traces_exporter, otlp_protocol = env_otel_traces(env)
         return cls(
             nats_url=env.get("NATS_URL", "nats://127.0.0.1:4222"),

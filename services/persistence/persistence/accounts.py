@@ -184,9 +184,28 @@ class Accounts:
     async def get_user(self, req: GetUser) -> UserView:
         async with self._db.read() as s:
             user = await s.get(User, req.user_id)
-        if user is None:
-            raise not_found("user")
+            if user is None:
+                raise not_found("user")
+            if req.session_id is not None and not await self._session_alive(
+                s, req.user_id, req.session_id
+            ):
+                raise unauthorized()
         return user_view(user)
+
+    async def _session_alive(self, s: AsyncSession, user_id: str, session_id: str) -> bool:
+        """Some refresh token of the session can still be used (not logged out, not
+        revoked for reuse, not expired)."""
+        alive = await s.scalar(
+            sa.select(RefreshToken.id)
+            .where(
+                RefreshToken.family_id == session_id,
+                RefreshToken.user_id == user_id,
+                RefreshToken.revoked_at.is_(None),
+                RefreshToken.expires_at > self._clock(),
+            )
+            .limit(1)
+        )
+        return alive is not None
 
     async def list_users(self, req: ListUsers) -> UserList:
         _check_page(req.limit, req.offset)
@@ -234,10 +253,13 @@ class Accounts:
             user = await self._user(s, req.user_id)
             if user.disabled:
                 raise unauthorized()
-            token, expires_at = self._add_refresh(s, user.id, req.ttl_s)
-        return RefreshIssued(token=token, expires_at=expires_at)
+            session_id = new_id()
+            token, expires_at = self._add_refresh(s, user.id, req.ttl_s, session_id)
+        return RefreshIssued(token=token, expires_at=expires_at, session_id=session_id)
 
-    def _add_refresh(self, s: AsyncSession, user_id: str, ttl_s: float) -> tuple[str, float]:
+    def _add_refresh(
+        self, s: AsyncSession, user_id: str, ttl_s: float, session_id: str
+    ) -> tuple[str, float]:
         token = new_refresh_token()
         now = self._clock()
         s.add(
@@ -245,6 +267,7 @@ class Accounts:
                 id=new_id(),
                 user_id=user_id,
                 token_hash=digest(token),
+                family_id=session_id,
                 created_at=now,
                 expires_at=now + ttl_s,
                 revoked_at=None,
@@ -252,10 +275,24 @@ class Accounts:
         )
         return token, now + ttl_s
 
+    async def _end_session(self, s: AsyncSession, session_id: str) -> bool:
+        """Revoke the session's tokens; False if it had ended already."""
+        ended = await s.execute(
+            sa.update(RefreshToken)
+            .where(RefreshToken.family_id == session_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=self._clock())
+            .execution_options(synchronize_session=False)
+        )
+        return bool(ended.rowcount)  # type: ignore[attr-defined]
+
     async def rotate_refresh(self, req: RotateRefresh) -> RefreshRotated:
-        """Revoke the presented token and issue a new one; each token works once."""
+        """Revoke the presented token and issue a new one of the same session; each token
+        works once. A token presented again (already rotated: a copy of it was stolen, or
+        the thief used it first) ends its whole session: the successor stops working too,
+        and so do the access tokens of the session, on every api instance."""
         _check_ttl(req.ttl_s)
         now = self._clock()
+        reused: tuple[str, str] | None = None
         async with self._db.write() as s:
             row = (
                 await s.execute(
@@ -267,31 +304,48 @@ class Accounts:
             if row is None:
                 raise unauthorized()
             token_row, user = row.tuple()
-            if token_row.revoked_at is not None or token_row.expires_at <= now or user.disabled:
+            if token_row.expires_at <= now or user.disabled:
                 raise unauthorized()
-            # Conditional update: of two concurrent rotations of one token, one wins.
+            # Conditional update: of two concurrent rotations of one token, one wins and
+            # the other is a reuse.
             revoked = await s.execute(
                 sa.update(RefreshToken)
                 .where(RefreshToken.id == token_row.id, RefreshToken.revoked_at.is_(None))
                 .values(revoked_at=now)
                 .execution_options(synchronize_session=False)
             )
-            if revoked.rowcount != 1:  # type: ignore[attr-defined]
+            if revoked.rowcount == 1:  # type: ignore[attr-defined]
+                session_id = token_row.family_id
+                token, expires_at = self._add_refresh(s, user.id, req.ttl_s, session_id)
+            elif await self._end_session(s, token_row.family_id):
+                reused = (user.id, token_row.family_id)
+            else:  # a token of a session that had ended already
                 raise unauthorized()
-            token, expires_at = self._add_refresh(s, user.id, req.ttl_s)
-        return RefreshRotated(user=user_view(user), token=token, expires_at=expires_at)
+        if reused is not None:
+            log.warning("refresh token reused: session %s of %s ended", reused[1], reused[0])
+            await self._announce("user", reused[0])
+            raise unauthorized()
+        return RefreshRotated(
+            user=user_view(user), token=token, expires_at=expires_at, session_id=session_id
+        )
 
     async def revoke_refresh(self, req: RevokeRefresh) -> Ack:
-        """Idempotent (log out twice is fine); an unknown token is not an error."""
+        """Log out: end the token's session (its refresh tokens, and so its access tokens
+        within the time an announcement takes). Idempotent; an unknown token is fine."""
         async with self._db.write() as s:
-            await s.execute(
-                sa.update(RefreshToken)
-                .where(
-                    RefreshToken.token_hash == digest(req.token),
-                    RefreshToken.revoked_at.is_(None),
+            row = (
+                await s.execute(
+                    sa.select(RefreshToken.user_id, RefreshToken.family_id).where(
+                        RefreshToken.token_hash == digest(req.token)
+                    )
                 )
-                .values(revoked_at=self._clock())
-            )
+            ).first()
+            if row is None:
+                return Ack()
+            user_id, session_id = row.tuple()
+            ended = await self._end_session(s, session_id)
+        if ended:
+            await self._announce("user", user_id)
         return Ack()
 
     # --- API keys -----------------------------------------------------------------
@@ -337,8 +391,9 @@ class Accounts:
         return Ack()
 
     async def verify_api_key(self, req: VerifyApiKey) -> ApiKeyOwner:
-        """The key's owner; records ``last_used_at``."""
-        async with self._db.write() as s:
+        """The key's owner; records ``last_used_at``. A key that is not valid is found out
+        with a read: a flood of bogus keys takes no write lock."""
+        async with self._db.read() as s:
             row = (
                 await s.execute(
                     sa.select(ApiKey, User)
@@ -351,8 +406,15 @@ class Accounts:
             key, user = row.tuple()
             if key.revoked_at is not None or user.disabled:
                 raise unauthorized()
-            key.last_used_at = self._clock()
-        return ApiKeyOwner(user=user_view(user), key_id=key.id)
+            owner = ApiKeyOwner(user=user_view(user), key_id=key.id)
+        async with self._db.write() as s:
+            await s.execute(
+                sa.update(ApiKey)
+                .where(ApiKey.id == owner.key_id)
+                .values(last_used_at=self._clock())
+                .execution_options(synchronize_session=False)
+            )
+        return owner
 
     # --- settings -----------------------------------------------------------------
     async def get_settings(self, req: GetSettings) -> UserSettings:
@@ -382,11 +444,19 @@ class Accounts:
     # --- bootstrap ----------------------------------------------------------------
     async def ensure_dev_admin(self) -> None:
         """The development admin ``dev-admin`` (``make token`` signs tokens for it)."""
-        async with self._db.read() as s:
+        async with self._db.write() as s:
             user = await s.get(User, DEV_ADMIN_ID)
+            enabled = user is not None and user.disabled and user.role == "admin"
+            if enabled:
+                assert user is not None
+                user.disabled = False
+        if enabled:
+            log.info("enabled the development admin %s again (DEV_ADMIN is on)", DEV_ADMIN_ID)
+            await self._announce("user", DEV_ADMIN_ID)
+            return
         if user is not None:
-            if user.role != "admin" or user.disabled:
-                log.warning("user %s exists but is not an enabled admin; left as is", DEV_ADMIN_ID)
+            if user.role != "admin":
+                log.warning("user %s exists but is not an admin; left as is", DEV_ADMIN_ID)
             return
         try:
             await self.create_user(DEV_ADMIN_EMAIL, UNUSABLE_PASSWORD, "admin", DEV_ADMIN_ID)
@@ -394,6 +464,20 @@ class Accounts:
             log.warning("cannot create %s (%s): %s", DEV_ADMIN_ID, DEV_ADMIN_EMAIL, exc.message)
             return
         log.info("created the development admin %s (%s)", DEV_ADMIN_ID, DEV_ADMIN_EMAIL)
+
+    async def retire_dev_admin(self) -> None:
+        """Disable ``dev-admin`` if it exists and is enabled (DEV_ADMIN off): the tokens
+        ``make token`` signed for it stop working on every api instance."""
+        async with self._db.write() as s:
+            disabled = await s.execute(
+                sa.update(User)
+                .where(User.id == DEV_ADMIN_ID, User.disabled.is_(False))
+                .values(disabled=True)
+                .execution_options(synchronize_session=False)
+            )
+        if disabled.rowcount:  # type: ignore[attr-defined]
+            log.warning("disabled the development admin %s (DEV_ADMIN is off)", DEV_ADMIN_ID)
+            await self._announce("user", DEV_ADMIN_ID)
 
     async def ensure_admin(self, email: str, password: str) -> None:
         """Create the first admin if no user has ``email``; an existing one is left alone."""

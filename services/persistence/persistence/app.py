@@ -46,6 +46,8 @@ async def prepare_database(
             await db.ping()
         if settings.dev_admin:
             await accounts.ensure_dev_admin()
+        else:
+            await accounts.retire_dev_admin()
         if settings.admin_email and settings.admin_password:
             await accounts.ensure_admin(settings.admin_email, settings.admin_password)
 

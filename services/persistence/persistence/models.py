@@ -54,6 +54,8 @@ class RefreshToken(Base):
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    family_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    """The sign-in session: the first token's id, kept by every token rotated from it."""
     created_at: Mapped[float] = mapped_column(sa.Double)
     expires_at: Mapped[float] = mapped_column(sa.Double)
     revoked_at: Mapped[float | None] = mapped_column(sa.Double)

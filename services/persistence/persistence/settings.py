@@ -24,8 +24,10 @@ class PersistenceSettings(DatabaseServiceSettings, frozen=True, kw_only=True):
     db_file_name: ClassVar[str] = DB_FILE_NAME
     admin_email: str | None = None
     admin_password: str | None = None
-    dev_admin: bool = True
-    """Ensure the user ``dev-admin`` (admin@localhost, unusable password) exists."""
+    dev_admin: bool = False
+    """Ensure the user ``dev-admin`` (admin@localhost, unusable password; ``make token``
+    signs tokens for it) exists and is enabled; off, an existing one is disabled (its
+    tokens stop working). Only ``make run``'s embedded launcher turns it on."""
     db_pool_size: int = 10
     rpc_concurrency: int = 64
     conversation_reply_bytes: int = 512 * 1024
@@ -48,7 +50,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> PersistenceSettings:
         **common,
         admin_email=admin_email,
         admin_password=admin_password,
-        dev_admin=env_bool(env, "DEV_ADMIN", True),
+        dev_admin=env_bool(env, "DEV_ADMIN", False),
         conversation_reply_bytes=env_int(
             env, "PERSISTENCE_CONVERSATION_REPLY_BYTES", 512 * 1024, minimum=16 * 1024
         ),

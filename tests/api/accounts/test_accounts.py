@@ -94,6 +94,7 @@ def test_login_refresh_logout_flow(app_client: TestClient[Any]) -> None:
     assert pair["refresh_expires_in"] > 29 * 24 * 3600
     user = verify_token(pair["access_token"], SECRET)
     assert (user.id, user.role) == ("alice", "user")
+    assert user.session_id
     headers = {"Authorization": f"Bearer {pair['access_token']}"}
     assert app_client.get("/api/me", headers=headers).json()["id"] == "alice"
 
@@ -101,16 +102,34 @@ def test_login_refresh_logout_flow(app_client: TestClient[Any]) -> None:
     assert refreshed.status_code == 200, refreshed.text
     new_pair = refreshed.json()
     assert new_pair["refresh_token"] != pair["refresh_token"]
-    # the old refresh token is revoked
-    again = app_client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]})
-    assert_error_body(again, 401, "unauthorized")
+    assert verify_token(new_pair["access_token"], SECRET).session_id == user.session_id
 
+    logged_in = _login(app_client, "alice@example.com")  # a second sign-in
     out = app_client.post(
-        "/api/auth/logout", json={"refresh_token": new_pair["refresh_token"]}, headers=headers
+        "/api/auth/logout",
+        json={"refresh_token": logged_in["refresh_token"]},
+        headers={"Authorization": f"Bearer {logged_in['access_token']}"},
     )
     assert out.status_code == 204
-    after = app_client.post("/api/auth/refresh", json={"refresh_token": new_pair["refresh_token"]})
+    after = app_client.post("/api/auth/refresh", json={"refresh_token": logged_in["refresh_token"]})
     assert_error_body(after, 401, "unauthorized")
+    # the first sign-in goes on
+    assert app_client.get("/api/me", headers=headers).status_code == 200
+
+
+def test_a_refresh_token_used_twice_ends_its_session(app_client: TestClient[Any]) -> None:
+    pair = _login(app_client, "alice@example.com")
+    new_pair = app_client.post(
+        "/api/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+    ).json()
+    again = app_client.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert_error_body(again, 401, "unauthorized")
+    successor = {"refresh_token": new_pair["refresh_token"]}
+    assert_error_body(app_client.post("/api/auth/refresh", json=successor), 401, "unauthorized")
+    new_headers = {"Authorization": f"Bearer {new_pair['access_token']}"}
+    ended = app_client.get("/api/me", headers=new_headers)
+    error = assert_error_body(ended, 401, "unauthorized")
+    assert error["message"] == "the session has ended: sign in again"
 
 
 def test_logout_needs_a_token(app_client: TestClient[Any]) -> None:
@@ -203,7 +222,12 @@ def test_api_key_lifecycle(app_client: TestClient[Any], fake_persistence: FakePe
 
     key_headers = {"Authorization": f"Bearer {secret}"}
     assert app_client.get("/v1/models", headers=key_headers).status_code == 200
-    assert app_client.get("/api/me", headers=key_headers).json()["id"] == "alice"
+    # a key reaches /v1 and chats only
+    assert_error_body(app_client.get("/api/me", headers=key_headers), 403, "forbidden")
+    created_by_key = app_client.post("/api/keys", json={"name": "x"}, headers=key_headers)
+    assert_error_body(created_by_key, 403, "forbidden")
+    assert_error_body(app_client.get("/api/admin/users", headers=key_headers), 403, "forbidden")
+    assert_error_body(app_client.get("/api/conversations", headers=key_headers), 403, "forbidden")
 
     listed = app_client.get("/api/keys", headers=bearer("alice")).json()["keys"]
     assert [k["id"] for k in listed] == [key_id]

@@ -56,22 +56,48 @@ async def test_register_login_refresh_logout(stack: Stack) -> None:
     refreshed = await http.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]})
     assert refreshed.status_code == 200, refreshed.text
     second = refreshed.json()
+    new_headers = {"Authorization": f"Bearer {second['access_token']}"}
+    assert (await http.get("/api/me", headers=new_headers)).status_code == 200  # now cached
+    # The rotated token used again: the whole session ends, its newest tokens too.
     assert_error(
         await http.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]}),
         401,
         "unauthorized",
     )
-    new_headers = {"Authorization": f"Bearer {second['access_token']}"}
-    assert (await http.get("/api/me", headers=new_headers)).status_code == 200
-    out = await http.post(
-        "/api/auth/logout", json={"refresh_token": second["refresh_token"]}, headers=new_headers
-    )
-    assert out.status_code == 204
     assert_error(
         await http.post("/api/auth/refresh", json={"refresh_token": second["refresh_token"]}),
         401,
         "unauthorized",
     )
+    await signed_out(http, new_headers)
+
+    # Logout ends the access token of its session within the time an announcement takes.
+    login = await http.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    third = login.json()
+    third_headers = {"Authorization": f"Bearer {third['access_token']}"}
+    assert (await http.get("/api/me", headers=third_headers)).status_code == 200  # cached
+    out = await http.post(
+        "/api/auth/logout", json={"refresh_token": third["refresh_token"]}, headers=third_headers
+    )
+    assert out.status_code == 204
+    await signed_out(http, third_headers)
+    assert_error(
+        await http.post("/api/auth/refresh", json={"refresh_token": third["refresh_token"]}),
+        401,
+        "unauthorized",
+    )
+
+
+async def signed_out(http: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    """The access token stops working within 2 s (persistence announces the ended session;
+    every api instance drops what it cached of the user)."""
+    for _ in range(40):
+        response = await http.get("/api/me", headers=headers)
+        if response.status_code == 401:
+            assert response.json()["error"]["message"] == "the session has ended: sign in again"
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail("the access token still works 2 s after its session ended")
 
 
 @pytest.mark.parametrize(
@@ -230,9 +256,20 @@ async def test_api_key_works_on_v1_until_revoked(stack: Stack) -> None:
     models = await http.get("/v1/models", headers=key_headers)
     assert models.status_code == 200, models.text
     assert models.json()["data"][0]["id"] == stack.settings.default_model
-    listed = (await http.get("/api/keys", headers=key_headers)).json()["keys"]
+    listed = (await http.get("/api/keys", headers=headers)).json()["keys"]
     assert [k["name"] for k in listed] == ["ci"]
     assert "secret" not in listed[0]
+    # A key reaches /v1 and chats only: not the keys, the account or the conversations.
+    for method, path in (
+        ("GET", "/api/keys"),
+        ("POST", "/api/keys"),
+        ("GET", "/api/me"),
+        ("GET", "/api/conversations"),
+        ("GET", "/api/settings"),
+        ("GET", "/api/admin/users"),
+    ):
+        response = await http.request(method, path, json={"name": "more"}, headers=key_headers)
+        assert_error(response, 403, "forbidden")
     key_id = created.json()["key"]["id"]
     assert (await http.delete(f"/api/keys/{key_id}", headers=headers)).status_code == 204
     assert_error(await http.get("/v1/models", headers=key_headers), 401, "unauthorized")

@@ -27,7 +27,7 @@ async def test_reconnect_drops_cached_accounts(
         gateway = await NatsGateway.connect(server.url, WorkerRegistry(3.0), timeout_s=10.0)
         authenticator = Authenticator(settings, persistence=None)
         authenticator.users.put(
-            "u1",
+            ("u1", "s1"),
             UserView(id="u1", email="u1@example.com", role="user", disabled=False, created_at=0),
         )
         invalidation = CacheInvalidation(authenticator, None, None)
@@ -39,6 +39,6 @@ async def test_reconnect_drops_cached_accounts(
         await asyncio.to_thread(server.stop)
         server.start()
         await asyncio.wait_for(reconnected.wait(), 15.0)
-        assert authenticator.users.get("u1") is None
+        assert authenticator.users.get(("u1", "s1")) is None
         invalidation.stop()
         await gateway.close()

@@ -123,6 +123,7 @@ async def usage_stack(
     persistence = asyncio.create_task(
         run_persistence(
             PersistenceSettings(
+                dev_admin=True,  # as `make run` has it: the test signs in as dev-admin
                 nats_url=usage_nats,
                 data_dir=data_dir,
                 events_poll_s=0.2,

@@ -83,7 +83,7 @@ class AccountService:
         if user.disabled:
             raise _unauthorized("the account is disabled")
         issued = await self.persistence.issue_refresh(user.id, self.settings.refresh_token_ttl_s)
-        return self._pair(user, issued.token, issued.expires_at)
+        return self._pair(user, issued.token, issued.expires_at, issued.session_id)
 
     async def refresh(self, token: str) -> TokenPair:
         try:
@@ -97,7 +97,7 @@ class AccountService:
         if rotated.user.disabled:
             await self.persistence.revoke_refresh(rotated.token)
             raise _unauthorized("the account is disabled")
-        return self._pair(rotated.user, rotated.token, rotated.expires_at)
+        return self._pair(rotated.user, rotated.token, rotated.expires_at, rotated.session_id)
 
     async def logout(self, token: str) -> None:
         """Revoke the refresh token; an unknown or already revoked one is fine (idempotent)."""
@@ -108,9 +108,11 @@ class AccountService:
                 raise
 
     async def me(self, user: AuthUser) -> UserView:
-        return await self.authenticator.user(user.id)
+        return await self.authenticator.user(user.id, user.session_id)
 
-    def _pair(self, user: UserView, refresh_token: str, refresh_expires_at: float) -> TokenPair:
+    def _pair(
+        self, user: UserView, refresh_token: str, refresh_expires_at: float, session_id: str
+    ) -> TokenPair:
         ttl = self.settings.access_token_ttl_s
         access = issue_token(
             self.settings.jwt_secret,
@@ -118,6 +120,7 @@ class AccountService:
             role=user.role,
             ttl_s=ttl,
             issuer=self.settings.jwt_issuer,
+            session_id=session_id,
         )
         return TokenPair(
             access_token=access,

@@ -3,8 +3,11 @@
 Two kinds of credential: a JWT access token (signature and expiry checked here), or an
 API key (``sk-llmchat-...``) that persistence verifies. Either way the user record is
 consulted, so a disabled user's tokens and keys stop working and a changed role applies;
-records are cached (``AUTH_CACHE_TTL_S``; dropped early when persistence announces a change,
-see ``chat_api.cache_invalidation``) so this costs one dict lookup on most requests.
+a JWT's record is asked for with its sign-in session (``sid``), so its access tokens stop
+working once the session ends (logout, a refresh token used twice). Records are cached
+per user and session (``AUTH_CACHE_TTL_S``; dropped early when persistence announces a
+change, see ``chat_api.cache_invalidation``) so this costs one dict lookup on most
+requests.
 Without a persistence client (unit apps) JWTs are trusted as signed and API keys refused.
 """
 
@@ -32,7 +35,8 @@ class Authenticator:
         self.secret = settings.jwt_secret
         self.issuer = settings.jwt_issuer
         self.persistence = persistence
-        self.users: TTLCache[str, UserView] = TTLCache(settings.auth_cache_ttl_s)
+        self.users: TTLCache[tuple[str, str | None], UserView] = TTLCache(settings.auth_cache_ttl_s)
+        """(user id, session id) -> the user's record while that session lasts."""
         self.keys: TTLCache[str, ApiKeyOwner] = TTLCache(settings.auth_cache_ttl_s)
 
     async def authenticate(self, credential: str) -> AuthUser:
@@ -45,25 +49,29 @@ class Authenticator:
         claims = verify_token(credential, self.secret, self.issuer)
         if self.persistence is None:
             return claims
-        user = await self.user(claims.id)
+        user = await self.user(claims.id, claims.session_id)
         if user.disabled:
             raise InvalidToken("the account is disabled")
-        return AuthUser(id=user.id, role=user.role)
+        return AuthUser(id=user.id, role=user.role, session_id=claims.session_id)
 
-    async def user(self, user_id: str) -> UserView:
-        """The user record (cached); an unknown user is ``InvalidToken``."""
-        user = self.users.get(user_id)
+    async def user(self, user_id: str, session_id: str | None = None) -> UserView:
+        """The user record (cached); an unknown user, or a session that ended, is
+        ``InvalidToken``."""
+        key = (user_id, session_id)
+        user = self.users.get(key)
         if user is not None:
             return user
         if self.persistence is None:
             raise InvalidToken("accounts are not available")
         try:
-            user = await self.persistence.get_user(user_id)
+            user = await self.persistence.get_user(user_id, session_id)
         except ApiError as exc:
-            if exc.status_code in (401, 404):
+            if exc.status_code == 401:
+                raise InvalidToken("the session has ended: sign in again") from None
+            if exc.status_code == 404:
                 raise InvalidToken("unknown user") from None
             raise
-        self.users.put(user_id, user)
+        self.users.put(key, user)
         return user
 
     async def _key_owner(self, secret: str) -> ApiKeyOwner:
@@ -84,7 +92,7 @@ class Authenticator:
 
     def forget_user(self, user_id: str) -> None:
         """Drop cached records of ``user_id`` (after an admin change in this instance)."""
-        self.users.discard(user_id)
+        self.users.discard_where(lambda user: user.id == user_id)
         self.keys.discard_where(lambda owner: owner.user.id == user_id)
 
     def forget_key(self, key_id: str) -> None:

@@ -11,8 +11,19 @@ from litestar.types import ASGIApp
 
 from chat_api.auth.authenticator import AUTHENTICATOR_KEY, Authenticator
 from chat_api.auth.tokens import InvalidToken
+from chat_api.errors import ApiError
+from contracts.errors import ErrorCode
 
 _CHALLENGE = 'Bearer realm="llmchat"'
+
+API_KEY_SCOPE = ("/v1/", "/api/chat/")
+"""What an API key may reach (and ``/api/chat`` itself): the OpenAI-compatible API and
+chats. A stolen key cannot make more keys, read conversations or settings, or reach the
+admin routes."""
+
+
+def key_may_reach(path: str) -> bool:
+    return path.startswith(API_KEY_SCOPE) or path == "/api/chat"
 
 
 def _unauthorized(message: str, error: str | None = None) -> NotAuthorizedException:
@@ -42,4 +53,10 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
             user = await authenticator.authenticate(token.strip())
         except InvalidToken as exc:
             raise _unauthorized(str(exc), "invalid_token") from None
+        if user.key_id is not None and not key_may_reach(connection.scope["path"]):
+            raise ApiError(
+                403,
+                ErrorCode.FORBIDDEN,
+                "an API key reaches /v1 and /api/chat only: sign in for the rest",
+            )
         return AuthenticationResult(user=user, auth=token)

@@ -19,6 +19,9 @@ class AuthUser(msgspec.Struct, frozen=True, kw_only=True):
     role: Role
     key_id: str | None = None
     """Set when the caller authenticated with an API key (not a JWT)."""
+    session_id: str | None = None
+    """The sign-in session a JWT belongs to (``sid``; none in ``make token``'s tokens): it
+    stops working when the session ends (logout, a refresh token used twice)."""
 
     @property
     def is_admin(self) -> bool:
@@ -36,6 +39,7 @@ def issue_token(
     ttl_s: float = 3600.0,
     issuer: str | None = None,
     now: float | None = None,
+    session_id: str | None = None,
 ) -> str:
     issued = time.time() if now is None else now
     claims: dict[str, object] = {
@@ -46,6 +50,8 @@ def issue_token(
     }
     if issuer:
         claims["iss"] = issuer
+    if session_id:
+        claims["sid"] = session_id
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -65,4 +71,7 @@ def verify_token(token: str, secret: str, issuer: str | None = None) -> AuthUser
         raise InvalidToken("invalid token: sub must be a non-empty string")
     if role not in ("user", "admin"):
         raise InvalidToken("invalid token: role must be user or admin")
-    return AuthUser(id=sub, role=role)
+    sid = claims.get("sid")
+    if sid is not None and (not isinstance(sid, str) or not sid):
+        raise InvalidToken("invalid token: sid must be a non-empty string")
+    return AuthUser(id=sub, role=role, session_id=sid)
