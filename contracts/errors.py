@@ -7,6 +7,8 @@ from enum import StrEnum
 
 class ErrorCode(StrEnum):
     INVALID_REQUEST = "invalid_request"
+    REQUEST_TOO_LARGE = "request_too_large"
+    """413 (the body) or 431 (the headers): over MAX_BODY_BYTES / MAX_HEADER_BYTES."""
     UNAUTHORIZED = "unauthorized"
     NOT_FOUND = "not_found"
     FORBIDDEN = "forbidden"

@@ -184,9 +184,10 @@ def _api() -> BusPermissions:
             _ADMIN_RPC,
             *_create_streams(),
             *_update_streams(API),
-            # queue depth and positions
+            # queue depth and positions; a chat cancelled while queued leaves the queue
             _js_api("CONSUMER.INFO", subjects.REQUESTS_STREAM, "*"),
             *_read_messages(subjects.REQUESTS_STREAM),
+            _js_api("STREAM.MSG.DELETE", subjects.REQUESTS_STREAM),
             *_ephemeral(subjects.CHUNKS_STREAM),  # replay of a chat's captured chunks
             *_kv_read(subjects.OPEN_CHATS_BUCKET),
             *_kv_write(subjects.OPEN_CHATS_BUCKET),

@@ -47,7 +47,8 @@ class Stack:
     # --- start ---------------------------------------------------------------
     def start(self) -> None:
         data_dir = self.settings.data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        data_dir.chmod(0o700)  # databases, the JWT secret and the bus passwords
         if not self.settings.nats_url:
             nats_dir = data_dir / "nats"
             self.users = BusUsers.load_or_create(nats_dir)

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import TracebackType
 
 from local_stack.ports import free_port, wait_for_port
+from local_stack.processes import ends_with_the_launcher
 
 
 def nats_server_binary() -> str:
@@ -68,6 +69,7 @@ class NatsServer:
                 # the launcher, which stops nats-server last, after the services drained
                 # (they still publish events and close their connections).
                 start_new_session=True,
+                preexec_fn=ends_with_the_launcher(),
             )
         try:
             wait_for_port("127.0.0.1", self.port, timeout_s)

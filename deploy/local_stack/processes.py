@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
+
+PR_SET_PDEATHSIG = 1
+
+
+def ends_with_the_launcher() -> Callable[[], None] | None:
+    """A ``preexec_fn`` for a child of the launcher: the kernel sends it SIGTERM when the
+    launcher dies, even by SIGKILL (Linux ``PR_SET_PDEATHSIG``), so no nats-server or
+    service outlives a launcher that could not stop them in order. None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    launcher = os.getpid()
+
+    def in_the_child() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != launcher:  # it died before the line above
+            os._exit(1)
+
+    return in_the_child
 
 
 class ManagedProcess:
@@ -43,6 +64,7 @@ class ManagedProcess:
             # Own process group: Ctrl-C in the terminal reaches only the launcher, which
             # then stops the children in order (api first, workers drain, nats last).
             start_new_session=True,
+            preexec_fn=ends_with_the_launcher(),
         )
 
     def exit_code(self) -> int | None:

@@ -67,7 +67,8 @@ test("Stop ends a long answer, it stays stopped, and the worker goes idle", asyn
   const live = liveAnswer(page);
   await expect(live).toHaveCount(1);
   await expect.poll(async () => ((await liveText(page)) ?? "").length, { timeout: 60_000 }).toBeGreaterThan(20);
-  expect(await inFlight(page.request)).toBeGreaterThanOrEqual(1);
+  // the worker's heartbeat (every second) says so
+  await expect.poll(() => inFlight(page.request), { timeout: 5_000 }).toBeGreaterThanOrEqual(1);
 
   const stoppedAt = Date.now();
   await page.getByTestId("stop-button").click();

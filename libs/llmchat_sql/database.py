@@ -12,8 +12,10 @@ opentelemetry-instrumentation-sqlalchemy, a child of the request or event it ser
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -73,6 +75,18 @@ def is_unavailable(error: BaseException) -> bool:
     return isinstance(error, UNAVAILABLE_ERRORS) and not is_refused(error)
 
 
+def _owner_only(database: str | None) -> None:
+    """The SQLite file readable by its owner only (0600), made so before SQLite opens it:
+    it holds every user's messages and credentials. SQLite gives its journal and WAL files
+    the database file's permissions."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(descriptor)
+    path.chmod(0o600)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")  # ON DELETE CASCADE needs it
@@ -111,6 +125,7 @@ class Database:
         self.url = sa.engine.make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
+            _owner_only(self.url.database)
             self.engine: AsyncEngine = create_async_engine(
                 self.url, connect_args={"timeout": max(timeout_s, 30.0)}, hide_parameters=True
             )

@@ -73,7 +73,9 @@ async def run_database_service(
     if install_signal_handlers:
         stop_on_signals(stop)
     if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # The data directory holds the databases, the JWT secret and the bus passwords.
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        settings.data_dir.chmod(0o700)
     db = Database(
         settings.db_url,
         pool_size=settings.db_pool_size,

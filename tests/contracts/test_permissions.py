@@ -174,6 +174,20 @@ async def read_the_chat_events(nc: NatsClient) -> None:
     )
 
 
+QUEUED: dict[str, int] = {}
+"""The sequence of a request the api queued for the next user's try (``queue_a_request``)."""
+
+
+async def queue_a_request(api: NatsClient) -> None:
+    ack = await api.jetstream().publish(subjects.request_subject("m"), b"{}")
+    QUEUED["seq"] = ack.seq
+
+
+async def withdraw_a_queued_request(nc: NatsClient) -> None:
+    """What the api does to a chat cancelled while it waits in the queue."""
+    await nc.jetstream(timeout=1).delete_msg(subjects.REQUESTS_STREAM, QUEUED["seq"])
+
+
 async def delete_the_chat_events(nc: NatsClient) -> None:
     await nc.jetstream().delete_stream(subjects.EVENTS_STREAM)
 
@@ -194,6 +208,7 @@ ACTIONS: dict[str, tuple[Action, frozenset[str]]] = {
     "read the api's replies": (read_the_apis_replies, frozenset({API})),
     "read replies under _INBOX": (read_every_reply, frozenset({OPERATOR})),
     "read the chat events": (read_the_chat_events, frozenset({OPERATOR})),
+    "withdraw a queued request": (withdraw_a_queued_request, frozenset({API})),
     "delete the chat events": (delete_the_chat_events, frozenset()),
     "change the chat events' retention": (change_the_chat_events_retention, frozenset({API})),
 }
@@ -275,6 +290,7 @@ async def test_a_locked_server_refuses_every_forbidden_action(
                 await persistence.nc.flush()
                 failures = []
                 for identity in IDENTITIES:
+                    await queue_a_request(api.nc)
                     async with connected(users.url(identity, server.url)) as client:
                         for name, (action, who_may) in ACTIONS.items():
                             outcome = await attempt(client, action)

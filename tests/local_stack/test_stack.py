@@ -3,6 +3,8 @@ through, and a stop drains every process to exit status 0. Stand-in engine only.
 
 from __future__ import annotations
 
+import stat
+
 import httpx
 import pytest
 
@@ -48,6 +50,19 @@ def test_stack_starts_serves_a_chat_and_stops_cleanly(
     assert stack.nats is not None
     assert stack.nats.violations() == []
     assert "@" in stack.bus_url("api")
+    # What the data directory holds is its owner's alone.
+    private = {
+        name: stat.S_IMODE((data_dir / name).stat().st_mode)
+        for name in (".", "llmchat.db", "metering.db", "jwt_secret", "nats", "nats/users.json")
+    }
+    assert private == {
+        ".": 0o700,
+        "llmchat.db": 0o600,
+        "metering.db": 0o600,
+        "jwt_secret": 0o600,
+        "nats": 0o700,
+        "nats/users.json": 0o600,
+    }
     codes = {process.name: process.exit_code() for process in stack.processes()}
     assert codes == {
         "api": 0,

@@ -29,6 +29,7 @@ from chat_api.lifespan import (
     install_services,
     nats_lifespan,
 )
+from chat_api.limits.header_size import HeaderSizeLimit
 from chat_api.model_admin_client import ModelAdmin
 from chat_api.models.controllers import AdminModelsController, ModelsController, provide_models
 from chat_api.persistence_client import Persistence, unavailable
@@ -144,6 +145,7 @@ def create_app(
         logging_config=None,
         middleware=[
             DefineMiddleware(RequestLogMiddleware, sample_rate=settings.log_sample_messages),
+            DefineMiddleware(HeaderSizeLimit, max_bytes=settings.max_header_bytes),
             *(
                 [DefineMiddleware(TelemetryMiddleware, metrics=metrics, tracing=tracing)]
                 if metrics is not None or tracing is not None
@@ -158,6 +160,7 @@ def create_app(
             allow_credentials=False,
         ),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        request_max_body_size=settings.max_body_bytes,
         before_send=[add_request_id_header],
         lifespan=lifespan,
         # Tracing on: Litestar's OpenTelemetry plugin puts each HTTP request in a server

@@ -96,6 +96,8 @@ _CODE_OF_STATUS: dict[int, ErrorCode] = {
     404: ErrorCode.NOT_FOUND,
     405: ErrorCode.INVALID_REQUEST,
     409: ErrorCode.CONFLICT,
+    413: ErrorCode.REQUEST_TOO_LARGE,
+    431: ErrorCode.REQUEST_TOO_LARGE,
     429: ErrorCode.RATE_LIMITED,
     503: ErrorCode.MODEL_UNAVAILABLE,
     504: ErrorCode.TIMEOUT,

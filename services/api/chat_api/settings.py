@@ -81,6 +81,10 @@ class ApiSettings:
     """Default per-request deadline, and the largest ``timeout_s`` a client may ask for."""
     max_input_chars: int = 32_000
     max_messages: int = 256
+    max_body_bytes: int = 1_048_576
+    """Largest request body (413 past it): a chat at MAX_INPUT_CHARS is far below."""
+    max_header_bytes: int = 16_384
+    """Largest sum of a request's header names and values (431 past it)."""
     max_tokens_limit: int = 4096
     worker_stale_after_s: float = 3.0
     """A worker silent for longer (or 3 of its own intervals, if larger) is gone."""
@@ -193,6 +197,8 @@ class ApiSettings:
             models=_csv(env.get("MODELS", default_model)),
             request_timeout_s=_number(env, "REQUEST_TIMEOUT_S", 120.0),
             max_input_chars=_integer(env, "MAX_INPUT_CHARS", 32000),
+            max_body_bytes=env_int(env, "MAX_BODY_BYTES", 1_048_576, minimum=1024),
+            max_header_bytes=env_int(env, "MAX_HEADER_BYTES", 16_384, minimum=1024),
             max_messages=_integer(env, "MAX_MESSAGES", 256),
             max_tokens_limit=_integer(env, "MAX_TOKENS_LIMIT", 4096),
             worker_stale_after_s=_number(env, "WORKER_STALE_AFTER_S", 3.0),

@@ -84,3 +84,15 @@ def test_chat_routes_refuse_banned_words(
 
     clean = {"messages": [{"role": "user", "content": "darning socks, heckle"}]}
     assert blocking_client.post("/api/chat", json=clean, headers=auth_headers).status_code == 200
+
+
+def test_a_banned_word_in_a_stop_string_is_refused_too(
+    blocking_client: TestClient[Any], auth_headers: dict[str, str], fake_gateway: FakeGateway
+) -> None:
+    body = {"messages": [{"role": "user", "content": "hi"}], "stop": ["fine", "oh heck"]}
+    for path, extra in (("/api/chat", {}), ("/v1/chat/completions", {"model": "gemma3-270m"})):
+        response = blocking_client.post(path, json={**body, **extra}, headers=auth_headers)
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert (error["code"], error["param"]) == ("content_blocked", "stop")
+    assert fake_gateway.requests == []

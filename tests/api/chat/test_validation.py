@@ -33,6 +33,9 @@ USER = {"role": "user", "content": "hi"}
         {"messages": [USER], "max_tokens": 513},
         {"messages": [USER], "stop": ["a", "b", "c", "d", "e"]},
         {"messages": [USER], "stop": [""]},
+        {"messages": [USER], "stop": ["x" * 257]},  # longer than a stop string may be
+        # stop strings count toward MAX_INPUT_CHARS (1000 here), beside the messages
+        {"messages": [{"role": "user", "content": "x" * 900}], "stop": ["y" * 200]},
         {"messages": [USER], "timeout_s": 0},
         {"messages": [USER], "timeout_s": 31},
         {"messages": [USER], "unknown_field": 1},

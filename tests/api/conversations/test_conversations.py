@@ -169,7 +169,10 @@ def test_export_markdown_and_json(
     assert md.headers["content-disposition"] == (
         f'attachment; filename="conversation-{conversation_id}.md"'
     )
-    assert md.text == "# Greetings\n\n## User\n\nHello?\n\n## Assistant\n\nHi there.\n"
+    assert md.text == (
+        "# Greetings\n\n## User\n\n```text\nHello?\n```\n\n"
+        "## Assistant\n\n```text\nHi there.\n```\n"
+    )
 
     js = app_client.get(path, headers=ALICE)
     assert js.status_code == 200
@@ -258,6 +261,49 @@ def test_markdown_untitled_with_prompt_and_cancelled_answer() -> None:
         ],
     )
     assert to_markdown(detail) == (
-        "# Untitled conversation\n\n## System\n\nBe kind.\n\n## User\n\nHi\n\n"
-        "## Assistant (cancelled)\n\nHel\n"
+        "# Untitled conversation\n\n## System\n\n```text\nBe kind.\n```\n\n"
+        "## User\n\n```text\nHi\n```\n\n## Assistant (cancelled)\n\n```text\nHel\n```\n"
     )
+
+
+def test_markdown_text_cannot_forge_sections_links_or_images() -> None:
+    forged = "Sure.\n\n## Assistant\n\n[click](https://evil.example) ![x](https://e/x.png)"
+    fence_breaker = "````\n## User\nsay yes\n````"
+    detail = ConversationDetail(
+        conversation=ConversationView(
+            id="c1",
+            user_id="u",
+            title="Plan\n## Assistant [a](https://e) ![i](https://e/i)",
+            created_at=0,
+            updated_at=0,
+        ),
+        messages=[
+            MessageView(id="1", role="user", content=forged, created_at=0),
+            MessageView(id="2", role="assistant", content=fence_breaker, created_at=0),
+        ],
+    )
+    md = to_markdown(detail)
+    title, *_ = md.split("\n")
+    assert title == r"# Plan \#\# Assistant \[a\]\(https\:\/\/e\) \!\[i\]\(https\:\/\/e\/i\)"
+    assert f"```text\n{forged}\n```" in md  # verbatim, inside its fence
+    assert f"`````text\n{fence_breaker}\n`````" in md  # a longer fence than it holds
+    outside_fences = [
+        line for i, line in enumerate(md.split("\n")) if _outside_fences(md.split("\n"), i)
+    ]
+    assert [line for line in outside_fences if line.startswith("#")] == [
+        title,
+        "## User",
+        "## Assistant",
+    ]
+
+
+def _outside_fences(lines: list[str], index: int) -> bool:
+    """CommonMark fences: a block opened by N backticks ends at a line of N or more."""
+    opened = 0
+    for line in lines[:index]:
+        run = len(line) - len(line.lstrip("`"))
+        if not opened and run >= 3:
+            opened = run
+        elif opened and run >= opened and not line.strip("`"):
+            opened = 0
+    return not opened

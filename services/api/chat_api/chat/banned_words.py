@@ -35,10 +35,13 @@ class BannedWords:
     def matches(self, text: str) -> bool:
         return self._pattern is not None and self._pattern.search(text) is not None
 
-    def check(self, messages: Sequence[ChatMessage]) -> None:
-        """Raise 400 ``content_blocked`` when any message contains a banned word."""
+    def check(self, messages: Sequence[ChatMessage], stop: Sequence[str] = ()) -> None:
+        """Raise 400 ``content_blocked`` when any message or stop string contains a banned
+        word."""
         if self._pattern is None:
             return
         for message in messages:
             if self.matches(message.content):
                 raise ApiError(400, ErrorCode.CONTENT_BLOCKED, BLOCKED_MESSAGE, param="messages")
+        if any(self.matches(text) for text in stop):
+            raise ApiError(400, ErrorCode.CONTENT_BLOCKED, BLOCKED_MESSAGE, param="stop")

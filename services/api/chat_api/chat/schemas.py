@@ -11,7 +11,10 @@ Temperature = Annotated[float, Meta(ge=0.0, le=2.0)]
 TopP = Annotated[float, Meta(gt=0.0, le=1.0)]
 MaxTokens = Annotated[int, Meta(ge=1)]
 TimeoutS = Annotated[float, Meta(gt=0.0)]
-StopList = Annotated[list[Annotated[str, Meta(min_length=1)]], Meta(max_length=4)]
+MAX_STOP_CHARS = 256
+"""Longest stop string: the engine scans every step's text for each one."""
+StopString = Annotated[str, Meta(min_length=1, max_length=MAX_STOP_CHARS)]
+StopList = Annotated[list[StopString], Meta(max_length=4)]
 
 
 class MessageIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

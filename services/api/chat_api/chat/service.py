@@ -96,12 +96,14 @@ def check_limits(settings: ApiSettings, spec: ChatSpec) -> None:
             f"at most {settings.max_messages} messages are allowed",
             param="messages",
         )
-    chars = sum(len(m.content) for m in spec.messages)
+    # Stop strings are input too: the engine matches them against every step's text.
+    chars = sum(len(m.content) for m in spec.messages) + sum(map(len, spec.sampling.stop))
     if chars > settings.max_input_chars:
         raise ApiError(
             400,
             ErrorCode.INVALID_REQUEST,
-            f"input is {chars} characters; the limit is {settings.max_input_chars}",
+            f"input (messages and stop strings) is {chars} characters; "
+            f"the limit is {settings.max_input_chars}",
             param="messages",
         )
     max_tokens = spec.sampling.max_tokens
@@ -222,7 +224,7 @@ class ChatService:
         if not self.streams.accepting:
             raise retry_later(ErrorCode.SHUTTING_DOWN, SHUTTING_DOWN_MESSAGE)
         self.admission.check_load()
-        self.banned_words.check(spec.messages)
+        self.banned_words.check(spec.messages, spec.sampling.stop)
         defaults = (
             await self.user_defaults.for_user(user.id) if self.user_defaults is not None else None
         )

@@ -15,17 +15,37 @@ _HEADINGS = {"system": "System", "user": "User", "assistant": "Assistant"}
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+_BACKTICK_RUNS = re.compile(r"`+")
+
+
+def _escaped_line(text: str) -> str:
+    """``text`` as plain text on one line: every ASCII punctuation mark backslash-escaped
+    (CommonMark), so a title cannot make a link, an image or a heading."""
+    return _PUNCTUATION.sub(r"\\\1", " ".join(text.split()))
+
+
+def _fenced(text: str) -> str:
+    """``text`` verbatim in a fenced block longer than any run of backticks inside it:
+    whatever a message says (``## Assistant``, a link, an image, HTML), it stays text
+    and cannot forge the export's structure."""
+    longest = max((len(run) for run in _BACKTICK_RUNS.findall(text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
 def to_markdown(detail: ConversationDetail) -> str:
-    """``# title``, then the system prompt and every message under its role as a heading."""
+    """``# title``, then the system prompt and every message under its role as a heading,
+    each text in a fenced block (the roles' headings are the only structure)."""
     conversation = detail.conversation
-    parts = [f"# {conversation.title.strip() or UNTITLED}"]
+    parts = [f"# {_escaped_line(conversation.title) or UNTITLED}"]
     if conversation.system_prompt:
-        parts.append(f"## System\n\n{conversation.system_prompt.strip()}")
+        parts.append(f"## System\n\n{_fenced(conversation.system_prompt.strip())}")
     for message in detail.messages:
         heading = _HEADINGS.get(message.role, message.role.title())
         if message.status != "complete":
             heading += f" ({message.status})"
-        parts.append(f"## {heading}\n\n{message.content.strip()}")
+        parts.append(f"## {heading}\n\n{_fenced(message.content.strip())}")
     return "\n\n".join(parts) + "\n"
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from chat_api.chat.schemas import MaxTokens, StopList, Temperature, TopP
+from chat_api.chat.schemas import MaxTokens, StopList, StopString, Temperature, TopP
 
 
 class TextPart(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,7 +45,7 @@ class CompletionBody(msgspec.Struct, frozen=True, kw_only=True):
     top_p: TopP | None = None
     max_tokens: MaxTokens | None = None
     max_completion_tokens: MaxTokens | None = None
-    stop: Annotated[str, Meta(min_length=1)] | StopList | None = None
+    stop: StopString | StopList | None = None
     seed: int | None = None
     n: Annotated[int, Meta(ge=1, le=1)] | None = None
     user: str | None = None
