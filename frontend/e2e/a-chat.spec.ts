@@ -161,7 +161,8 @@ test("the sidebar finds, renames, exports and deletes (with undo) a conversation
   expect(mdDownload.suggestedFilename()).toMatch(/\.md$/);
   const markdown = await readFile((await mdDownload.path())!, "utf8");
   expect(markdown).toContain(`# ${unique}`);
-  expect(markdown).toMatch(/## User\s+Name one colour of the rainbow\./);
+  // each message verbatim in its own fenced block: its text cannot forge the sections
+  expect(markdown).toMatch(/## User\s+`{3,}text\nName one colour of the rainbow\.\n`{3,}/);
   expect(markdown).toContain("## Assistant");
   expect(markdown).toContain(exported.messages[1]!.content.trim().slice(0, 20));
 

@@ -115,3 +115,18 @@ async def test_accepted_and_terminal_of_one_request_in_one_batch(
 def test_utc_day() -> None:
     assert utc_day(T0) == "2025-01-01"
     assert utc_day(T0 - 0.001) == "2024-12-31"
+
+
+async def test_retention_removes_the_records_started_before_the_cutoff(
+    recorder: UsageRecorder, db: Database
+) -> None:
+    await recorder.record(
+        [
+            ev.accepted("old", "u1", at=T0),
+            ev.accepted("edge", "u1", at=T0 + 100),
+            ev.accepted("new", "u1", at=T0 + 200),
+        ]
+    )
+    assert await recorder.remove_older_than(T0 + 100) == 1
+    assert sorted(await rows(db)) == ["edge", "new"]
+    assert await recorder.remove_older_than(T0 + 100) == 0

@@ -33,6 +33,7 @@ def test_every_variable() -> None:
             "METERING_EVENTS_POLL_S": "0.5",
             "METERING_EVENTS_ACK_WAIT_S": "60",
             "METERING_DRAIN_TIMEOUT_S": "2",
+            "METERING_USAGE_RETENTION_DAYS": "400",
         }
     )
     assert settings == MeteringSettings(
@@ -49,6 +50,7 @@ def test_every_variable() -> None:
         events_poll_s=0.5,
         events_ack_wait_s=60.0,
         drain_timeout_s=2.0,
+        usage_retention_days=400.0,
     )
     assert settings.db_url == "postgresql+asyncpg://u:p@db/metering"
 
@@ -63,6 +65,7 @@ def test_every_variable() -> None:
         ("METERING_EVENTS_BATCH", "many"),
         ("METERING_EVENTS_POLL_S", "-1"),
         ("METERING_DB_TIMEOUT_S", "nan"),
+        ("METERING_USAGE_RETENTION_DAYS", "-1"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:

@@ -267,6 +267,23 @@ async def test_logout_ends_the_session_and_is_announced(db: Database) -> None:
     )
 
 
+async def test_expired_refresh_tokens_are_removed_and_the_others_kept(db: Database) -> None:
+    now = [1_000_000.0]
+    accounts = Accounts(db, fast_passwords(), clock=lambda: now[0])
+    user = await accounts.register(RegisterUser(email="ex@example.com", password=PASSWORD))
+    short = await accounts.issue_refresh(IssueRefresh(user_id=user.id, ttl_s=60))
+    rotated = await accounts.rotate_refresh(RotateRefresh(token=short.token, ttl_s=60))
+    long = await accounts.issue_refresh(IssueRefresh(user_id=user.id, ttl_s=3600))
+    assert await accounts.remove_expired_refresh_tokens() == 0
+    now[0] += 61
+    assert await accounts.remove_expired_refresh_tokens() == 2  # the rotated one and its successor
+    async with db.read() as s:
+        left = list(await s.scalars(sa.select(RefreshToken.token_hash)))
+    assert left == [digest(long.token)]
+    assert rotated.token != long.token
+    await accounts.rotate_refresh(RotateRefresh(token=long.token, ttl_s=60))
+
+
 # --- API keys ---------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from contracts.conversations import (
 from contracts.errors import ErrorCode
 from llmchat_sql.database import Database
 from persistence.accounts import Accounts
-from persistence.conversations import Conversations
+from persistence.conversations import Conversations, list_page
 from persistence.errors import DomainError
 from persistence.messages import MessageRecorder
 from persistence.models import Conversation, Message
@@ -227,3 +227,22 @@ async def test_thousand_message_conversation_loads(
         f"\n[bench] {db.url.get_backend_name()}: 1,000-message conversation loads (2 pages) in "
         f"min {min(timings):.1f} ms, median {sorted(timings)[2]:.1f} ms"
     )
+
+
+async def test_the_list_reads_a_users_page_through_indexes_not_whole_tables(db: Database) -> None:
+    """Listing conversations used to count the messages of every user on each call."""
+    statement = list_page([Conversation.user_id == "u1"], limit=20, offset=0)
+    sql = str(statement.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}))
+    async with db.write() as session:
+        if db.is_sqlite:
+            rows = await session.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}"))
+            plan = [str(row[-1]) for row in rows]
+            assert not [step for step in plan if step.startswith("SCAN")], plan
+            assert any("conversations USING INDEX" in step for step in plan), plan
+            assert any("messages USING" in step and "INDEX" in step for step in plan), plan
+        else:
+            # A sequential scan only where no index can serve the query at all.
+            await session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+            rows = await session.execute(sa.text(f"EXPLAIN {sql}"))
+            plan = [str(row[0]) for row in rows]
+            assert not [line for line in plan if "Seq Scan" in line], plan

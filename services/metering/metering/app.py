@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from nats.aio.client import Client as NatsClient
 
 from contracts import subjects
 from contracts.bus import bus_identity
 from contracts.streams import ensure_streams
-from llmchat_bus.lifespan import serve_until_stopped
+from llmchat_bus.lifespan import Served, serve_until_stopped
 from llmchat_bus.rpc import ping_route
+from llmchat_sql.cleanup import PeriodicCleanup
 from llmchat_sql.database import Database
 from llmchat_sql.service import retry_until_ready, run_database_service
 from metering.metrics import MeteringMetrics
@@ -27,6 +29,10 @@ from metering.settings import MeteringSettings
 from metering.subscribers.events import EventSubscriber
 from metering.subscribers.rpc import routes, rpc_server
 from metering.tracing import MeteringTracing
+
+CLEANUP_EVERY_S = 3600.0
+"""How often records past METERING_USAGE_RETENTION_DAYS are deleted."""
+DAY_S = 86_400.0
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +100,10 @@ async def _serve(
         metrics=metrics,
         tracing=tracing,
     )
+    recorder = UsageRecorder(db)
     events = EventSubscriber(
         js,
-        UsageRecorder(db),
+        recorder,
         batch=settings.events_batch,
         poll_s=settings.events_poll_s,
         ack_wait_s=settings.events_ack_wait_s,
@@ -105,9 +112,20 @@ async def _serve(
     )
     if metrics is not None:
         metrics.watch_events(events)
+    parts: list[Served] = [rpc, events]
+    if settings.usage_retention_days > 0:
+        retention_s = settings.usage_retention_days * DAY_S
+        parts.append(
+            PeriodicCleanup(
+                f"usage records older than {settings.usage_retention_days:g} days",
+                lambda: recorder.remove_older_than(time.time() - retention_s),
+                CLEANUP_EVERY_S,
+                log,
+            )
+        )
     try:
         await serve_until_stopped(
-            "metering", stop, [rpc, events], drain_timeout_s=settings.drain_timeout_s, log=log
+            "metering", stop, parts, drain_timeout_s=settings.drain_timeout_s, log=log
         )
     finally:
         log.info(

@@ -117,6 +117,16 @@ class UsageRecorder:
             where=table.c.status == "accepted",
         )
 
+    async def remove_older_than(self, cutoff: float) -> int:
+        """Delete the records of requests started before ``cutoff`` (retention)."""
+        async with self._db.write() as s:
+            removed = await s.execute(
+                sa.delete(UsageRecordRow)
+                .where(UsageRecordRow.started_at < cutoff)
+                .execution_options(synchronize_session=False)
+            )
+        return int(removed.rowcount)  # type: ignore[attr-defined]
+
     async def record(self, events: Sequence[ChatEvent]) -> RecordResult:
         """Record ``events`` in order, in one transaction. Database errors propagate (the
         caller retries: nothing is acknowledged before it is recorded)."""

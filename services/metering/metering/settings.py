@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from env_settings import SettingsError as SettingsError  # re-exported
+from env_settings import env_float
 from llmchat_sql.settings import DatabaseServiceSettings, read_database_service_env
 
 DB_FILE_NAME = "metering.db"
@@ -26,6 +27,8 @@ class MeteringSettings(DatabaseServiceSettings, frozen=True, kw_only=True):
     events_batch: int = 256
     """Events fetched per pull and recorded in one transaction."""
     otel_service_name: str = "llmchat-metering"
+    usage_retention_days: float = 0.0
+    """Usage records older than this many days are deleted (hourly); 0 keeps them all."""
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> MeteringSettings:
@@ -34,4 +37,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> MeteringSettings:
     common = read_database_service_env(
         env, "METERING", MeteringSettings(), database_url_var="METERING_DATABASE_URL"
     )
-    return MeteringSettings(**common)
+    return MeteringSettings(
+        **common,
+        usage_retention_days=env_float(env, "METERING_USAGE_RETENTION_DAYS", 0.0, minimum=0.0),
+    )

@@ -329,6 +329,17 @@ class Accounts:
             user=user_view(user), token=token, expires_at=expires_at, session_id=session_id
         )
 
+    async def remove_expired_refresh_tokens(self) -> int:
+        """Delete refresh tokens past their expiry (revoked or not: past it a token can be
+        neither used nor reused). Returns how many."""
+        async with self._db.write() as s:
+            removed = await s.execute(
+                sa.delete(RefreshToken)
+                .where(RefreshToken.expires_at <= self._clock())
+                .execution_options(synchronize_session=False)
+            )
+        return int(removed.rowcount)  # type: ignore[attr-defined]
+
     async def revoke_refresh(self, req: RevokeRefresh) -> Ack:
         """Log out: end the token's session (its refresh tokens, and so its access tokens
         within the time an announcement takes). Idempotent; an unknown token is fine."""

@@ -17,6 +17,7 @@ from contracts.bus import bus_identity
 from contracts.streams import ensure_streams
 from llmchat_bus.lifespan import serve_until_stopped
 from llmchat_bus.rpc import ping_route
+from llmchat_sql.cleanup import PeriodicCleanup
 from llmchat_sql.database import UNAVAILABLE_ERRORS, Database
 from llmchat_sql.service import retry_until_ready, run_database_service
 from persistence.account_changes import NatsAccountChanges
@@ -29,6 +30,9 @@ from persistence.settings import PersistenceSettings
 from persistence.subscribers.events import EventSubscriber
 from persistence.subscribers.rpc import routes, rpc_server
 from persistence.tracing import PersistenceTracing
+
+CLEANUP_EVERY_S = 3600.0
+"""How often expired refresh tokens are deleted."""
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +127,14 @@ async def _serve(
         metrics=metrics,
         tracing=tracing,
     )
+    expired = PeriodicCleanup(
+        "expired refresh tokens", accounts.remove_expired_refresh_tokens, CLEANUP_EVERY_S, log
+    )
     await serve_until_stopped(
-        "persistence", stop, [rpc, events], drain_timeout_s=settings.drain_timeout_s, log=log
+        "persistence",
+        stop,
+        [rpc, events, expired],
+        drain_timeout_s=settings.drain_timeout_s,
+        log=log,
     )
     return 0

@@ -158,6 +158,27 @@ def _within(rows: Sequence[_AnyRow], budget: int) -> tuple[list[MessageView], bo
     return views, False
 
 
+def list_page(where: list[sa.ColumnElement[bool]], limit: int, offset: int) -> sa.Select[Any]:
+    """One page of a user's conversations, newest first, with each one's message count:
+    the user's conversations through ``ix_conversations_user_id_updated_at``, and the
+    count of only the page's conversations, each through ``ix_messages_conv_id_created_at``
+    (never the whole messages table)."""
+    message_count = (
+        sa.select(sa.func.count())
+        .select_from(Message)
+        .where(Message.conv_id == Conversation.id)
+        .correlate(Conversation)
+        .scalar_subquery()
+    )
+    return (
+        sa.select(Conversation, message_count)
+        .where(*where)
+        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+
+
 class Conversations:
     def __init__(
         self,
@@ -198,19 +219,7 @@ class Conversations:
         if query:
             pattern = f"%{_escape_like(query.lower())}%"
             where.append(sa.func.lower(Conversation.title).like(pattern, escape="\\"))
-        counts = (
-            sa.select(Message.conv_id, sa.func.count().label("n"))
-            .group_by(Message.conv_id)
-            .subquery()
-        )
-        page = (
-            sa.select(Conversation, sa.func.coalesce(counts.c.n, 0))
-            .outerjoin(counts, counts.c.conv_id == Conversation.id)
-            .where(*where)
-            .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
-            .limit(req.limit)
-            .offset(req.offset)
-        )
+        page = list_page(where, req.limit, req.offset)
         async with self._db.read() as s:
             total = await s.scalar(
                 sa.select(sa.func.count()).select_from(Conversation).where(*where)
