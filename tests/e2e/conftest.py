@@ -63,6 +63,8 @@ def session_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "WORKER_MAX_NUM_SEQS": WORKER_MAX_NUM_SEQS,
             "ADMIN_EMAIL": ADMIN_EMAIL,
             "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            # Each browser spec signs a new user in, all from 127.0.0.1.
+            "AUTH_ATTEMPTS_PER_ADDRESS": "0",
         },
     )
     stack = Stack(settings)

@@ -11,6 +11,7 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 
 from chat_api.accounts import AccountService, AuthController, KeysController, MeController
+from chat_api.accounts.throttle import AUTH_THROTTLE_KEY, AuthThrottle
 from chat_api.admin import AdminController, AdminService
 from chat_api.auth import AUTHENTICATOR_KEY, Authenticator, JWTAuthMiddleware
 from chat_api.chat import ChatController, ChatService
@@ -71,7 +72,8 @@ def feature_dependencies(settings: ApiSettings) -> dict[str, Provide]:
     """One provider per feature service; each is built over the state's persistence client."""
 
     def accounts(state: State) -> AccountService:
-        return AccountService(settings, _persistence(state), _authenticator(state))
+        throttle: AuthThrottle | None = state.get(AUTH_THROTTLE_KEY)
+        return AccountService(settings, _persistence(state), _authenticator(state), throttle)
 
     def conversations(state: State) -> ConversationService:
         return ConversationService(settings, _persistence(state))

@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from litestar import Litestar
 from litestar.datastructures import State
 
+from chat_api.accounts.throttle import AUTH_THROTTLE_KEY, AuthThrottle
 from chat_api.auth import AUTHENTICATOR_KEY, Authenticator
 from chat_api.cache_invalidation import CacheInvalidation
 from chat_api.chat.service import ChatService
@@ -60,6 +61,13 @@ def install_services(
     )
     state[PERSISTENCE_KEY] = persistence
     state[AUTHENTICATOR_KEY] = Authenticator(settings, persistence)
+    # Sign-in attempts are counted where chats are (the same store, shared with Redis).
+    state[AUTH_THROTTLE_KEY] = AuthThrottle(
+        chat_service.admission.limiter.store,
+        per_address=settings.auth_attempts_per_address,
+        per_account=settings.auth_attempts_per_account,
+        fail_open=settings.rate_limit_fail_open,
+    )
     metrics = state.get(METRICS_KEY)
     if isinstance(metrics, ApiMetrics) and chat_service.metrics is None:
         chat_service.metrics = metrics

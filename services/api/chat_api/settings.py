@@ -132,6 +132,11 @@ class ApiSettings:
     rate_limit_key_prefix: str = "llmchat:limits"
     rate_limit_fail_open: bool = True
     """Store unreachable: admit chats unlimited (True) or answer 503 (False)."""
+    auth_attempts_per_address: int = 60
+    """Sign-in (and, apart, registration) attempts from one client address in any 60 s
+    (many people may share one address)."""
+    auth_attempts_per_account: int = 10
+    """Sign-in attempts on one account in any 60 s, from anywhere."""
     limit_default_output_tokens: int = 256
     """Tokens a chat without ``max_tokens`` reserves (= the workers' default)."""
     max_queue_depth: QueueBounds = field(default_factory=QueueBounds)
@@ -270,6 +275,8 @@ def _admission_and_logs(env: Mapping[str, str]) -> dict[str, Any]:
         "redis_timeout_s": _number(env, "REDIS_TIMEOUT_S", 0.5),
         "rate_limit_key_prefix": env.get("RATE_LIMIT_KEY_PREFIX") or "llmchat:limits",
         "rate_limit_fail_open": _flag(env, "RATE_LIMIT_FAIL_OPEN", True),
+        "auth_attempts_per_address": env_int(env, "AUTH_ATTEMPTS_PER_ADDRESS", 60, minimum=0),
+        "auth_attempts_per_account": env_int(env, "AUTH_ATTEMPTS_PER_ACCOUNT", 10, minimum=0),
         "limit_default_output_tokens": env_int(env, "LIMIT_DEFAULT_OUTPUT_TOKENS", 256, minimum=0),
         "max_queue_depth": QueueBounds.parse(env.get("MAX_QUEUE_DEPTH", "")),
         "queue_poll_interval_s": _number(env, "QUEUE_POLL_INTERVAL_S", 0.5),

@@ -19,17 +19,27 @@ class KeyList(msgspec.Struct, kw_only=True):
     keys: list[ApiKeyView]
 
 
+def client_address(request: Request[Any, Any, Any]) -> str | None:
+    """The peer's address (behind a reverse proxy, the proxy's: set it to pass the
+    client's own, e.g. uvicorn's --proxy-headers with --forwarded-allow-ips)."""
+    return request.client.host if request.client is not None else None
+
+
 class AuthController(Controller):
     path = "/api/auth"
     tags = ["accounts"]
 
     @post("/register", status_code=201, opt=PUBLIC, summary="Create an account")
-    async def register(self, data: Credentials, accounts: AccountService) -> UserView:
-        return await accounts.register(data.email, data.password)
+    async def register(
+        self, request: Request[Any, Any, Any], data: Credentials, accounts: AccountService
+    ) -> UserView:
+        return await accounts.register(data.email, data.password, client_address(request))
 
     @post("/login", status_code=200, opt=PUBLIC, summary="Access + refresh token for a password")
-    async def login(self, data: Credentials, accounts: AccountService) -> TokenPair:
-        return await accounts.login(data.email, data.password)
+    async def login(
+        self, request: Request[Any, Any, Any], data: Credentials, accounts: AccountService
+    ) -> TokenPair:
+        return await accounts.login(data.email, data.password, client_address(request))
 
     @post("/refresh", status_code=200, opt=PUBLIC, summary="Trade a refresh token for a new pair")
     async def refresh(self, data: RefreshBody, accounts: AccountService) -> TokenPair:

@@ -10,6 +10,7 @@ import re
 import time
 
 from chat_api.accounts.schemas import TokenPair
+from chat_api.accounts.throttle import AuthThrottle
 from chat_api.auth import Authenticator, AuthUser, issue_token
 from chat_api.errors import ApiError
 from chat_api.persistence_client import Persistence
@@ -56,22 +57,32 @@ def _unauthorized(message: str) -> ApiError:
 
 class AccountService:
     def __init__(
-        self, settings: ApiSettings, persistence: Persistence, authenticator: Authenticator
+        self,
+        settings: ApiSettings,
+        persistence: Persistence,
+        authenticator: Authenticator,
+        throttle: AuthThrottle | None = None,
     ) -> None:
         self.settings = settings
         self.persistence = persistence
         self.authenticator = authenticator
+        self.throttle = throttle
+        """Counts sign-in and registration attempts (None: not counted)."""
 
-    async def register(self, email: str, password: str) -> UserView:
+    async def register(self, email: str, password: str, address: str | None = None) -> UserView:
         if not self.settings.allow_registration:
             raise ApiError(403, ErrorCode.FORBIDDEN, "registration is turned off")
+        if self.throttle is not None:
+            await self.throttle.attempt("register", address, None)
         address = normalize_email(email)
         check_password(password)
         return await self.persistence.register(RegisterUser(email=address, password=password))
 
-    async def login(self, email: str, password: str) -> TokenPair:
+    async def login(self, email: str, password: str, address: str | None = None) -> TokenPair:
         if not email.strip() or not password:
             raise _unauthorized(BAD_LOGIN)
+        if self.throttle is not None:
+            await self.throttle.attempt("login", address, email)
         try:
             user = await self.persistence.authenticate(
                 Authenticate(email=email.strip().lower(), password=password)
