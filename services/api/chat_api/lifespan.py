@@ -63,10 +63,9 @@ def install_services(
     state[AUTHENTICATOR_KEY] = Authenticator(settings, persistence)
     # Sign-in attempts are counted where chats are (the same store, shared with Redis).
     state[AUTH_THROTTLE_KEY] = AuthThrottle(
-        chat_service.admission.limiter.store,
+        chat_service.admission.limiter,
         per_address=settings.auth_attempts_per_address,
         per_account=settings.auth_attempts_per_account,
-        fail_open=settings.rate_limit_fail_open,
     )
     metrics = state.get(METRICS_KEY)
     if isinstance(metrics, ApiMetrics) and chat_service.metrics is None:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+import uuid
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from chat_api.auth.tokens import AuthUser
@@ -146,11 +147,28 @@ class RateLimiter:
         max_tokens = request.sampling.max_tokens
         tokens = prompt + (max_tokens if max_tokens is not None else self.default_output_tokens)
         lease_s = max(0.0, request.deadline - time.time()) + LEASE_GRACE_S
+        verdict = await self._ask(subjects, request.request_id, tokens, lease_s)
+        if verdict is None:
+            return None
+        if not verdict.allowed:
+            raise rejection(verdict)
+        return Ticket(self, subjects, request.request_id, prompt)
+
+    async def count(self, subject: Subject) -> Verdict | None:
+        """Count one attempt against ``subject`` alone (a sliding minute, nothing held):
+        its verdict; None when the store is away and limits fail open (closed: 503)."""
+        return await self._ask([subject], uuid.uuid4().hex, 0, 0.0)
+
+    async def _ask(
+        self, subjects: Sequence[Subject], request_id: str, tokens: int, lease_s: float
+    ) -> Verdict | None:
+        """The store's verdict; None (or 503, failing closed) while it is away, and for
+        ``outage_backoff_s`` after it failed, so callers do not each wait for a timeout."""
         if self._down_until is not None and self._clock() < self._down_until:
             self._unavailable()
             return None
         try:
-            verdict = await self.store.acquire(subjects, request.request_id, tokens, lease_s)
+            verdict = await self.store.acquire(subjects, request_id, tokens, lease_s)
         except LimitStoreUnavailable as exc:
             if self._down_until is None:
                 log.warning(
@@ -164,9 +182,7 @@ class RateLimiter:
         if self._down_until is not None:
             self._down_until = None
             log.warning("rate limit store reachable again; limits enforced")
-        if not verdict.allowed:
-            raise rejection(verdict)
-        return Ticket(self, subjects, request.request_id, prompt)
+        return verdict
 
     def _unavailable(self) -> None:
         """Fail open (return: the chat goes unlimited) or closed (503)."""
